@@ -1,0 +1,32 @@
+"""Domain errors raised by service functions; every door turns them into a clear message."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A refused operation. `code` is stable for API clients; `message` is for people."""
+
+    status = 400
+
+    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None,
+                 details: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.field = field
+        self.details = details or ({field: [message]} if field else {})
+
+
+class Conflict(DomainError):
+    """The request contradicts the current state (already enabled, still in use, …)."""
+
+    status = 409
+
+
+class AccessDenied(DomainError):
+    """The user may see the object but not change it."""
+
+    status = 403
+
+    def __init__(self, message: str = "You need write access to Asset Management for this OU.") -> None:
+        super().__init__(message, code="permission_denied")

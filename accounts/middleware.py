@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject
+
+from .audit import new_request_id, request_id_var
+from .ous import current_ou_for
+
+
+class RequestIdMiddleware:
+    """Give every request an id (or keep the caller's X-Request-ID) for the audit log."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request.headers.get("X-Request-ID", "")[:36] or new_request_id()
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class CurrentOUMiddleware:
+    """`request.current_ou`: the OU the console works in, chosen with the OU switcher."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.current_ou = SimpleLazyObject(lambda: current_ou_for(request))  # type: ignore[attr-defined]
+        return self.get_response(request)

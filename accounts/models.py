@@ -1,0 +1,108 @@
+"""Users, organization units (OUs), memberships with roles, and the audit log.
+
+Access to an OU's assets is a django-guardian object permission on the OU itself, kept in
+direct-foreign-key tables; devices, products and models follow their `ou`. 100,000 devices
+never mean 100,000 permission rows.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import RegexValidator
+from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+phone_validator = RegexValidator(r"^\+[1-9]\d{6,14}$", "Enter the phone number in E.164 form, e.g. +8613800000000.")
+
+
+class User(AbstractUser):
+    phone = models.CharField(max_length=16, blank=True, validators=[phone_validator])
+
+
+def generate_ou_id() -> str:
+    # EnOS OU ids look like o15589291276191: "o" and 14 digits.
+    return "o" + "".join(secrets.choice("0123456789") for _ in range(14))
+
+
+class OrganizationUnit(models.Model):
+    ou_id = models.CharField("OU ID", max_length=32, unique=True, default=generate_ou_id, editable=False)
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_ous")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "organization unit"
+        ordering = ["name"]
+        permissions = [
+            ("view_assets", "Read access to Asset Management"),
+            ("change_assets", "Write access to Asset Management"),
+            ("manage_members", "Manage the OU's members"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ou_id})"
+
+
+class Role(models.TextChoices):
+    OU_ADMIN = "ou_admin", "OU admin"
+    ASSET_MANAGER = "asset_manager", "Asset manager"
+    ASSET_VIEWER = "asset_viewer", "Asset viewer"
+
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    Role.OU_ADMIN: ("view_assets", "change_assets", "manage_members"),
+    Role.ASSET_MANAGER: ("view_assets", "change_assets"),
+    Role.ASSET_VIEWER: ("view_assets",),
+}
+OU_PERMISSIONS: tuple[str, ...] = ("view_assets", "change_assets", "manage_members")
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "ou"], name="one_membership_per_user_and_ou")]
+        ordering = ["ou__name", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.ou.name} as {self.get_role_display()}"
+
+
+class OUUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = "OU user permission"
+
+
+class OUGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE)
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        verbose_name = "OU group permission"
+
+
+class AuditEvent(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    ou = models.ForeignKey(OrganizationUnit, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=50, db_index=True)
+    object_type = models.CharField(max_length=50, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=36, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["ou", "-created_at"]), models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} {self.object_repr}"

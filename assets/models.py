@@ -1,0 +1,332 @@
+"""Thing models, products, their read-only shares to other OUs, and devices."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Case, Q, Value, When
+from django.utils.timezone import now
+
+from accounts.models import OrganizationUnit
+from accounts.permissions import CHANGE, VIEW, OUScopedQuerySet, ou_ids_with
+
+from .datatypes import check_feature_definition
+from .validators import validate_device_key, validate_device_name, validate_tags, validate_timezone
+
+if TYPE_CHECKING:
+    from accounts.permissions import AnyUser
+
+ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def random_token(length: int) -> str:
+    return "".join(secrets.choice(ALPHANUMERIC) for _ in range(length))
+
+
+def generate_product_key() -> str:
+    return random_token(8)
+
+
+def generate_product_secret() -> str:
+    return random_token(16)
+
+
+def generate_device_secret() -> str:
+    return random_token(20)
+
+
+def generate_asset_id() -> str:
+    return random_token(8)
+
+
+def generate_device_key() -> str:
+    return random_token(10)
+
+
+class SharedQuerySet(OUScopedQuerySet):
+    """Products and models are visible to their owner OU and to the OUs they are shared to."""
+
+    share_relation = ""  # the reverse name of the share model
+
+    def visible_to(self, user: AnyUser):
+        ids = ou_ids_with(user, VIEW)
+        if ids is None:
+            return self
+        if not ids:
+            return self.none()
+        ids = sorted(ids)
+        shared = Q(**{f"{self.share_relation}__ou__in": ids})
+        return self.filter(Q(ou__in=ids) | Q(pk__in=self.model.objects.filter(shared).values("pk")))
+
+    def in_ou(self, ou: OrganizationUnit):
+        """What an OU's lists show: its own and those shared to it."""
+        return self.filter(Q(ou=ou) | Q(**{f"{self.share_relation}__ou": ou})).distinct()
+
+    def writable_by(self, user: AnyUser):
+        # a shared copy is never writable by the target: only the owner OU's writers
+        return self._restrict(user, CHANGE)
+
+
+class ThingModelQuerySet(SharedQuerySet):
+    share_relation = "shares"
+
+
+class ProductQuerySet(SharedQuerySet):
+    share_relation = "shares"
+
+
+class ThingModel(models.Model):
+    """A device model: attributes, measure points, services and events."""
+
+    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="thing_models")
+    model_id = models.CharField("model ID", max_length=64)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    attributes = models.JSONField(default=list, blank=True)
+    measurepoints = models.JSONField("measure points", default=list, blank=True)
+    services = models.JSONField(default=list, blank=True)
+    events = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ThingModelQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "thing model"
+        ordering = ["name", "pk"]
+        constraints = [models.UniqueConstraint(fields=["ou", "model_id"], name="model_id_unique_in_ou")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.model_id})"
+
+    @property
+    def public_id(self) -> str:
+        return self.model_id
+
+    def clean(self) -> None:
+        problems: list[str] = []
+        for section in ("attributes", "measurepoints", "events"):
+            features = getattr(self, section)
+            if not isinstance(features, list):
+                problems.append(f"{section} must be a list")
+                continue
+            seen: set[str] = set()
+            for index, feature in enumerate(features):
+                problems += check_feature_definition(feature, f"{section}[{index}]")
+                ident = feature.get("identifier") if isinstance(feature, dict) else None
+                if ident in seen:
+                    problems.append(f"{section}[{index}]: identifier {ident!r} is used twice")
+                seen.add(ident)
+        if not isinstance(self.services, list):
+            problems.append("services must be a list")
+        else:
+            for index, service in enumerate(self.services):
+                if not isinstance(service, dict) or not service.get("identifier"):
+                    problems.append(f"services[{index}]: a service needs an identifier")
+                    continue
+                for param_index, param in enumerate(service.get("input", [])):
+                    problems += check_feature_definition(param, f"services[{index}].input[{param_index}]")
+        if problems:
+            raise ValidationError(problems)
+
+    def feature(self, section: str, identifier: str) -> dict | None:
+        for feature in getattr(self, section):
+            if feature.get("identifier") == identifier:
+                return feature
+        return None
+
+
+class ProductType(models.TextChoices):
+    DEVICE = "Device", "Device"
+    GATEWAY = "Gateway", "Gateway"
+
+
+class DataFormat(models.TextChoices):
+    JSON = "Json", "JSON"
+    CUSTOM = "Custom", "Custom"
+
+
+class Product(models.Model):
+    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="products")
+    product_key = models.CharField(max_length=32, unique=True, default=generate_product_key, editable=False)
+    product_secret = models.CharField(max_length=32, default=generate_product_secret, editable=False)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    product_type = models.CharField(max_length=10, choices=ProductType.choices, default=ProductType.DEVICE)
+    data_format = models.CharField(max_length=10, choices=DataFormat.choices, default=DataFormat.JSON)
+    model = models.ForeignKey(ThingModel, on_delete=models.PROTECT, related_name="products")
+    dynamic_activation = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.product_key})"
+
+    @property
+    def public_id(self) -> str:
+        return self.product_key
+
+    @property
+    def is_gateway(self) -> bool:
+        return self.product_type == ProductType.GATEWAY
+
+
+class ProductShare(models.Model):
+    """Read-only access of another OU to a product (made when devices migrate there)."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="shares")
+    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="shared_products")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "ou"], name="product_shared_once_per_ou")]
+
+    def __str__(self) -> str:
+        return f"{self.product} shared to {self.ou.name}"
+
+
+class ModelShare(models.Model):
+    model = models.ForeignKey(ThingModel, on_delete=models.CASCADE, related_name="shares")
+    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="shared_models")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "ou"], name="model_shared_once_per_ou")]
+
+    def __str__(self) -> str:
+        return f"{self.model} shared to {self.ou.name}"
+
+
+class DeviceStatus(models.TextChoices):
+    """API values are EnOS's; labels are what the console shows."""
+
+    DISABLED = "disable", "Disabled"
+    INACTIVE = "inactive", "Inactive"
+    ONLINE = "online", "Online"
+    OFFLINE = "offline", "Offline"
+
+
+def status_q(status: str) -> Q:
+    """The filter for one status, on indexed columns (enabled, activated_at, online)."""
+    active = Q(enabled=True, activated_at__isnull=False)
+    return {
+        DeviceStatus.DISABLED: Q(enabled=False),
+        DeviceStatus.INACTIVE: Q(enabled=True, activated_at__isnull=True),
+        DeviceStatus.ONLINE: active & Q(online=True),
+        DeviceStatus.OFFLINE: active & Q(online=False),
+    }[DeviceStatus(status)]
+
+
+STATUS_EXPRESSION = Case(
+    When(enabled=False, then=Value(DeviceStatus.DISABLED.value)),
+    When(activated_at__isnull=True, then=Value(DeviceStatus.INACTIVE.value)),
+    When(online=True, then=Value(DeviceStatus.ONLINE.value)),
+    default=Value(DeviceStatus.OFFLINE.value),
+    output_field=models.CharField(),
+)
+
+
+class DeviceQuerySet(OUScopedQuerySet):
+    def with_status(self):
+        return self.annotate(status_value=STATUS_EXPRESSION)
+
+    def with_status_in(self, status: str):
+        return self.filter(status_q(status))
+
+    def status_counts(self) -> dict[str, int]:
+        """Total and one count per status, in a single query."""
+        # aliases must not collide with field names ("online"), hence the prefix
+        counts = self.aggregate(
+            n_total=models.Count("pk"),
+            **{f"n_{s.value}": models.Count("pk", filter=status_q(s)) for s in DeviceStatus},
+        )
+        return {key.removeprefix("n_"): value for key, value in counts.items()}
+
+
+class AssetType(models.TextChoices):
+    DEVICE = "Device", "Device"
+    GATEWAY = "Gateway", "Gateway"
+    SUB_DEVICE = "Sub-device", "Sub-device"
+
+
+class Device(models.Model):
+    ou = models.ForeignKey(OrganizationUnit, on_delete=models.PROTECT, related_name="devices")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="devices")
+    asset_id = models.CharField("asset ID", max_length=32, unique=True, default=generate_asset_id, editable=False)
+    device_key = models.CharField(max_length=64, validators=[validate_device_key])
+    device_secret = models.CharField(max_length=64, default=generate_device_secret, editable=False)
+    name = models.CharField(max_length=64, validators=[validate_device_name])
+    description = models.CharField(max_length=500, blank=True)
+    timezone = models.CharField(max_length=64, default="+08:00", validators=[validate_timezone])
+    attributes = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=dict, blank=True, validators=[validate_tags])
+    gateway = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="sub_devices"
+    )
+    enabled = models.BooleanField(default=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    online = models.BooleanField(default=False)
+    last_online_at = models.DateTimeField(null=True, blank=True)
+    last_offline_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeviceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "device_key"], name="device_key_unique_in_product"),
+            models.CheckConstraint(condition=~Q(gateway=models.F("pk")), name="device_not_its_own_gateway"),
+        ]
+        indexes = [
+            # the device table: newest first, keyset-paginated, optionally narrowed by status/product
+            models.Index(fields=["ou", "-created_at", "-id"], name="device_ou_created"),
+            models.Index(fields=["ou", "enabled", "online", "-created_at", "-id"], name="device_ou_status"),
+            models.Index(fields=["ou", "product", "-created_at", "-id"], name="device_ou_product"),
+            models.Index(fields=["ou", "name", "id"], name="device_ou_name"),
+            models.Index(fields=["ou", "device_key", "id"], name="device_ou_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.device_key})"
+
+    @property
+    def public_id(self) -> str:
+        return self.asset_id
+
+    @property
+    def status(self) -> DeviceStatus:
+        if not self.enabled:
+            return DeviceStatus.DISABLED
+        if self.activated_at is None:
+            return DeviceStatus.INACTIVE
+        return DeviceStatus.ONLINE if self.online else DeviceStatus.OFFLINE
+
+    @property
+    def asset_type(self) -> AssetType:
+        if self.gateway_id is not None:
+            return AssetType.SUB_DEVICE
+        if self.product.is_gateway:
+            return AssetType.GATEWAY
+        return AssetType.DEVICE
+
+    @property
+    def masked_secret(self) -> str:
+        return "•" * 8
+
+    def triple(self) -> dict[str, str]:
+        return {
+            "productKey": self.product.product_key,
+            "deviceKey": self.device_key,
+            "deviceSecret": self.device_secret,
+        }

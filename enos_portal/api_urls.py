@@ -1,0 +1,7 @@
+"""The REST API under /api/: each app's routes."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("assets.api.urls")),
+]

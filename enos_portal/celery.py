@@ -1,0 +1,11 @@
+"""The Celery app. Broker: Redis when REDIS_URL is set, kombu's filesystem transport otherwise."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enos_portal.settings")
+
+app = Celery("enos_portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

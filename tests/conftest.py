@@ -1,0 +1,124 @@
+"""The fixed cast every test speaks of: an owner (OU admin), a writer (asset manager), a viewer
+(asset viewer) of OU "Acme", an outsider who belongs only to OU "Globex", and anonymous.
+
+`acme` has a thing model, a Device product, a Gateway product and a few devices.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts.models import OrganizationUnit, User
+from accounts.services import create_ou, set_membership
+from assets.models import Device, Product, ProductType, ThingModel
+
+PASSWORD = "correct-horse-battery"
+
+MODEL_ATTRIBUTES = [
+    {"identifier": "serial", "name": "Serial number", "data_type": "string", "required": True,
+     "spec": {"max_length": 32}},
+    {"identifier": "capacity", "name": "Capacity", "data_type": "double", "spec": {"min": 0, "max": 5000}},
+    {"identifier": "phase", "name": "Phase", "data_type": "enum", "spec": {"values": {"1": "single", "3": "three"}}},
+    {"identifier": "commissioned", "name": "Commissioned", "data_type": "date"},
+]
+MODEL_MEASUREPOINTS = [
+    {"identifier": "power", "name": "Active power", "data_type": "double", "spec": {"unit": "kW"}},
+    {"identifier": "temperature", "name": "Temperature", "data_type": "float", "spec": {"min": -50, "max": 150}},
+    {"identifier": "running", "name": "Running", "data_type": "bool"},
+]
+MODEL_SERVICES = [
+    {"identifier": "restart", "name": "Restart", "input": [
+        {"identifier": "delay", "name": "Delay (s)", "data_type": "int32", "spec": {"min": 0, "max": 3600}}],
+     "output": []},
+]
+
+
+def make_user(username: str, phone: str = "") -> User:
+    return User.objects.create_user(username=username, password=PASSWORD, phone=phone,
+                                    email=f"{username}@example.com")
+
+
+@pytest.fixture
+def owner(db) -> User:
+    return make_user("owner", "+8613800000001")
+
+
+@pytest.fixture
+def writer(db) -> User:
+    return make_user("writer")
+
+
+@pytest.fixture
+def viewer(db) -> User:
+    return make_user("viewer")
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    return make_user("outsider", "+8613800000009")
+
+
+@pytest.fixture
+def acme(owner, writer, viewer) -> OrganizationUnit:
+    ou = create_ou("Acme", owner)
+    set_membership(ou, writer, "asset_manager")
+    set_membership(ou, viewer, "asset_viewer")
+    return ou
+
+
+@pytest.fixture
+def globex(outsider) -> OrganizationUnit:
+    return create_ou("Globex", outsider)
+
+
+@pytest.fixture
+def thing_model(acme) -> ThingModel:
+    return ThingModel.objects.create(
+        ou=acme, model_id="inverter", name="Inverter", attributes=MODEL_ATTRIBUTES,
+        measurepoints=MODEL_MEASUREPOINTS, services=MODEL_SERVICES,
+        events=[{"identifier": "fault", "name": "Fault", "data_type": "string"}],
+    )
+
+
+@pytest.fixture
+def product(acme, thing_model) -> Product:
+    return Product.objects.create(ou=acme, name="Inverter", model=thing_model, product_type=ProductType.DEVICE)
+
+
+@pytest.fixture
+def gateway_product(acme, thing_model) -> Product:
+    return Product.objects.create(ou=acme, name="Edge gateway", model=thing_model,
+                                  product_type=ProductType.GATEWAY)
+
+
+@pytest.fixture
+def device(product) -> Device:
+    return Device.objects.create(ou=product.ou, product=product, device_key="inv-0001", name="Inverter 1",
+                                 attributes={"serial": "SN-1"})
+
+
+@pytest.fixture
+def gateway(gateway_product) -> Device:
+    return Device.objects.create(ou=gateway_product.ou, product=gateway_product, device_key="gw-0001",
+                                 name="Gateway 1", attributes={"serial": "GW-1"})
+
+
+@pytest.fixture
+def globex_device(globex) -> Device:
+    model = ThingModel.objects.create(ou=globex, model_id="meter", name="Meter")
+    product = Product.objects.create(ou=globex, name="Meter", model=model)
+    return Device.objects.create(ou=globex, product=product, device_key="meter-0001", name="Meter 1")
+
+
+def client_for(user: User | None) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def cast(owner, writer, viewer, outsider, acme, globex) -> dict[str, User | None]:
+    """The four roles of the OU matrix, by name."""
+    return {"writer": writer, "viewer": viewer, "outsider": outsider, "anonymous": None}
