@@ -1,5 +1,6 @@
 from django.http import HttpRequest
 
+from .ous import current_ou as get_current_ou
 from .ous import ous_visible_to
 
 
@@ -8,7 +9,7 @@ def current_ou(request: HttpRequest) -> dict:
     if user is None or not user.is_authenticated:
         return {}
     return {
-        "current_ou": getattr(request, "current_ou", None),
+        "current_ou": get_current_ou(request),
         # evaluated lazily by the template: no query on pages that do not render the switcher
         "switchable_ous": ous_visible_to(user),
     }

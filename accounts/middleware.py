@@ -3,10 +3,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-from django.utils.functional import SimpleLazyObject
 
 from .audit import new_request_id, request_id_var
-from .ous import current_ou_for
 
 
 class RequestIdMiddleware:
@@ -24,14 +22,3 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id
         return response
-
-
-class CurrentOUMiddleware:
-    """`request.current_ou`: the OU the console works in, chosen with the OU switcher."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.current_ou = SimpleLazyObject(lambda: current_ou_for(request))  # type: ignore[attr-defined]
-        return self.get_response(request)

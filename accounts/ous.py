@@ -20,7 +20,17 @@ def ous_visible_to(user: Any):
     return qs.filter(pk__in=sorted(ids))
 
 
-def current_ou_for(request: HttpRequest) -> OrganizationUnit | None:
+_REQUEST_ATTR = "_current_ou"
+
+
+def current_ou(request: HttpRequest) -> OrganizationUnit | None:
+    """The OU the console works in (chosen with the OU switcher), looked up once per request."""
+    if not hasattr(request, _REQUEST_ATTR):
+        setattr(request, _REQUEST_ATTR, _current_ou_for(request))
+    return getattr(request, _REQUEST_ATTR)
+
+
+def _current_ou_for(request: HttpRequest) -> OrganizationUnit | None:
     """The OU kept in the session if the user may still see it, else their first OU."""
     user = request.user
     if not user.is_authenticated:
@@ -34,6 +44,7 @@ def current_ou_for(request: HttpRequest) -> OrganizationUnit | None:
     ou = visible.order_by("name", "pk").first()
     if ou is not None:
         request.session[SESSION_KEY] = ou.pk
+        setattr(request, _REQUEST_ATTR, ou)
     return ou
 
 
@@ -41,4 +52,5 @@ def switch_ou(request: HttpRequest, ou_id: str) -> OrganizationUnit | None:
     ou = ous_visible_to(request.user).filter(ou_id=ou_id).first()
     if ou is not None:
         request.session[SESSION_KEY] = ou.pk
+        setattr(request, _REQUEST_ATTR, ou)
     return ou

@@ -53,7 +53,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.RequestIdMiddleware",
-    "accounts.middleware.CurrentOUMiddleware",
 ]
 
 ROOT_URLCONF = "enos_portal.urls"

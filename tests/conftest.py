@@ -34,6 +34,12 @@ MODEL_SERVICES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    # the default hasher spends ~0.5 s per password by design; tests need no such protection
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def make_user(username: str, phone: str = "") -> User:
     return User.objects.create_user(username=username, password=PASSWORD, phone=phone,
                                     email=f"{username}@example.com")

@@ -1,0 +1,148 @@
+"""Console forms. They only parse input; the service functions validate the domain rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from accounts.models import OrganizationUnit
+
+from .datatypes import ValueProblem, check_value
+from .models import DataFormat, Product, ProductType, ThingModel
+from .queries import SORTS
+from .validators import tag_problems
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    """One `key=value` per line (or a JSON object)."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            tags = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise forms.ValidationError(f"Tags are not valid JSON: {error.msg}.") from None
+    else:
+        tags = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise forms.ValidationError(f"Tag line {number} must be key=value.")
+            tags[key.strip()] = value.strip()
+    problems = tag_problems(tags)
+    if problems:
+        raise forms.ValidationError(problems)
+    return tags
+
+
+def format_tags(tags: dict[str, str]) -> str:
+    return "\n".join(f"{k}={v}" for k, v in tags.items())
+
+
+class DeviceFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search")
+    product = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False, choices=[("", "All statuses"), ("online", "Online"),
+                               ("offline", "Offline"), ("inactive", "Inactive"), ("disable", "Disabled")])
+    type = forms.ChoiceField(required=False, choices=[("", "All types"), ("Device", "Device"),
+                             ("Gateway", "Gateway"), ("Sub-device", "Sub-device")])
+    tag = forms.CharField(required=False, label="Tag", max_length=260)
+    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS])
+    size = forms.TypedChoiceField(required=False, coerce=int, empty_value=20,
+                                  choices=[(n, n) for n in (20, 50, 100, 200)])
+
+    def __init__(self, *args: Any, products: list[Product], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["product"].choices = [("", "All products")] + [(p.product_key, p.name) for p in products]
+
+
+class DeviceForm(forms.Form):
+    """Create or edit a device; one field per attribute of the product's model."""
+
+    product = forms.ChoiceField(label="Product")
+    name = forms.CharField(max_length=64)
+    device_key = forms.CharField(label="Device key", required=False, max_length=64,
+                                 help_text="4–64 letters, digits or - _ . : (generated when empty)")
+    description = forms.CharField(required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    timezone = forms.CharField(initial="+08:00", max_length=64, help_text="e.g. +08:00 or Asia/Shanghai")
+    tags = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                           help_text="One key=value per line")
+
+    def __init__(self, *args: Any, products: list[Product], model: ThingModel | None,
+                 editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.model = model
+        self.fields["product"].choices = [(p.product_key, f"{p.name} ({p.product_key})") for p in products]
+        if editing:
+            del self.fields["product"]
+            self.fields["device_key"].disabled = True
+        self.attribute_fields: list[str] = []
+        for feature in (model.attributes if model else []):
+            name = f"attr_{feature['identifier']}"
+            self.fields[name] = self._attribute_field(feature)
+            self.attribute_fields.append(name)
+
+    @staticmethod
+    def _attribute_field(feature: dict) -> forms.Field:
+        label = f"{feature.get('name') or feature['identifier']} ({feature['data_type']})"
+        required = bool(feature.get("required"))
+        values = (feature.get("spec") or {}).get("values")
+        if feature["data_type"] == "enum" and values:
+            choices = [("", "—")] + [(str(k), f"{k} — {v}") for k, v in values.items()]
+            return forms.ChoiceField(label=label, required=required, choices=choices)
+        if feature["data_type"] == "bool":
+            return forms.ChoiceField(label=label, required=required,
+                                     choices=[("", "—"), ("true", "true"), ("false", "false")])
+        return forms.CharField(label=label, required=required)
+
+    def clean_tags(self) -> dict[str, str]:
+        return parse_tags(self.cleaned_data.get("tags", ""))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        attributes: dict[str, Any] = {}
+        for name in self.attribute_fields:
+            raw = data.get(name)
+            if raw in (None, ""):
+                continue
+            feature = self.model.feature("attributes", name.removeprefix("attr_"))
+            try:
+                attributes[feature["identifier"]] = check_value(feature, raw, from_text=True)
+            except ValueProblem as problem:
+                self.add_error(name, str(problem))
+        data["attributes"] = attributes
+        return data
+
+
+class ProductForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = ["name", "description", "product_type", "data_format", "model", "dynamic_activation"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args: Any, ou: OrganizationUnit, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model"].queryset = ThingModel.objects.in_ou(ou)
+        self.fields["product_type"].choices = ProductType.choices
+        self.fields["data_format"].choices = DataFormat.choices
+
+
+FEATURE_HELP = ('A JSON list, e.g. [{"identifier": "power", "name": "Power", "data_type": "double", '
+                '"spec": {"min": 0, "unit": "kW"}}]')
+
+
+class ThingModelForm(forms.ModelForm):
+    class Meta:
+        model = ThingModel
+        fields = ["model_id", "name", "description", "attributes", "measurepoints", "services", "events"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            **{f: forms.Textarea(attrs={"rows": 6, "class": "mono"})
+               for f in ("attributes", "measurepoints", "services", "events")},
+        }
+        help_texts = {f: FEATURE_HELP for f in ("attributes", "measurepoints", "events")}

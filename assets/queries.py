@@ -1,0 +1,146 @@
+"""Device filters and keyset pagination shared by the console table and the API list.
+
+Every filter is a query on indexed columns; pages are found by (sort value, id) so page 1,000
+costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+
+from .models import AssetType, Device, DeviceStatus, ProductType, status_q
+
+ASSET_TYPE_Q = {
+    AssetType.DEVICE.value: Q(gateway__isnull=True, product__product_type=ProductType.DEVICE),
+    AssetType.GATEWAY.value: Q(gateway__isnull=True, product__product_type=ProductType.GATEWAY),
+    AssetType.SUB_DEVICE.value: Q(gateway__isnull=False),
+}
+
+# sort name → (field, ascending)
+SORTS: dict[str, tuple[str, bool]] = {
+    "-created": ("created_at", False),
+    "created": ("created_at", True),
+    "name": ("name", True),
+    "-name": ("name", False),
+    "deviceKey": ("device_key", True),
+    "-deviceKey": ("device_key", False),
+}
+DEFAULT_SORT = "-created"
+
+
+class BadFilter(ValueError):
+    """A filter value the user typed that cannot be applied; the message says why."""
+
+
+def _json_text(key: str, field: str) -> Cast:
+    """The text of one key of a JSON column. An explicit transform, so a user's key never becomes
+    part of a lookup path; the cast makes SQLite compare text, not JSON."""
+    return Cast(KeyTextTransform(key, field), CharField())
+
+
+def filter_by_tag(qs: QuerySet[Device], expression: str) -> QuerySet[Device]:
+    """`key` (has the tag) or `key:value` (tag equals value)."""
+    key, sep, value = expression.partition(":")
+    key = key.strip()
+    if not key:
+        raise BadFilter("A tag filter needs a key, e.g. site or site:shanghai.")
+    if not sep:
+        return qs.filter(tags__has_key=key)
+    return qs.alias(_tag_value=_json_text(key, "tags")).filter(_tag_value=value.strip())
+
+
+def filter_by_attribute(qs: QuerySet[Device], expression: str) -> QuerySet[Device]:
+    key, sep, value = expression.partition(":")
+    if not key.strip() or not sep:
+        raise BadFilter("An attribute filter is identifier:value, e.g. phase:3.")
+    return qs.alias(_attr_value=_json_text(key.strip(), "attributes")).filter(_attr_value=value.strip())
+
+
+def search_devices(qs: QuerySet[Device], text: str) -> QuerySet[Device]:
+    """Name or deviceKey containing `text` (trigram-indexed on PostgreSQL), or the exact assetId."""
+    text = text.strip()
+    if not text:
+        return qs
+    return qs.filter(Q(name__icontains=text) | Q(device_key__icontains=text) | Q(asset_id=text))
+
+
+def filter_devices(qs: QuerySet[Device], *, product_key: str = "", status: str = "", asset_type: str = "",
+                   tag: str = "", search: str = "") -> QuerySet[Device]:
+    if product_key:
+        qs = qs.filter(product__product_key=product_key)
+    if status:
+        if status not in DeviceStatus.values:
+            raise BadFilter(f'"{status}" is not a status: use one of {", ".join(DeviceStatus.values)}.')
+        qs = qs.filter(status_q(status))
+    if asset_type:
+        if asset_type not in ASSET_TYPE_Q:
+            raise BadFilter(f'"{asset_type}" is not an asset type: use Device, Gateway or Sub-device.')
+        qs = qs.filter(ASSET_TYPE_Q[asset_type])
+    if tag:
+        qs = filter_by_tag(qs, tag)
+    if search:
+        qs = search_devices(qs, search)
+    return qs
+
+
+@dataclass
+class KeysetPage:
+    rows: list[Device]
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+def _encode(value: Any, pk: int) -> str:
+    if isinstance(value, dt.datetime):
+        value = {"dt": value.isoformat()}
+    raw = json.dumps([value, pk], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[Any, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, pk = json.loads(raw)
+        if isinstance(value, dict):
+            value = dt.datetime.fromisoformat(value["dt"])
+        return value, int(pk)
+    except (ValueError, TypeError, KeyError):
+        raise BadFilter("The page link is not valid any more; start again from the first page.") from None
+
+
+def _beyond(field: str, ascending: bool, value: Any, pk: int) -> Q:
+    """Rows after (value, pk) in the given order. The first conjunct is a plain range on the
+    indexed sort column, so the database starts its index scan there instead of filtering."""
+    if ascending:
+        return Q(**{f"{field}__gte": value}) & (Q(**{f"{field}__gt": value}) | Q(pk__gt=pk))
+    return Q(**{f"{field}__lte": value}) & (Q(**{f"{field}__lt": value}) | Q(pk__lt=pk))
+
+
+def keyset_page(qs: QuerySet[Device], *, sort: str, size: int, after: str = "", before: str = "") -> KeysetPage:
+    field, ascending = SORTS.get(sort, SORTS[DEFAULT_SORT])
+    forward = not before
+    walk_ascending = ascending if forward else not ascending
+    prefix = "" if walk_ascending else "-"
+    ordered = qs.order_by(f"{prefix}{field}", f"{prefix}pk")
+    cursor = after or before
+    if cursor:
+        value, pk = _decode(cursor)
+        ordered = ordered.filter(_beyond(field, walk_ascending, value, pk))
+    rows = list(ordered[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if not forward:
+        rows.reverse()
+    has_next = more if forward else True
+    has_prev = bool(cursor) if forward else more
+    next_cursor = _encode(getattr(rows[-1], field), rows[-1].pk) if rows and has_next else None
+    prev_cursor = _encode(getattr(rows[0], field), rows[0].pk) if rows and has_prev else None
+    return KeysetPage(rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor)

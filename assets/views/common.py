@@ -1,0 +1,42 @@
+"""Helpers the console views share: the current OU and turning domain errors into messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from accounts.errors import DomainError
+from accounts.models import OrganizationUnit
+from accounts.ous import current_ou as get_current_ou
+from accounts.permissions import CHANGE, can
+
+
+def console_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Login required, and a current OU to work in (else a page saying the user has none)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if current_ou(request) is None:
+            return render(request, "assets/no_ou.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def current_ou(request: HttpRequest) -> OrganizationUnit:
+    return get_current_ou(request)  # type: ignore[return-value]  # console_view made sure there is one
+
+
+def can_write(request: HttpRequest) -> bool:
+    return can(request.user, CHANGE, current_ou(request).pk)
+
+
+def report(request: HttpRequest, error: DomainError) -> None:
+    messages.error(request, error.message)
