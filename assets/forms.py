@@ -59,6 +59,9 @@ class DeviceFilterForm(forms.Form):
     def __init__(self, *args: Any, products: list[Product], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["product"].choices = [("", "All products")] + [(p.product_key, p.name) for p in products]
+        for name in ("product", "status", "type", "size"):
+            # a new choice refreshes the table at once (htmx submits the form)
+            self.fields[name].widget.attrs["onchange"] = "this.form.requestSubmit()"
 
 
 class DeviceForm(forms.Form):

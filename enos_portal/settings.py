@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "guardian",
     "channels",
+    "enos_portal",
     "accounts",
     "assets",
 ]
