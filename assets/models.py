@@ -330,3 +330,84 @@ class Device(models.Model):
             "deviceKey": self.device_key,
             "deviceSecret": self.device_secret,
         }
+
+
+class MigrationStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for the code"
+    DONE = "done", "Migrated"
+    FAILED = "failed", "Failed"
+    LOCKED = "locked", "Too many wrong codes"
+    EXPIRED = "expired", "Expired"
+
+
+class MigrationRequest(models.Model):
+    """A Move of devices to another OU, waiting for the SMS code sent to the target OU's owner.
+
+    The code is stored hashed and bound to the requester, the device set and the target OU.
+    """
+
+    requester = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="migration_requests")
+    source_ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="+")
+    target_ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="+")
+    device_ids = models.JSONField(default=list)  # sorted Device pks chosen by the requester
+    device_set_hash = models.CharField(max_length=64)  # sha256 of the sorted ids + target: the binding
+    include_sub_devices = models.BooleanField(default=True)
+    code_hash = models.CharField(max_length=128, blank=True)
+    code_sent_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=MigrationStatus.choices, default=MigrationStatus.PENDING)
+    result = models.JSONField(default=dict, blank=True)  # counts, shares made, the refusal message
+    created_at = models.DateTimeField(default=now, editable=False)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["requester", "status", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Move of {len(self.device_ids)} device(s) to {self.target_ou.ou_id}"
+
+
+class BatchOperation(models.TextChoices):
+    IMPORT = "import", "Batch Import"
+    UPDATE = "update", "Batch Update"
+
+
+class BatchStatus(models.TextChoices):
+    PARSING = "parsing", "Parsing"
+    PARSED = "parsed", "Parsed"
+    APPLYING = "applying", "Applying"
+    APPLIED = "applied", "Applied"
+    FAILED = "failed", "Failed"
+
+
+class BatchJob(models.Model):
+    """One uploaded template: parsed, validated, then applied in one transaction."""
+
+    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="batch_jobs")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="batch_jobs")
+    operation = models.CharField(max_length=10, choices=BatchOperation.choices)
+    requested_by = models.ForeignKey("accounts.User", null=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=10, choices=BatchStatus.choices, default=BatchStatus.PARSING)
+    filename = models.CharField(max_length=255)
+    upload_path = models.CharField(max_length=500, blank=True)  # the stored upload, removed when done
+    total_rows = models.PositiveIntegerField(default=0)
+    valid_rows = models.PositiveIntegerField(default=0)
+    invalid_rows = models.PositiveIntegerField(default=0)
+    applied_rows = models.PositiveIntegerField(default=0)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent of the current phase
+    message = models.TextField(blank=True)  # the file-level refusal, in words
+    problems = models.TextField(blank=True)  # errmsg.txt: one line per problem
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OUScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["ou", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_operation_display()} of {self.filename}"

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from .views import catalog, details, devices, subdevices
 
@@ -6,6 +6,8 @@ app_name = "assets"
 urlpatterns = [
     path("devices/", devices.device_list, name="device-list"),
     path("devices/new/", devices.device_create, name="device-create"),
+    path("devices/migrate/", include("assets.migration.urls")),
+    path("devices/batch/", include("assets.batch.urls")),
     path("devices/<str:asset_id>/", details.device_detail, name="device-detail"),
     path("devices/<str:asset_id>/toggle/", devices.device_toggle, name="device-toggle"),
     path("devices/<str:asset_id>/edit/", devices.device_edit, name="device-edit"),

@@ -3,5 +3,7 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("assets.migration.api_urls")),
+    path("", include("assets.batch.api_urls")),
     path("", include("assets.api.urls")),
 ]

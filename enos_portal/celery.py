@@ -8,4 +8,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enos_portal.settings")
 
 app = Celery("enos_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# each package with a tasks.py; the lambda defers the list until Django is set up
+app.autodiscover_tasks(lambda: ["accounts", "assets", "assets.migration", "assets.batch", "tracing", "connectivity"])

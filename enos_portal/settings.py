@@ -83,7 +83,9 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "portal.sqlite3",
+            "NAME": os.environ.get("PORTAL_SQLITE_PATH") or VAR_DIR / "portal.sqlite3",
+            # a file, not memory, so a Celery worker or daphne started by a test shares it
+            "TEST": {"NAME": str(VAR_DIR / "test-portal.sqlite3")},
             "OPTIONS": {
                 # WAL lets the web server, the Celery worker and beat read while one writes.
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",

@@ -1,0 +1,3 @@
+"""Console routes of batch (included from assets/urls.py, in the assets namespace)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Console routes of migration (included from assets/urls.py, in the assets namespace)."""
+
+urlpatterns: list = []

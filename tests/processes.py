@@ -1,0 +1,69 @@
+"""Real processes for integration tests: a Celery worker (and later daphne) sharing the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a child that must use the test database this pytest process uses."""
+    env = os.environ.copy()
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        env["PORTAL_SQLITE_PATH"] = str(db["NAME"])
+    else:
+        user = db.get("USER") or "postgres"
+        env["DATABASE_URL"] = f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(extra)
+    return env
+
+
+def wait_for_line(log: Path, needle: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle in log.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        time.sleep(0.2)
+    raise TimeoutError(f"{needle!r} not seen in {timeout}s:\n{log.read_text(errors='replace')}")
+
+
+@contextmanager
+def celery_worker(*, beat: bool = False) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` on the configured broker (Redis, or the filesystem transport)."""
+    from enos_portal.celery import app
+
+    try:
+        app.control.purge()  # leftovers of an earlier run must not reach this worker
+    except Exception:  # noqa: BLE001 - the filesystem transport has nothing to purge at first
+        pass
+    log = Path(tempfile.mkstemp(prefix="celery-", suffix=".log")[1])
+    command = [sys.executable, "-m", "celery", "-A", "enos_portal", "worker", "--pool", "solo",
+               "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    if beat:
+        command += ["--beat", "--schedule", str(log.with_suffix(".beat"))]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=subprocess_env(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_line(log, "ready.", process)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        process.log = log.read_text(errors="replace")  # type: ignore[attr-defined]
