@@ -84,8 +84,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("PORTAL_SQLITE_PATH") or VAR_DIR / "portal.sqlite3",
-            # a file, not memory, so a Celery worker or daphne started by a test shares it
-            "TEST": {"NAME": str(VAR_DIR / "test-portal.sqlite3")},
+            # a file, not memory, so a Celery worker or daphne started by a test shares it;
+            # one per test run, so two runs on one machine do not collide
+            "TEST": {"NAME": str(VAR_DIR / f"test-portal-{os.getpid()}.sqlite3")},
             "OPTIONS": {
                 # WAL lets the web server, the Celery worker and beat read while one writes.
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
