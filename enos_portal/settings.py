@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "enos_portal",
     "accounts",
     "assets",
+    "tracing",
+    "connectivity",
 ]
 
 MIDDLEWARE = [

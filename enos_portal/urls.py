@@ -10,6 +10,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("accounts.urls")),
     path("", include("assets.urls")),
+    path("", include("tracing.urls")),
+    path("", include("connectivity.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("enos_portal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

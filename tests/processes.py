@@ -67,3 +67,31 @@ def celery_worker(*, beat: bool = False) -> Iterator[subprocess.Popen]:
         except subprocess.TimeoutExpired:
             process.kill()
         process.log = log.read_text(errors="replace")  # type: ignore[attr-defined]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def daphne_server(**extra_env: str) -> Iterator[str]:
+    """The portal's ASGI app under a real daphne on 127.0.0.1; yields its base URL (http://…)."""
+    port = free_port()
+    log = Path(tempfile.mkstemp(prefix="daphne-", suffix=".log")[1])
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "enos_portal.asgi:application"]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=subprocess_env(**extra_env), stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        wait_for_line(log, "Listening on TCP address", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ConnectivityConfig(AppConfig):
+    name = "connectivity"
+    verbose_name = "Device connectivity"

@@ -1,0 +1,3 @@
+"""Websocket routes of connectivity (gathered by enos_portal/routing.py)."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Console routes of connectivity."""
+
+urlpatterns: list = []
