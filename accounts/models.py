@@ -15,7 +15,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-phone_validator = RegexValidator(r"^\+[1-9]\d{6,14}$", "Enter the phone number in E.164 form, e.g. +8613800000000.")
+phone_validator = RegexValidator(r"^\+[1-9][0-9]{6,14}\Z", "Enter the phone number in E.164 form, e.g. +8613800000000.")
 
 
 class User(AbstractUser):

@@ -16,7 +16,8 @@ from typing import Any
 DATA_TYPES = ("int32", "float", "double", "bool", "enum", "string", "timestamp", "date", "array", "struct")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 FLOAT_MAX = 3.4028235e38
-IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+DOUBLE_MAX = 1.7976931348623157e308
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 DEFAULT_STRING_MAX = 1024
 TRUE_WORDS = {"true", "1", "yes"}
 FALSE_WORDS = {"false", "0", "no"}
@@ -39,7 +40,8 @@ def check_value(feature: dict, value: Any, *, from_text: bool = False) -> Any:
     return checker(value, spec, from_text)
 
 
-def _number(value: Any, spec: dict, from_text: bool, *, integer: bool, limit: float) -> int | float:
+def _number(value: Any, spec: dict, from_text: bool, *, integer: bool,
+            bounds: tuple[float, float]) -> int | float:
     kind = "an integer" if integer else "a number"
     if isinstance(value, bool):
         raise ValueProblem(f"expected {kind}, got a boolean")
@@ -65,10 +67,13 @@ def _number(value: Any, spec: dict, from_text: bool, *, integer: bool, limit: fl
     if not integer:
         if not isinstance(value, int | float):
             raise ValueProblem(f"expected {kind}, got {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer too large for a double, e.g. 10**400 from JSON
+            raise ValueProblem(f"{value} is out of range for this type") from None
         if math.isnan(value) or math.isinf(value):
             raise ValueProblem("NaN and infinity are not allowed")
-    if abs(value) > limit:
+    if not bounds[0] <= value <= bounds[1]:
         raise ValueProblem(f"{value} is out of range for this type")
     low, high = spec.get("min"), spec.get("max")
     if low is not None and value < low:
@@ -79,15 +84,15 @@ def _number(value: Any, spec: dict, from_text: bool, *, integer: bool, limit: fl
 
 
 def _int32(value: Any, spec: dict, from_text: bool) -> int:
-    return int(_number(value, spec, from_text, integer=True, limit=INT32_MAX))
+    return int(_number(value, spec, from_text, integer=True, bounds=(INT32_MIN, INT32_MAX)))
 
 
 def _float(value: Any, spec: dict, from_text: bool) -> float:
-    return float(_number(value, spec, from_text, integer=False, limit=FLOAT_MAX))
+    return float(_number(value, spec, from_text, integer=False, bounds=(-FLOAT_MAX, FLOAT_MAX)))
 
 
 def _double(value: Any, spec: dict, from_text: bool) -> float:
-    return float(_number(value, spec, from_text, integer=False, limit=1.7976931348623157e308))
+    return float(_number(value, spec, from_text, integer=False, bounds=(-DOUBLE_MAX, DOUBLE_MAX)))
 
 
 def _bool(value: Any, spec: dict, from_text: bool) -> bool:
@@ -132,7 +137,7 @@ def _string(value: Any, spec: dict, from_text: bool) -> str:
 
 
 def _timestamp(value: Any, spec: dict, from_text: bool) -> int:
-    stamp = _number(value, {}, from_text, integer=True, limit=2**63)
+    stamp = _number(value, {}, from_text, integer=True, bounds=(-(2**63), 2**63 - 1))
     if stamp < 0:
         raise ValueProblem("a timestamp cannot be negative")
     return int(stamp)

@@ -248,7 +248,10 @@ def remove_sub_devices(actor: Any, gateway: Device, devices: Iterable[Device]) -
     require_write(actor, gateway.ou_id)
     devices = list(devices)
     ids = [d.pk for d in devices]
-    not_ours = [d for d in devices if d.gateway_id != gateway.pk]
+    # the database decides, as for adding: a copy loaded earlier may be stale
+    attached = set(Device.objects.select_for_update().filter(pk__in=ids, gateway=gateway)
+                   .values_list("pk", flat=True))
+    not_ours = [d for d in devices if d.pk not in attached]
     if not ids:
         raise DomainError("Select at least one sub-device.", code="required", field="devices")
     if not_ours:

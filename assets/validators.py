@@ -9,9 +9,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-DEVICE_KEY_RE = re.compile(r"^[A-Za-z0-9\-_.:]{4,64}$")
-TAG_KEY_RE = re.compile(r"^[A-Za-z0-9_\-/]{1,50}$")
-OFFSET_RE = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "abcd\n" through.
+DEVICE_KEY_RE = re.compile(r"^[A-Za-z0-9\-_.:]{4,64}\Z")
+TAG_KEY_RE = re.compile(r"^[A-Za-z0-9_\-/]{1,50}\Z")
+# [0-9], not \d: \d also matches other scripts' digits ("+٠٨:٠٠"), which int() would accept.
+OFFSET_RE = re.compile(r"^([+-])([0-9]{2}):([0-9]{2})\Z")
 MAX_TAGS = 100
 MAX_TAG_VALUE = 200
 MAX_NAME = 64
