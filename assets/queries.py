@@ -12,11 +12,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import CharField, Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db import connections
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.lookups import Exact
 
 from .models import AssetType, Device, DeviceStatus, ProductType, status_q
+from .validators import TAG_KEY_RE
 
 ASSET_TYPE_Q = {
     AssetType.DEVICE.value: Q(gateway__isnull=True, product__product_type=ProductType.DEVICE),
@@ -40,28 +42,42 @@ class BadFilter(ValueError):
     """A filter value the user typed that cannot be applied; the message says why."""
 
 
-def _json_text(key: str, field: str) -> Cast:
-    """The text of one key of a JSON column. An explicit transform, so a user's key never becomes
-    part of a lookup path; the cast makes SQLite compare text, not JSON."""
-    return Cast(KeyTextTransform(key, field), CharField())
+def tag_q(key: str, value: str | None, vendor: str) -> Q:
+    """Has the tag `key` (value None) or has it with exactly `value`. The key only reaches SQL as
+    a bound JSON path parameter, never as a `tags__<key>` lookup."""
+    if value is None:
+        return Q(tags__has_key=key)
+    if vendor == "postgresql":
+        return Q(tags__contains={key: value})  # @> is what the GIN (jsonb_path_ops) index serves
+    return Q(Exact(KeyTextTransform(key, "tags"), value))  # tag values are always text
+
+
+def typed_candidates(text: str) -> list[Any]:
+    """Attributes keep their model's type (3, 2.5, true, "SN-1"): match the text as typed JSON and as text."""
+    try:
+        typed = json.loads(text)
+    except ValueError:
+        return [text]
+    return [text, typed] if isinstance(typed, int | float | bool) else [text]
+
+
+def filter_by_attribute(qs: QuerySet[Device], identifier: str, text: str, index: int = 0) -> QuerySet[Device]:
+    # the alias name is ours; the identifier only reaches SQL as the JSON path parameter
+    alias = f"_attribute_{index}"
+    qs = qs.alias(**{alias: KeyTransform(identifier, "attributes")})
+    matches = Q()
+    for value in typed_candidates(text):
+        matches |= Q(**{alias: value})  # the JSON-aware exact: compares JSON values on both databases
+    return qs.filter(matches)
 
 
 def filter_by_tag(qs: QuerySet[Device], expression: str) -> QuerySet[Device]:
     """`key` (has the tag) or `key:value` (tag equals value)."""
     key, sep, value = expression.partition(":")
     key = key.strip()
-    if not key:
-        raise BadFilter("A tag filter needs a key, e.g. site or site:shanghai.")
-    if not sep:
-        return qs.filter(tags__has_key=key)
-    return qs.alias(_tag_value=_json_text(key, "tags")).filter(_tag_value=value.strip())
-
-
-def filter_by_attribute(qs: QuerySet[Device], expression: str) -> QuerySet[Device]:
-    key, sep, value = expression.partition(":")
-    if not key.strip() or not sep:
-        raise BadFilter("An attribute filter is identifier:value, e.g. phase:3.")
-    return qs.alias(_attr_value=_json_text(key.strip(), "attributes")).filter(_attr_value=value.strip())
+    if not TAG_KEY_RE.match(key):
+        raise BadFilter("A tag filter is a tag key or key:value, e.g. site or site:shanghai.")
+    return qs.filter(tag_q(key, value.strip() if sep else None, connections[qs.db].vendor))
 
 
 def search_devices(qs: QuerySet[Device], text: str) -> QuerySet[Device]:
@@ -116,7 +132,7 @@ def _decode(cursor: str) -> tuple[Any, int]:
         raise BadFilter("The page link is not valid any more; start again from the first page.") from None
 
 
-def _beyond(field: str, ascending: bool, value: Any, pk: int) -> Q:
+def beyond(field: str, ascending: bool, value: Any, pk: int) -> Q:
     """Rows after (value, pk) in the given order. The first conjunct is a plain range on the
     indexed sort column, so the database starts its index scan there instead of filtering."""
     if ascending:
@@ -133,7 +149,7 @@ def keyset_page(qs: QuerySet[Device], *, sort: str, size: int, after: str = "", 
     cursor = after or before
     if cursor:
         value, pk = _decode(cursor)
-        ordered = ordered.filter(_beyond(field, walk_ascending, value, pk))
+        ordered = ordered.filter(beyond(field, walk_ascending, value, pk))
     rows = list(ordered[: size + 1])
     more = len(rows) > size
     rows = rows[:size]

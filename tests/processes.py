@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -46,10 +47,10 @@ def celery_worker(*, beat: bool = False) -> Iterator[subprocess.Popen]:
     """A real `celery worker` on the configured broker (Redis, or the filesystem transport)."""
     from enos_portal.celery import app
 
-    try:
-        app.control.purge()  # leftovers of an earlier run must not reach this worker
-    except Exception:  # noqa: BLE001 - the filesystem transport has nothing to purge at first
-        pass
+    # leftovers of an earlier run must not reach this worker (the filesystem transport may
+    # have nothing to purge yet)
+    with contextlib.suppress(Exception):
+        app.control.purge()
     log = Path(tempfile.mkstemp(prefix="celery-", suffix=".log")[1])
     command = [sys.executable, "-m", "celery", "-A", "enos_portal", "worker", "--pool", "solo",
                "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]

@@ -1,0 +1,138 @@
+"""Query filters of the API lists, named as EnOS names them.
+
+Tag and attribute filters take the key from the query string: it only ever reaches SQL as a
+bound parameter of a JSON key lookup (has_key, KeyTextTransform, KeyTransform, @>), never as
+a `tags__<key>` keyword, so no query parameter can name a column or a lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db import connections
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema_field
+
+from accounts.models import OrganizationUnit
+from accounts.ous import ous_visible_to
+
+from ..datatypes import IDENTIFIER_RE
+from ..models import AssetType, Device, DeviceStatus, Product, ProductType, ThingModel, status_q
+from ..queries import ASSET_TYPE_Q, filter_by_attribute, tag_q
+from ..validators import TAG_KEY_RE
+
+
+def visible_ous(request: Any) -> QuerySet[OrganizationUnit]:
+    return ous_visible_to(request.user) if request is not None else OrganizationUnit.objects.none()
+
+
+def ou_filter() -> django_filters.ModelChoiceFilter:
+    # an OU the user cannot see is refused like one that does not exist: nothing tells them apart
+    return django_filters.ModelChoiceFilter(
+        queryset=visible_ous, to_field_name="ou_id", method="filter_ou", label="ou",
+        error_messages={"invalid_choice": "Unknown OU, or one you have no access to."},
+        help_text="ouId of one OU; by default every OU you can see.",
+    )
+
+
+class RepeatableParam(forms.Widget):
+    """?tag=a&tag=b:c → ["a", "b:c"] (no comma splitting: tag values may hold commas)."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
+        if hasattr(data, "getlist"):
+            return data.getlist(name)
+        value = data.get(name)
+        return [] if value is None else [value]
+
+
+class PairListField(forms.Field):
+    """Repeated `key` or `key:value` parameters, each key checked against `key_re`."""
+
+    widget = RepeatableParam
+
+    def __init__(self, *args: Any, key_re: Any, key_word: str, value_required: bool, **kwargs: Any) -> None:
+        self.key_re, self.key_word, self.value_required = key_re, key_word, value_required
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value: Any) -> list[tuple[str, str | None]]:
+        pairs = []
+        for item in value or []:
+            key, sep, text = str(item).partition(":")
+            if not self.key_re.match(key):
+                raise forms.ValidationError(f'"{key}" is not a valid {self.key_word}.')
+            if self.value_required and not sep:
+                raise forms.ValidationError(f'Use {self.key_word}:value, got "{item}".')
+            pairs.append((key, text if sep else None))
+        return pairs
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class PairFilter(django_filters.Filter):
+    field_class = PairListField
+
+
+class DeviceFilter(django_filters.FilterSet):
+    ou = ou_filter()
+    productKey = django_filters.CharFilter(field_name="product__product_key", help_text="Exact productKey.")
+    deviceKey = django_filters.CharFilter(field_name="device_key", help_text="Exact deviceKey.")
+    assetId = django_filters.CharFilter(field_name="asset_id", help_text="Exact assetId.")
+    name = django_filters.CharFilter(field_name="name", lookup_expr="icontains",
+                                     help_text="Part of the device name, any case.")
+    status = django_filters.ChoiceFilter(choices=DeviceStatus.choices, method="filter_status",
+                                         help_text="inactive, online, offline or disable.")
+    productType = django_filters.ChoiceFilter(field_name="product__product_type", choices=ProductType.choices)
+    assetType = django_filters.ChoiceFilter(choices=AssetType.choices, method="filter_asset_type")
+    tag = PairFilter(method="filter_tags", key_re=TAG_KEY_RE, key_word="tag key", value_required=False,
+                     help_text="key (has the tag) or key:value; repeat to require several.")
+    attribute = PairFilter(method="filter_attributes", key_re=IDENTIFIER_RE, key_word="attribute identifier",
+                           value_required=True, help_text="identifier:value; repeat to require several.")
+
+    class Meta:
+        model = Device
+        fields: list[str] = []
+
+    def filter_ou(self, queryset: QuerySet, name: str, ou: OrganizationUnit) -> QuerySet:
+        return queryset.filter(ou=ou)
+
+    def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(status_q(value))
+
+    def filter_asset_type(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(ASSET_TYPE_Q[value])
+
+    def filter_tags(self, queryset: QuerySet, name: str, pairs: list[tuple[str, str | None]]) -> QuerySet:
+        vendor = connections[queryset.db].vendor
+        for key, value in pairs:
+            queryset = queryset.filter(tag_q(key, value, vendor))
+        return queryset
+
+    def filter_attributes(self, queryset: QuerySet, name: str, pairs: list[tuple[str, str | None]]) -> QuerySet:
+        for index, (identifier, text) in enumerate(pairs):
+            queryset = filter_by_attribute(queryset, identifier, text or "", index)
+        return queryset
+
+
+class SharedFilter(django_filters.FilterSet):
+    """Products and models: `ou` narrows to what that OU's own lists show (its own + shared to it)."""
+
+    ou = ou_filter()
+    name = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
+
+    def filter_ou(self, queryset: QuerySet, name: str, ou: OrganizationUnit) -> QuerySet:
+        return queryset.in_ou(ou)
+
+
+class ProductFilter(SharedFilter):
+    productType = django_filters.ChoiceFilter(field_name="product_type", choices=ProductType.choices)
+
+    class Meta:
+        model = Product
+        fields: list[str] = []
+
+
+class ThingModelFilter(SharedFilter):
+    class Meta:
+        model = ThingModel
+        fields: list[str] = []

@@ -1,0 +1,129 @@
+"""Every endpoint × the cast: the writer may, the viewer reads but gets 403 on writes, the outsider
+(another OU) gets 404 as if nothing were there, anonymous gets 401.
+
+Collections answer the outsider with an empty list instead: there is nothing of Acme in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import pytest
+
+from assets import services
+from assets.models import Device
+from tests.assets.api.helpers import api_client_for, assert_error
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    url: Callable[[SimpleNamespace], str]
+    body: Callable[[SimpleNamespace], dict] = field(default=lambda w: {})
+    write: bool = False
+    ok: int = 200
+    collection: bool = False  # the outsider gets an empty list, not a 404
+    setup: Callable[[SimpleNamespace], None] = field(default=lambda w: None)
+
+
+def attach(w: SimpleNamespace) -> None:
+    Device.objects.filter(pk=w.device.pk).update(gateway=w.gateway)
+
+
+def disable(w: SimpleNamespace) -> None:
+    services.disable_device(None, w.device)
+
+
+def device(suffix: str = "") -> Callable[[SimpleNamespace], str]:
+    return lambda w: f"/api/devices/{w.device.asset_id}/{suffix}"
+
+
+def gateway(suffix: str = "") -> Callable[[SimpleNamespace], str]:
+    return lambda w: f"/api/devices/{w.gateway.asset_id}/{suffix}"
+
+
+ENDPOINTS = [
+    Endpoint("device list", "get", lambda w: "/api/devices/", collection=True),
+    Endpoint("device create", "post", lambda w: "/api/devices/", write=True, ok=201,
+             body=lambda w: {"ouId": w.acme.ou_id, "productKey": w.product.product_key, "name": "New",
+                             "attributes": {"serial": "N-1"}}),
+    Endpoint("device retrieve", "get", device()),
+    Endpoint("device by key", "get",
+             lambda w: f"/api/devices/by-key/?productKey={w.product.product_key}&deviceKey={w.device.device_key}"),
+    Endpoint("device update", "patch", device(), write=True, body=lambda w: {"name": "Renamed"}),
+    Endpoint("device delete", "delete", device(), write=True, ok=204),
+    Endpoint("device enable", "post", device("enable/"), write=True, setup=disable),
+    Endpoint("device disable", "post", device("disable/"), write=True),
+    Endpoint("device secret", "get", device("secret/"), write=True),
+    Endpoint("device reset secret", "post", device("reset-secret/"), write=True),
+    Endpoint("sub-device list", "get", gateway("sub-devices/")),
+    Endpoint("sub-device add", "post", gateway("sub-devices/"), write=True,
+             body=lambda w: {"assetIds": [w.device.asset_id]}),
+    Endpoint("sub-device remove (DELETE)", "delete", gateway("sub-devices/"), write=True, setup=attach,
+             body=lambda w: {"assetIds": [w.device.asset_id]}),
+    Endpoint("sub-device remove (POST)", "post", gateway("sub-devices/remove/"), write=True, setup=attach,
+             body=lambda w: {"assetIds": [w.device.asset_id]}),
+    Endpoint("sub-device candidates", "get", gateway("sub-devices/candidates/")),
+    Endpoint("gateway of a sub-device", "get", device("gateway/"), setup=attach),
+    Endpoint("product list", "get", lambda w: "/api/products/", collection=True),
+    Endpoint("product create", "post", lambda w: "/api/products/", write=True, ok=201,
+             body=lambda w: {"ouId": w.acme.ou_id, "name": "New", "modelId": w.thing_model.model_id}),
+    Endpoint("product retrieve", "get", lambda w: f"/api/products/{w.product.product_key}/"),
+    Endpoint("product update", "patch", lambda w: f"/api/products/{w.product.product_key}/", write=True,
+             body=lambda w: {"name": "Renamed"}),
+    Endpoint("product delete", "delete", lambda w: f"/api/products/{w.spare_product.product_key}/", write=True,
+             ok=204),
+    Endpoint("model list", "get", lambda w: "/api/models/", collection=True),
+    Endpoint("model create", "post", lambda w: "/api/models/", write=True, ok=201,
+             body=lambda w: {"ouId": w.acme.ou_id, "modelId": "new", "name": "New"}),
+    Endpoint("model retrieve", "get", lambda w: f"/api/models/{w.thing_model.model_id}/"),
+    Endpoint("model update", "patch", lambda w: f"/api/models/{w.thing_model.model_id}/", write=True,
+             body=lambda w: {"name": "Renamed"}),
+    Endpoint("model delete", "delete", lambda w: f"/api/models/{w.spare_model.model_id}/", write=True, ok=204),
+]
+
+
+def expected_status(endpoint: Endpoint, role: str) -> int:
+    if role == "anonymous":
+        return 401
+    if role == "outsider":
+        return 200 if endpoint.collection else 404
+    if role == "viewer" and endpoint.write:
+        return 403
+    return endpoint.ok
+
+
+@pytest.fixture
+def world(cast, acme, thing_model, product, device, gateway, spare_product, spare_model) -> SimpleNamespace:
+    return SimpleNamespace(acme=acme, thing_model=thing_model, product=product, device=device, gateway=gateway,
+                           spare_product=spare_product, spare_model=spare_model, cast=cast)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["writer", "viewer", "outsider", "anonymous"])
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+def test_ou_matrix(world, endpoint: Endpoint, role: str):
+    endpoint.setup(world)
+    client = api_client_for(world.cast[role])
+    response = getattr(client, endpoint.method)(endpoint.url(world), endpoint.body(world) or None)
+    expected = expected_status(endpoint, role)
+    if expected >= 400:
+        assert_error(response, expected)
+    else:
+        assert response.status_code == expected, response.content
+    if role == "outsider" and endpoint.collection:
+        assert response.json()["results"] == []
+
+
+def test_every_route_is_in_the_matrix():
+    """A new endpoint of these viewsets must join the matrix."""
+    from assets.api.urls import router
+
+    operations = {(pattern.callback.cls.__name__, method, action)
+                  for pattern in router.urls if hasattr(pattern.callback, "actions")
+                  for method, action in pattern.callback.actions.items()
+                  if method in {"get", "post", "patch", "delete"}}
+    assert len(operations) == len(ENDPOINTS)
