@@ -9,7 +9,8 @@ def current_ou(request: HttpRequest) -> dict:
     if user is None or not user.is_authenticated:
         return {}
     return {
-        "current_ou": get_current_ou(request),
+        # a callable: the template calls it only where it is used (not on admin pages)
+        "current_ou": lambda: get_current_ou(request),
         # evaluated lazily by the template: no query on pages that do not render the switcher
         "switchable_ous": ous_visible_to(user),
     }

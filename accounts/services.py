@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission
 from django.db import transaction
 
 from . import audit
+from .errors import AccessDenied
 from .models import (
     OU_PERMISSIONS,
     ROLE_PERMISSIONS,
@@ -16,7 +17,13 @@ from .models import (
     OUUserObjectPermission,
     User,
 )
-from .permissions import forget_ou_permissions
+from .permissions import MANAGE_MEMBERS, can, forget_ou_permissions
+
+
+def require_manage_members(actor: Any, ou: OrganizationUnit) -> None:
+    """Only an OU admin (or a superuser) changes an OU's members; None is the system itself."""
+    if actor is not None and not can(actor, MANAGE_MEMBERS, ou.pk):
+        raise AccessDenied("Only an OU admin of this OU can change its members.")
 
 
 def _ou_permissions() -> dict[str, Permission]:
@@ -47,13 +54,18 @@ def _sync_permissions(user: User, ou: OrganizationUnit, role: str | None) -> Non
 def create_ou(name: str, owner: User, actor: Any = None) -> OrganizationUnit:
     """A new OU; its owner becomes its OU admin."""
     ou = OrganizationUnit.objects.create(name=name, owner=owner)
-    set_membership(ou, owner, "ou_admin", actor=actor)
+    _write_membership(ou, owner, "ou_admin", actor)  # creating the OU is the authority here
     audit.record(actor, "ou.create", ou, ou=ou, after={"name": name, "owner": owner.username})
     return ou
 
 
 @transaction.atomic
 def set_membership(ou: OrganizationUnit, user: User, role: str, actor: Any = None) -> Membership:
+    require_manage_members(actor, ou)
+    return _write_membership(ou, user, role, actor)
+
+
+def _write_membership(ou: OrganizationUnit, user: User, role: str, actor: Any) -> Membership:
     if role not in ROLE_PERMISSIONS:
         raise ValueError(f"Unknown role {role!r}")
     membership, created = Membership.objects.get_or_create(user=user, ou=ou, defaults={"role": role})
@@ -73,6 +85,7 @@ def set_membership(ou: OrganizationUnit, user: User, role: str, actor: Any = Non
 @transaction.atomic
 def remove_membership(membership: Membership, actor: Any = None) -> None:
     ou, user = membership.ou, membership.user
+    require_manage_members(actor, ou)
     before = {"user": user.username, "role": membership.role}
     membership.delete()
     _sync_permissions(user, ou, None)

@@ -71,3 +71,16 @@ def test_removing_a_membership_deletes_it_and_its_grants_and_is_audited(acme, ow
 def test_removing_a_membership_leaves_other_members_alone(acme, writer, viewer):
     remove_membership(Membership.objects.get(user=writer, ou=acme))
     assert OUUserObjectPermission.objects.filter(user=viewer, content_object=acme).count() == 1
+
+
+def test_only_an_ou_admin_changes_members(acme, owner, writer, viewer):
+    from accounts.errors import AccessDenied
+    from accounts.models import Membership
+
+    with pytest.raises(AccessDenied):
+        set_membership(acme, viewer, "asset_manager", actor=writer)
+    with pytest.raises(AccessDenied):
+        remove_membership(Membership.objects.get(ou=acme, user=viewer), actor=writer)
+    assert Membership.objects.get(ou=acme, user=viewer).role == "asset_viewer"
+    set_membership(acme, viewer, "asset_manager", actor=owner)
+    assert Membership.objects.get(ou=acme, user=viewer).role == "asset_manager"
