@@ -204,12 +204,14 @@ class OrganizationUnitAdmin(ServiceAdmin):
         return self.inlines if obj else ()  # a new OU's only member is its owner, made by create_ou
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple:
-        # no service renames an OU or hands it to a new owner yet: read-only rather than a bypass
-        return ("ou_id", "name", "owner", "created_at") if obj else ()
+        return ("ou_id", "created_at") if obj else ()
 
     def save_model(self, request: HttpRequest, obj: OrganizationUnit, form: Any, change: bool) -> None:
         if not change:
             adopt(obj, services.create_ou(obj.name, obj.owner, actor=request.user))
+            return
+        stored = OrganizationUnit.objects.get(pk=obj.pk)
+        services.update_ou(request.user, stored, name=obj.name, owner=obj.owner)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # devices are PROTECTed and no service retires an OU

@@ -60,6 +60,22 @@ def create_ou(name: str, owner: User, actor: Any = None) -> OrganizationUnit:
 
 
 @transaction.atomic
+def update_ou(actor: Any, ou: OrganizationUnit, *, name: str | None = None, owner: User | None = None) -> None:
+    """Rename an OU or hand it to a new owner (migration codes go to the owner's phone).
+
+    A new owner becomes an OU admin; the old owner keeps their membership."""
+    require_manage_members(actor, ou)
+    before = {"name": ou.name, "owner": ou.owner.username}
+    if name is not None:
+        ou.name = name
+    if owner is not None and owner.pk != ou.owner_id:
+        ou.owner = owner
+        _write_membership(ou, owner, "ou_admin", actor)
+    ou.save(update_fields=["name", "owner"])
+    audit.record(actor, "ou.update", ou, ou=ou, before=before, after={"name": ou.name, "owner": ou.owner.username})
+
+
+@transaction.atomic
 def set_membership(ou: OrganizationUnit, user: User, role: str, actor: Any = None) -> Membership:
     require_manage_members(actor, ou)
     return _write_membership(ou, user, role, actor)

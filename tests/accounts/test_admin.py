@@ -616,3 +616,17 @@ def test_the_audit_log_is_read_only_and_shows_before_and_after(support, device):
     assert client.post(url(event, "delete"), {"post": "yes"}).status_code == 403
     listing = client.get(url(AuditEvent) + "?family=device").content.decode()
     assert "device.disable" in listing and "ou.create" not in listing
+
+
+def test_support_hands_an_ou_to_a_new_owner_through_the_service(support, acme, writer):
+    from accounts.models import Membership, OrganizationUnit
+
+    client = client_for(support)
+    url = reverse("admin:accounts_organizationunit_change", args=[acme.pk])
+    response = client.post(url, {"name": "Acme Renamed", "owner": writer.pk,
+                                 "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"})
+    assert response.status_code in (200, 302)
+    acme = OrganizationUnit.objects.get(pk=acme.pk)
+    assert (acme.name, acme.owner) == ("Acme Renamed", writer)
+    assert Membership.objects.get(ou=acme, user=writer).role == "ou_admin"
+    assert AuditEvent.objects.filter(action="ou.update", ou=acme).exists()
