@@ -154,6 +154,7 @@ else:
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 
@@ -190,6 +191,35 @@ SPECTACULAR_SETTINGS = {
 # --- Domain settings --------------------------------------------------------------------------
 DEVICE_PAGE_SIZES = [20, 50, 100, 200]
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "accounts.sms.ConsoleBackend")
+# FileBackend's outbox (one JSON line per message) and HttpGatewayBackend's provider endpoint
+SMS_FILE_PATH = Path(os.environ.get("SMS_FILE_PATH") or VAR_DIR / "sms-outbox.jsonl")
+SMS_HTTP_URL = os.environ.get("SMS_HTTP_URL", "")
+SMS_HTTP_TOKEN = os.environ.get("SMS_HTTP_TOKEN", "")
+SMS_HTTP_TIMEOUT = env_int("SMS_HTTP_TIMEOUT", 10)  # seconds
+
+# Batch import/update: limits on an uploaded template, and where uploads wait between parse and apply.
+BATCH_MAX_FILE_BYTES = env_int("BATCH_MAX_FILE_BYTES", 20 * 1024 * 1024)
+BATCH_MAX_UNZIPPED_BYTES = env_int("BATCH_MAX_UNZIPPED_BYTES", 400 * 1024 * 1024)  # a zip bomb's cap
+BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 100_000)
+BATCH_SYNC_ROWS = env_int("BATCH_SYNC_ROWS", 2_000)  # larger files are parsed and applied by Celery
+BATCH_UPLOAD_DIR = Path(os.environ.get("BATCH_UPLOAD_DIR") or VAR_DIR / "batch-uploads")
+BATCH_KEEP_HOURS = env_int("BATCH_KEEP_HOURS", 24)  # a parsed job not applied by then expires
+CELERY_BEAT_SCHEDULE["batch-expire-jobs"] = {"task": "assets.batch.tasks.expire_batch_jobs", "schedule": 3600.0}
+
+# --- Message tracing --------------------------------------------------------------------------
+# "tracing" holds the traced-device version stamp every process (daphne, Celery, MQTT broker) reads:
+# a cache they all share (Redis, else files), not per-process memory.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "tracing": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL} if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")},
+}
+TRACE_MAX_LOGS = env_int("TRACE_MAX_LOGS", 100_000)  # per trace; the oldest are dropped past it, with a marker
+TRACE_RETENTION_DAYS = env_int("TRACE_RETENTION_DAYS", 7)  # an ended trace's logs are purged after this
+TRACE_PAYLOAD_LIMIT = env_int("TRACE_PAYLOAD_LIMIT", 4096)  # bytes of payload JSON kept per log
+CELERY_BEAT_SCHEDULE["tracing-close-expired"] = {"task": "tracing.close_expired_traces",
+                                                 "schedule": float(env_int("TRACE_SWEEP_SECONDS", 30))}
+CELERY_BEAT_SCHEDULE["tracing-purge"] = {"task": "tracing.purge_ended_traces", "schedule": 86400.0}
 
 LOGGING = {
     "version": 1,

@@ -1,3 +1,10 @@
 """API routes of migration (included from enos_portal/api_urls.py)."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from .api import MigrationViewSet
+
+router = SimpleRouter()
+router.register("migrations", MigrationViewSet, basename="api-migration")
+
+urlpatterns = router.urls
