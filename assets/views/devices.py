@@ -44,7 +44,13 @@ def device_list(request: HttpRequest) -> HttpResponse:
             after=request.GET.get("after", ""),
             before=request.GET.get("before", ""),
         )
-        matching = filtered.count() if any(filters.values()) else summary["total"]
+        narrowing = {name for name, value in filters.items() if value}
+        if not narrowing:
+            matching = summary["total"]
+        elif narrowing == {"status"}:
+            matching = summary[filters["status"]]  # the summary already counted it
+        else:
+            matching = filtered.count()
     except BadFilter as error:
         messages.error(request, str(error))
         matching = 0
