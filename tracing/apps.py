@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class TracingConfig(AppConfig):
     name = "tracing"
     verbose_name = "Message tracing"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete
+
+        from accounts.models import OUUserObjectPermission
+        from assets.signals import devices_deleted, devices_migrated
+
+        from . import receivers
+
+        devices_deleted.connect(receivers.on_devices_deleted, dispatch_uid="tracing.devices_deleted")
+        devices_migrated.connect(receivers.on_devices_migrated, dispatch_uid="tracing.devices_migrated")
+        post_delete.connect(receivers.on_permission_revoked, sender=OUUserObjectPermission,
+                            dispatch_uid="tracing.permission_revoked")

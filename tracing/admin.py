@@ -1,0 +1,54 @@
+"""Message traces in the Django admin: support staff read them across OUs and may stop one.
+
+Read-only except the stop action, which goes through tracing.services (checked and audited like
+a console click). Non-superuser staff see the traces of the OUs they may see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.admin import OUListFilter, scope_to_visible_ous
+from accounts.errors import DomainError
+
+from . import services
+from .models import MessageTrace
+
+
+@admin.register(MessageTrace)
+class MessageTraceAdmin(admin.ModelAdmin):
+    list_display = ("id", "device", "ou", "started_by", "started_at", "expires_at", "stopped_at", "stop_reason",
+                    "last_seq", "dropped")
+    list_filter = ("stop_reason", ("ou", OUListFilter))
+    search_fields = ("device__asset_id", "device__device_key", "device__name")
+    list_select_related = ("device", "ou", "started_by")
+    readonly_fields = [field.name for field in MessageTrace._meta.fields]
+    actions = ["stop_traces"]
+    ordering = ("-started_at", "-id")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return scope_to_visible_ous(request, super().get_queryset(request))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the retention purge deletes them
+
+    @admin.action(description="Stop the selected traces", permissions=["view"])
+    def stop_traces(self, request: HttpRequest, queryset: QuerySet) -> None:
+        stopped = 0
+        for trace in queryset.open():
+            try:
+                services.stop_trace(request.user, trace)
+                stopped += 1
+            except DomainError as error:
+                self.message_user(request, f"Trace {trace.pk}: {error.message}", messages.ERROR)
+        self.message_user(request, f"{stopped} trace(s) stopped.", messages.SUCCESS)
