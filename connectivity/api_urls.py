@@ -1,3 +1,17 @@
-"""API routes of connectivity (included from enos_portal/api_urls.py)."""
+"""API routes of connectivity (included from enos_portal/api_urls.py, under /api/)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import api, emqx
+
+urlpatterns = [
+    path("devices/<str:asset_id>/services/<str:identifier>/invoke/", api.InvokeServiceView.as_view(),
+         name="api-device-service-invoke"),
+    path("devices/<str:asset_id>/services/invocations/", api.CommandListView.as_view(),
+         name="api-device-service-invocations"),
+    path("devices/<str:asset_id>/latest-data/", api.LatestDataView.as_view(), name="api-device-latest-data"),
+    # called by an EMQX cluster, not by people: bearer token EMQX_WEBHOOK_TOKEN
+    path("emqx/authenticate/", emqx.authenticate, name="emqx-authenticate"),
+    path("emqx/authorize/", emqx.authorize, name="emqx-authorize"),
+    path("emqx/webhook/", emqx.webhook, name="emqx-webhook"),
+]

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ConnectivityConfig(AppConfig):
     name = "connectivity"
     verbose_name = "Device connectivity"
+
+    def ready(self) -> None:
+        from . import receivers  # noqa: F401 - connects to assets' signals

@@ -1,3 +1,13 @@
-"""Console routes of connectivity."""
+"""Console routes of connectivity (under the device paths of assets, with their own suffixes)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+app_name = "connectivity"
+urlpatterns = [
+    path("devices/<str:asset_id>/services/", views.device_services, name="device-services"),
+    path("devices/<str:asset_id>/services/<str:identifier>/invoke/", views.device_invoke, name="device-invoke"),
+    path("devices/<str:asset_id>/latest-data/", views.device_latest, name="device-latest"),
+    path("device-statuses/", views.device_statuses, name="device-statuses"),
+]

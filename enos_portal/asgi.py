@@ -1,4 +1,9 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels routes of each app."""
+"""ASGI entry point: HTTP through Django, websockets through Channels routes of each app.
+
+Browser sockets go through the origin check and the session auth; devices (no Origin, no
+cookie: they sign their login) take their own path around that stack. Under DEBUG the static
+files are served here too, so `run_portal` under daphne needs no web server in front.
+"""
 
 import os
 
@@ -10,12 +15,23 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from connectivity.routing import with_device_sockets  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
 
+if settings.DEBUG:
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    http_application = ASGIStaticFilesHandler(django_asgi_app)
+else:
+    http_application = django_asgi_app
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "http": http_application,
+        "websocket": with_device_sockets(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )

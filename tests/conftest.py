@@ -34,6 +34,12 @@ MODEL_SERVICES = [
 ]
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    # the browser tests last: their session-wide Playwright leaves an event loop running in the
+    # main thread, after which async_to_sync refuses to run
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings) -> None:
     # the default hasher spends ~0.5 s per password by design; tests need no such protection

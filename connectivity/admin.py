@@ -1,0 +1,51 @@
+"""Read-only admin views of live sessions and issued commands, for support staff.
+
+Nothing here writes: sessions follow the devices' connections and commands are issued from the
+console or the API. Non-superuser staff see only devices `visible_to` them.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from assets.models import Device
+
+from .models import CommandInvocation, DeviceSession
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request).select_related("device")
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(device__in=Device.objects.visible_to(request.user).values("pk"))
+
+
+@admin.register(DeviceSession)
+class DeviceSessionAdmin(ReadOnlyAdmin):
+    list_display = ("device", "transport", "client_id", "via", "connected_at")
+    list_filter = ("transport",)
+    search_fields = ("device__device_key", "device__asset_id", "client_id")
+    list_select_related = ("device", "via")
+    show_full_result_count = False
+
+
+@admin.register(CommandInvocation)
+class CommandInvocationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "device", "service", "status", "code", "requested_by")
+    list_filter = ("status",)
+    search_fields = ("device__device_key", "device__asset_id", "service")
+    list_select_related = ("device", "requested_by")
+    date_hierarchy = "created_at"
+    show_full_result_count = False

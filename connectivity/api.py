@@ -1,0 +1,80 @@
+"""REST API of connectivity: issue a command and get its outcome; read latest data and recent commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assets.models import Device
+
+from . import services
+from .queries import latest_values, recent_commands
+from .services import MAX_COMMAND_TIMEOUT
+
+
+def visible_device(user: Any, asset_id: str) -> Device:
+    return get_object_or_404(Device.objects.visible_to(user).select_related("product__model"), asset_id=asset_id)
+
+
+class InvokeSerializer(serializers.Serializer):
+    params = serializers.DictField(required=False, default=dict, help_text="Input parameters by identifier.")
+    timeout = serializers.FloatField(required=False, min_value=0.1, max_value=MAX_COMMAND_TIMEOUT,
+                                     help_text="Seconds to wait for the device's reply (default 10).")
+
+
+class CommandOutcomeSerializer(serializers.Serializer):
+    """The shape of CommandInvocation.outcome() (documentation only)."""
+
+    invocationId = serializers.IntegerField()  # noqa: N815 - the API speaks camelCase like EnOS
+    service = serializers.CharField()
+    status = serializers.CharField(help_text="ok | error | timeout | offline")
+    code = serializers.IntegerField(allow_null=True, help_text="The device's reply code; 408 timeout, 503 offline.")
+    message = serializers.CharField()
+    data = serializers.JSONField(allow_null=True, help_text="The data of the device's reply.")
+    createdAt = serializers.DateTimeField()  # noqa: N815
+    finishedAt = serializers.DateTimeField(allow_null=True)  # noqa: N815
+
+
+class InvokeServiceView(APIView):
+    @extend_schema(request=InvokeSerializer, responses={200: CommandOutcomeSerializer},
+                   operation_id="devices_service_invoke",
+                   summary="Send thing.service.<identifier> to the device and wait for its reply",
+                   description="Answers with the outcome: ok or error (the device's reply and code), timeout, or "
+                               "offline at once when the device is not connected. Needs write access.")
+    def post(self, request: Request, asset_id: str, identifier: str) -> Response:
+        device = visible_device(request.user, asset_id)
+        body = InvokeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        invocation = services.invoke_service(request.user, device, identifier, body.validated_data["params"],
+                                             timeout=body.validated_data.get("timeout"))
+        return Response(invocation.outcome())
+
+
+class CommandListView(APIView):
+    @extend_schema(responses={200: CommandOutcomeSerializer(many=True)},
+                   operation_id="devices_service_invocations", summary="The device's 20 most recent commands")
+    def get(self, request: Request, asset_id: str) -> Response:
+        device = visible_device(request.user, asset_id)
+        return Response([invocation.outcome() for invocation in recent_commands(device)])
+
+
+class LatestDataView(APIView):
+    @extend_schema(responses={200: inline_serializer("LatestData", {
+        "measurepoints": serializers.ListField(child=serializers.DictField()),
+        "events": serializers.ListField(child=serializers.DictField())})},
+        operation_id="devices_latest_data", summary="The latest value and time of each measure point and event")
+    def get(self, request: Request, asset_id: str) -> Response:
+        device = visible_device(request.user, asset_id)
+        latest = latest_values(device)
+
+        def rows(kind: str) -> list[dict]:
+            return [{"identifier": r.identifier, "value": r.value,
+                     "time": r.time.isoformat() if r.time else None} for r in latest[kind]]
+
+        return Response({"measurepoints": rows("measurepoint"), "events": rows("event")})

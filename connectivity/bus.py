@@ -1,0 +1,51 @@
+"""Messages to the connection that holds a device, whichever process that is.
+
+Every transport joins the channel-layer group `device.<id>` for its device (and a gateway for
+each logged-in sub-device), so a kick or a command reaches it without knowing where it runs.
+Delivery is at most once (channels-redis): the MQTT broker also re-checks the database on a
+timer, and a command nobody picks up ends as a timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+KICK = "device.kick"
+REPLACED = "device.replaced"
+COMMAND = "device.command"
+
+
+def device_group(device_id: int) -> str:
+    return f"device.{device_id}"
+
+
+def _send(device_id: int, event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(device_group(device_id), event)
+    except Exception:  # noqa: BLE001 - a lost push must not fail the write that caused it
+        logger.exception("could not reach the connection of device %s", device_id)
+
+
+def kick(device_ids: list[int], reason: str, code: int) -> None:
+    """Ask whichever connection holds these devices to end their sessions now."""
+    for device_id in device_ids:
+        _send(device_id, {"type": KICK, "device_id": device_id, "reason": reason, "code": code})
+
+
+def replaced(device_id: int, session_id: str) -> None:
+    """A new login took the device: every other connection holding it lets go quietly."""
+    _send(device_id, {"type": REPLACED, "device_id": device_id, "session_id": session_id})
+
+
+def command(device_id: int, invocation_id: int, message: dict) -> None:
+    _send(device_id, {"type": COMMAND, "device_id": device_id, "invocation_id": invocation_id,
+                      "message": message})

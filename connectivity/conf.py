@@ -1,0 +1,89 @@
+"""Connectivity settings: a Django setting of the same name wins, then the environment, then the default."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+_read: dict[str, Any] = {}  # read once per process: these are asked on every device message
+
+
+def _value(name: str, default: Any, cast: type = str) -> Any:
+    if name in _read:
+        return _read[name]
+    if hasattr(settings, name):
+        value = getattr(settings, name)
+    else:
+        raw = os.environ.get(name)
+        value = default if raw is None or raw == "" else cast(raw)
+    _read[name] = value
+    return value
+
+
+def _forget(setting: str, **kwargs: Any) -> None:
+    _read.pop(setting, None)  # tests override settings
+
+
+setting_changed.connect(_forget, dispatch_uid="connectivity.conf")
+
+
+def sign_window_seconds() -> int:
+    """How far a login's timestamp may be from the portal's clock (either way)."""
+    return _value("CONNECTIVITY_SIGN_WINDOW_SECONDS", 900, int)
+
+
+def keepalive_seconds() -> int:
+    """A connection with no message for this long (×1.5) is closed and its device goes offline."""
+    return _value("CONNECTIVITY_KEEPALIVE_SECONDS", 60, int)
+
+
+def login_timeout_seconds() -> float:
+    return _value("CONNECTIVITY_LOGIN_TIMEOUT_SECONDS", 10.0, float)
+
+
+def command_timeout_seconds() -> float:
+    return _value("CONNECTIVITY_COMMAND_TIMEOUT_SECONDS", 10.0, float)
+
+
+def latest_flush_seconds() -> float:
+    """How often connections write buffered latest values (one batched upsert per interval)."""
+    return _value("CONNECTIVITY_LATEST_FLUSH_SECONDS", 1.0, float)
+
+
+def model_cache_seconds() -> float:
+    return _value("CONNECTIVITY_MODEL_CACHE_SECONDS", 10.0, float)
+
+
+def mqtt_bind() -> str:
+    return _value("MQTT_BIND", "127.0.0.1")
+
+
+def mqtt_port() -> int:
+    return _value("MQTT_PORT", 11883, int)
+
+
+def broker_sweep_seconds() -> float:
+    """How often the MQTT broker re-checks its sessions against the database (disabled, secret reset,
+    commands waiting): the safety net under channel-layer pushes, and the only path without Redis."""
+    return _value("MQTT_BROKER_SWEEP_SECONDS", 2.0, float)
+
+
+def emqx_webhook_token() -> str:
+    """The bearer token EMQX must send to the portal's EMQX endpoints; empty turns them off."""
+    return _value("EMQX_WEBHOOK_TOKEN", "")
+
+
+def emqx_api_url() -> str:
+    """EMQX's REST API (e.g. http://emqx:18083/api/v5): replies and commands are published through it."""
+    return _value("EMQX_API_URL", "")
+
+
+def emqx_api_key() -> str:
+    return _value("EMQX_API_KEY", "")
+
+
+def emqx_api_secret() -> str:
+    return _value("EMQX_API_SECRET", "")

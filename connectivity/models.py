@@ -1,0 +1,122 @@
+"""What connectivity keeps: live sessions, the latest reported values, and issued commands.
+
+Status itself stays on the device (online, last_online_at, …); these tables say which
+connection holds a device, what it last reported, and what was asked of it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.timezone import now
+
+from assets.models import Device
+
+
+class Transport(models.TextChoices):
+    WEBSOCKET = "websocket", "Websocket"
+    MQTT = "mqtt", "MQTT (portal broker)"
+    EMQX = "emqx", "MQTT (EMQX cluster)"
+
+
+class DeviceSession(models.Model):
+    """The one live connection of a device, or of a sub-device through its gateway's connection.
+
+    A new login replaces the row (and the old connection is told to close); a connection that
+    closes removes only the row carrying its own `session_id`, so a late close of a replaced
+    connection never marks a freshly logged-in device offline.
+    """
+
+    device = models.OneToOneField(Device, primary_key=True, on_delete=models.CASCADE, related_name="live_session")
+    session_id = models.CharField(max_length=64)
+    transport = models.CharField(max_length=10, choices=Transport.choices)
+    client_id = models.CharField("client ID", max_length=200, blank=True)
+    # set for a sub-device logged in with combine.login; its row carries the gateway's session_id,
+    # so it lives and dies with that gateway session
+    via = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    connected_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["session_id"], name="session_id"),
+            models.Index(fields=["transport", "client_id"], name="session_client"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} over {self.transport} ({self.session_id})"
+
+
+class ValueKind(models.TextChoices):
+    MEASUREPOINT = "measurepoint", "Measure point"
+    EVENT = "event", "Event"
+
+
+class LatestValue(models.Model):
+    """The last value a device reported for one measure point (or event) and when."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="latest_values")
+    kind = models.CharField(max_length=12, choices=ValueKind.choices, default=ValueKind.MEASUREPOINT)
+    identifier = models.CharField(max_length=64)
+    value = models.JSONField(null=True)
+    time = models.DateTimeField()  # the device's own timestamp of the value (or arrival time)
+    received_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "kind", "identifier"], name="one_latest_value_per_point"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identifier}={self.value!r}"
+
+
+class CommandStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for the reply"
+    OK = "ok", "Succeeded"
+    ERROR = "error", "Failed on the device"
+    TIMEOUT = "timeout", "No reply in time"
+    OFFLINE = "offline", "Device offline"
+
+
+class CommandInvocation(models.Model):
+    """One `thing.service.<identifier>` sent to a device, with its outcome."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="command_invocations")
+    service = models.CharField(max_length=64)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=CommandStatus.choices, default=CommandStatus.PENDING)
+    code = models.IntegerField(null=True, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    reply = models.JSONField(null=True, blank=True)  # the `data` of the device's reply
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(default=now)
+    dispatched_at = models.DateTimeField(null=True, blank=True)  # claimed by the connection that sent it
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["device", "-created_at"], name="command_device_recent"),
+            models.Index(fields=["status", "dispatched_at"], name="command_undelivered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} → {self.device_id}: {self.status}"
+
+    @property
+    def message_id(self) -> str:
+        """The `id` of the downstream request; the device's reply carries it back."""
+        return f"cmd-{self.pk}"
+
+    def outcome(self) -> dict:
+        return {
+            "invocationId": self.pk,
+            "service": self.service,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "data": self.reply,
+            "createdAt": self.created_at.isoformat() if self.created_at else None,
+            "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
+        }

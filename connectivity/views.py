@@ -1,0 +1,80 @@
+"""Console pages of connectivity: the device's Services tab (issue a command, see the outcome), its
+latest data card, and live status badges for the Device Assets table."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.errors import DomainError
+from assets.access import get_device_for
+from assets.models import Device
+from assets.views.common import console_view
+
+from . import services
+from .forms import service_form
+from .queries import latest_values, recent_commands
+
+MAX_STATUS_IDS = 200
+
+
+@console_view
+def device_services(request: HttpRequest, asset_id: str) -> HttpResponse:
+    device, writable = get_device_for(request.user, asset_id)
+    forms = [(service, service_form(service)) for service in device.product.model.services]
+    return render(request, "connectivity/device_services.html", {
+        "device": device, "writable": writable, "tab": "services", "service_forms": forms,
+        "invocations": recent_commands(device), "sub_device_count": 0,
+    })
+
+
+@console_view
+@require_POST
+def device_invoke(request: HttpRequest, asset_id: str, identifier: str) -> HttpResponse:
+    device, _ = get_device_for(request.user, asset_id, write=True)
+    service = device.product.model.feature("services", identifier)
+    form = service_form(service or {"identifier": identifier}, data=request.POST)
+    invocation = error = None
+    if service is None:
+        error = f'"{identifier}" is not a service of this device\'s model.'
+    elif form.is_valid():
+        params = {name: value for name, value in form.cleaned_data.items() if value not in ("", None)}
+        try:
+            invocation = services.invoke_service(request.user, device, identifier, params, from_text=True)
+        except DomainError as refusal:
+            error = refusal.message
+            for name, problems in refusal.details.items():
+                if name in form.fields:
+                    form.add_error(name, problems)
+    else:
+        error = "Check the parameters."
+    if request.htmx:
+        return render(request, "connectivity/_invocation_result.html", {
+            "device": device, "service": service, "form": form, "invocation": invocation, "error": error,
+            "invocations": recent_commands(device) if invocation is not None else ()},
+            status=200 if error is None else 400)
+    if error:
+        messages.error(request, error)
+    elif invocation is not None:
+        level = messages.SUCCESS if invocation.status == "ok" else messages.WARNING
+        messages.add_message(request, level, f"{identifier}: {invocation.get_status_display()} — {invocation.message}")
+    return redirect("connectivity:device-services", asset_id=asset_id)
+
+
+@console_view
+@require_GET
+def device_latest(request: HttpRequest, asset_id: str) -> HttpResponse:
+    device, _ = get_device_for(request.user, asset_id)
+    return render(request, "connectivity/_latest_data.html", {"device": device, "latest": latest_values(device)})
+
+
+@console_view
+@require_GET
+def device_statuses(request: HttpRequest) -> HttpResponse:
+    """Out-of-band swaps of the status badges of the devices a table shows (one query for all)."""
+    asset_ids = request.GET.getlist("id")[:MAX_STATUS_IDS]
+    devices = Device.objects.visible_to(request.user).filter(asset_id__in=asset_ids).only(
+        "asset_id", "enabled", "activated_at", "online")
+    return render(request, "connectivity/_statuses.html", {"devices": devices})

@@ -1,0 +1,87 @@
+"""Once end to end: a simulated device against a real daphne with the Redis channel layer.
+
+Login activates, reports land, a command issued in this (other) process reaches the device and
+its reply comes back, and disabling kicks the device across processes, then 723.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+import redis
+
+from assets import services as asset_services
+from assets.models import Device, DeviceStatus
+from connectivity import protocol as p
+from connectivity import services
+from connectivity.models import CommandStatus, LatestValue
+from connectivity.simulator import LoginFailed, SimulatedDevice, Triple
+from tests.processes import daphne_server
+
+from .conftest import closing, run
+
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/5"
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def redis_reachable() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_layer(settings):
+    if not redis_reachable():
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}}
+    return REDIS_URL
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def status_of(device: Device) -> DeviceStatus:
+    device.refresh_from_db()
+    return device.status
+
+
+def test_a_device_against_a_real_daphne_with_redis(device, writer, redis_layer):
+    triple = Triple(device.product.product_key, device.device_key, device.device_secret)
+    with daphne_server(REDIS_URL=redis_layer, CONNECTIVITY_LATEST_FLUSH_SECONDS="0.1") as base:
+        url = base.replace("http://", "ws://") + "/ws/device/"
+
+        async def scenario():
+            simulated = SimulatedDevice(triple, url=url, values=lambda: {"power": 42.0})
+            await simulated.connect()
+            await asyncio.to_thread(closing(wait_for), lambda: status_of(device) == DeviceStatus.ONLINE)
+            assert (await simulated.report())["code"] == p.SUCCESS
+            refused = await simulated.report({"voltage": 1})
+            assert refused["code"] == p.INVALID_VALUE
+            invocation = await asyncio.to_thread(closing(services.invoke_service), writer, device, "restart",
+                                                 {"delay": 1}, timeout=10)
+            assert invocation.status == CommandStatus.OK, invocation.outcome()
+            assert invocation.reply == {"received": {"delay": 1}}
+            await asyncio.to_thread(closing(asset_services.disable_device), writer, device)
+            await asyncio.wait_for(simulated.closed.wait(), 10)
+            with pytest.raises(LoginFailed) as refusal:
+                await SimulatedDevice(triple, url=url).connect()
+            assert refusal.value.code == p.DEVICE_DISABLED
+
+        run(scenario)
+        wait_for(lambda: not Device.objects.get(pk=device.pk).online)
+        wait_for(lambda: LatestValue.objects.filter(device=device, identifier="power").exists())
+    assert LatestValue.objects.get(device=device, identifier="power").value == 42.0
+    assert status_of(device) == DeviceStatus.DISABLED
