@@ -1,13 +1,14 @@
-"""Benchmark: simulated devices on one ASGI worker (daphne) with Redis, each reporting once a second.
+"""Benchmark: simulated devices on one ASGI worker (daphne or uvicorn) with Redis, each reporting once a second.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench REDIS_URL=redis://127.0.0.1:6379/5 \\
         python bench/connectivity.py --devices 2000 --duration 30
 
-Creates (once) an OU "Bench" with N devices, starts one `daphne` on 127.0.0.1, connects the devices
-from client processes over the device websocket, and after all are connected has each report its
-measure points once a second for --duration seconds. Prints: devices connected, messages/s
-processed (accepted replies), p50/p99 latency from send to reply, and the peak memory (RSS) of
-the daphne process. Targets: all connected, ≥ 2,000 messages/s, p99 ≤ 100 ms.
+Creates (once) an OU "Bench" with N devices, starts one ASGI server (`--server daphne|uvicorn`) on
+127.0.0.1, connects the devices from client processes over the device websocket, and after all
+are connected has each report its measure points once a second for --duration seconds. Prints:
+devices connected, messages/s processed (accepted replies), p50/p99 latency from send to reply,
+and the peak memory (RSS) of the server process. Targets: all connected, ≥ 2,000 messages/s,
+p99 ≤ 100 ms.
 Traffic stays on 127.0.0.1 and stops by itself.
 """
 
@@ -85,6 +86,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def server_command(server: str, port: int, asgi: str) -> list[str]:
+    if server == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
+                "--http", "httptools", "--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log",
+                "--ws-ping-interval", "0", asgi]
+    return [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), asgi]
+
+
 def client_process(triples: list, url: str, duration: float, connected: mp.Value, go: mp.Event,
                    results: mp.Queue) -> None:
     results.put(asyncio.run(_client(triples, url, duration, connected, go)))
@@ -130,7 +139,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=30.0, help="Seconds of reporting after all connect.")
     parser.add_argument("--clients", type=int, default=2, help="Client processes driving the devices.")
-    parser.add_argument("--asgi", default="enos_portal.asgi:application", help="The ASGI application daphne serves.")
+    parser.add_argument("--asgi", default="enos_portal.asgi:application", help="The ASGI application served.")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne",
+                        help="The ASGI server of the one worker: daphne (Twisted) or uvicorn (uvloop, websockets).")
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL"):
         sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the benchmark measures the production setup.")
@@ -140,15 +151,14 @@ def main() -> None:
     # production settings: DEBUG off (no query log), the hosts the devices connect to
     env = {**os.environ, "LOG_LEVEL": "WARNING", "CONNECTIVITY_KEEPALIVE_SECONDS": "120", "DEBUG": "0",
            "ALLOWED_HOSTS": "127.0.0.1", "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + "x" * 40}
-    log = open(ROOT / "var" / "bench-daphne.log", "w")  # noqa: SIM115 - closed at the end
-    daphne = subprocess.Popen([sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port),
-                               args.asgi], cwd=ROOT, env=env, stdout=log,
+    log = open(ROOT / "var" / "bench-server.log", "w")  # noqa: SIM115 - closed at the end
+    server = subprocess.Popen(server_command(args.server, port, args.asgi), cwd=ROOT, env=env, stdout=log,
                               stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if daphne.poll() is not None:
-                sys.exit(f"daphne exited: see {log.name}")
+            if server.poll() is not None:
+                sys.exit(f"{args.server} exited: see {log.name}")
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     break
@@ -166,18 +176,18 @@ def main() -> None:
         connect_seconds = time.monotonic() - connect_started
         peak_connected = connected.value
         go.set()
-        cpu_start, load_start = cpu_seconds(daphne.pid), time.monotonic()
+        cpu_start, load_start = cpu_seconds(server.pid), time.monotonic()
         gathered = [results.get(timeout=args.duration + 240) for _ in workers]
-        daphne_cpu, load_seconds = cpu_seconds(daphne.pid) - cpu_start, time.monotonic() - load_start
+        server_cpu, load_seconds = cpu_seconds(server.pid) - cpu_start, time.monotonic() - load_start
         for worker in workers:
             worker.join(timeout=30)
-        rss = peak_rss_mb(daphne.pid)
+        rss = peak_rss_mb(server.pid)
     finally:
-        daphne.terminate()
+        server.terminate()
         try:
-            daphne.wait(timeout=30)
+            server.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            daphne.kill()
+            server.kill()
         log.close()
 
     from connectivity.simulator import percentile
@@ -191,9 +201,9 @@ def main() -> None:
           f"({sum(g['refused'] for g in gathered)} refused)")
     print(f"latency send→reply       p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
           f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, max {max(latencies, default=0) * 1000:.1f} ms")
-    print(f"daphne peak memory (RSS) {rss:.0f} MB")
-    print(f"daphne CPU under load    {daphne_cpu / load_seconds:.0%} of one core, "
-          f"{daphne_cpu / max(accepted, 1) * 1e6:.0f} µs per message; the simulated devices "
+    print(f"{args.server} peak memory (RSS){rss:.0f} MB")
+    print(f"{args.server} CPU under load {server_cpu / load_seconds:.0%} of one core, "
+          f"{server_cpu / max(accepted, 1) * 1e6:.0f} µs per message; the simulated devices "
           f"{sum(g['cpu'] for g in gathered) / load_seconds:.0%} of one core; machine load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 

@@ -57,7 +57,8 @@ def test_device_assets_flow(page: Page, live_server, fleet, writer):
     gateway = fleet["gateway"]
     page.goto(f"{base}/devices/{gateway.asset_id}/sub-devices/")
     page.click("button:has-text('New Sub-device')")
-    page.fill("#candidates input[type=search]", "inv-011")
+    # typed key by key as a user does: a fill() landing before htmx has wired the new input would be missed
+    page.locator("#candidates input[type=search]").press_sequentially("inv-011", delay=30)
     expect(page.locator("#candidates .picklist li")).to_have_count(1)
     page.locator("#candidates .picklist input[type=checkbox]").check()
     page.click("#candidates button:has-text('OK')")
