@@ -86,20 +86,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def server_command(server: str, port: int, asgi: str) -> list[str]:
-    if server == "uvicorn":
-        return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
-                "--http", "httptools", "--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log",
-                "--ws-ping-interval", "0", asgi]
-    return [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), asgi]
-
-
-def client_process(triples: list, url: str, duration: float, connected: mp.Value, go: mp.Event,
+def client_process(triples: list, url: str, duration: float, rate: float, connected: mp.Value, go: mp.Event,
                    results: mp.Queue) -> None:
-    results.put(asyncio.run(_client(triples, url, duration, connected, go)))
+    results.put(asyncio.run(_client(triples, url, duration, rate, connected, go)))
 
 
-async def _client(triples: list, url: str, duration: float, connected: mp.Value, go: mp.Event) -> dict:
+async def _client(triples: list, url: str, duration: float, rate: float, connected: mp.Value,
+                  go: mp.Event) -> dict:
     from connectivity.simulator import SimulatedDevice, Triple
 
     devices = [SimulatedDevice(Triple(*t), url=url, keepalive=120, reply_timeout=30,
@@ -126,7 +119,7 @@ async def _client(triples: list, url: str, duration: float, connected: mp.Value,
         device.stats.latencies.clear()
         device.stats.accepted = device.stats.refused = 0
     started, cpu_started = time.monotonic(), time.process_time()
-    await asyncio.gather(*(d.run(rate=1.0, duration=duration) for d in live))
+    await asyncio.gather(*(d.run(rate=rate, duration=duration) for d in live))
     elapsed, client_cpu = time.monotonic() - started, time.process_time() - cpu_started
     await asyncio.gather(*(d.close() for d in live), return_exceptions=True)
     return {"failures": failures, "accepted": sum(d.stats.accepted for d in live), "cpu": client_cpu,
@@ -138,6 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=30.0, help="Seconds of reporting after all connect.")
+    parser.add_argument("--rate", type=float, default=1.0, help="Reports per second per device.")
     parser.add_argument("--clients", type=int, default=2, help="Client processes driving the devices.")
     parser.add_argument("--asgi", default="enos_portal.asgi:application", help="The ASGI application served.")
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne",
@@ -146,14 +140,16 @@ def main() -> None:
     if not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL"):
         sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the benchmark measures the production setup.")
 
+    from enos_portal.servers import server_command
+
     triples = setup_devices(args.devices)
     port = free_port()
     # production settings: DEBUG off (no query log), the hosts the devices connect to
     env = {**os.environ, "LOG_LEVEL": "WARNING", "CONNECTIVITY_KEEPALIVE_SECONDS": "120", "DEBUG": "0",
            "ALLOWED_HOSTS": "127.0.0.1", "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + "x" * 40}
     log = open(ROOT / "var" / "bench-server.log", "w")  # noqa: SIM115 - closed at the end
-    server = subprocess.Popen(server_command(args.server, port, args.asgi), cwd=ROOT, env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
+    command = server_command(args.server, "127.0.0.1", port, args.asgi, quiet=True)
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -166,7 +162,7 @@ def main() -> None:
         url = f"ws://127.0.0.1:{port}/ws/device/"
         connected, go, results = mp.Value("i", 0), mp.Event(), mp.Queue()
         slices = [triples[i::args.clients] for i in range(args.clients)]
-        workers = [mp.Process(target=client_process, args=(s, url, args.duration, connected, go, results))
+        workers = [mp.Process(target=client_process, args=(s, url, args.duration, args.rate, connected, go, results))
                    for s in slices]
         for worker in workers:
             worker.start()
@@ -197,12 +193,15 @@ def main() -> None:
     elapsed = max(g["elapsed"] for g in gathered)
     print(f"devices connected        {peak_connected}/{len(triples)} (in {connect_seconds:.1f} s; "
           f"{sum(g['failures'] for g in gathered)} failed)")
-    print(f"messages processed       {accepted} in {elapsed:.1f} s = {accepted / elapsed:.0f} msg/s "
+    # devices send during --duration seconds (each from a random offset in its first interval)
+    print(f"messages processed       {accepted} replies to reports sent in {args.duration:.0f} s = "
+          f"{accepted / args.duration:.0f} msg/s (offered {len(triples) * args.rate:.0f}/s; last reply "
+          f"after {elapsed:.1f} s) "
           f"({sum(g['refused'] for g in gathered)} refused)")
     print(f"latency send→reply       p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
           f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, max {max(latencies, default=0) * 1000:.1f} ms")
-    print(f"{args.server} peak memory (RSS){rss:.0f} MB")
-    print(f"{args.server} CPU under load {server_cpu / load_seconds:.0%} of one core, "
+    print(f"{args.server + ' peak memory (RSS)':<25}{rss:.0f} MB")
+    print(f"{args.server + ' CPU under load':<25}{server_cpu / load_seconds:.0%} of one core, "
           f"{server_cpu / max(accepted, 1) * 1e6:.0f} µs per message; the simulated devices "
           f"{sum(g['cpu'] for g in gathered) / load_seconds:.0%} of one core; machine load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

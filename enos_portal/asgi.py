@@ -2,7 +2,8 @@
 
 Browser sockets go through the origin check and the session auth; devices (no Origin, no
 cookie: they sign their login) take their own path around that stack. Under DEBUG the static
-files are served here too, so `run_portal` under daphne needs no web server in front.
+files are served here too, so `run_portal` under daphne needs no web server in front. Importing
+this module prepares a server process (enos_portal.servers: the garbage collector's settings).
 """
 
 import os
@@ -20,6 +21,7 @@ from django.conf import settings  # noqa: E402
 from connectivity.routing import with_device_sockets  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
+from .servers import tune_garbage_collector  # noqa: E402
 
 if settings.DEBUG:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
@@ -35,3 +37,5 @@ application = ProtocolTypeRouter(
             AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )
+
+tune_garbage_collector()

@@ -1,4 +1,4 @@
-"""Real processes for integration tests: a Celery worker (and later daphne) sharing the test database."""
+"""Real processes for integration tests: a Celery worker and ASGI servers sharing the test database."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from django.db import connection
@@ -79,16 +79,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def daphne_server(**extra_env: str) -> Iterator[str]:
-    """The portal's ASGI app under a real daphne on 127.0.0.1; yields its base URL (http://…)."""
+def asgi_server(server: str = "daphne", **extra_env: str) -> Iterator[str]:
+    """The portal's ASGI app under a real daphne or uvicorn on 127.0.0.1; yields its base URL (http://…)."""
+    from enos_portal.servers import READY_LINE, server_command
+
     port = free_port()
-    log = Path(tempfile.mkstemp(prefix="daphne-", suffix=".log")[1])
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "enos_portal.asgi:application"]
+    log = Path(tempfile.mkstemp(prefix=f"{server}-", suffix=".log")[1])
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=subprocess_env(**extra_env), stdout=out,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(server_command(server, "127.0.0.1", port), cwd=ROOT,
+                                   env=subprocess_env(**extra_env), stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for_line(log, "Listening on TCP address", process)
+        wait_for_line(log, READY_LINE[server], process)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -96,3 +97,7 @@ def daphne_server(**extra_env: str) -> Iterator[str]:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def daphne_server(**extra_env: str) -> AbstractContextManager[str]:
+    return asgi_server("daphne", **extra_env)

@@ -1,4 +1,5 @@
-"""Once end to end: a simulated device against a real daphne with the Redis channel layer.
+"""Once end to end: a simulated device against a real daphne, and a real uvicorn (the server for
+device sockets at scale), with the Redis channel layer.
 
 Login activates, reports land, a command issued in this (other) process reaches the device and
 its reply comes back, and disabling kicks the device across processes, then 723.
@@ -19,7 +20,7 @@ from connectivity import protocol as p
 from connectivity import services
 from connectivity.models import CommandStatus, LatestValue
 from connectivity.simulator import LoginFailed, SimulatedDevice, Triple
-from tests.processes import daphne_server
+from tests.processes import asgi_server
 
 from .conftest import closing, run
 
@@ -58,9 +59,10 @@ def status_of(device: Device) -> DeviceStatus:
     return device.status
 
 
-def test_a_device_against_a_real_daphne_with_redis(device, writer, redis_layer):
+@pytest.mark.parametrize("server", ["daphne", "uvicorn"])
+def test_a_device_against_a_real_server_with_redis(server, device, writer, redis_layer):
     triple = Triple(device.product.product_key, device.device_key, device.device_secret)
-    with daphne_server(REDIS_URL=redis_layer, CONNECTIVITY_LATEST_FLUSH_SECONDS="0.1") as base:
+    with asgi_server(server, REDIS_URL=redis_layer, CONNECTIVITY_LATEST_FLUSH_SECONDS="0.1") as base:
         url = base.replace("http://", "ws://") + "/ws/device/"
 
         async def scenario():
