@@ -72,8 +72,8 @@ def count_matching(devices: Any, filters: dict[str, Any], summary: dict[str, int
 
 
 def prepare_rows(rows: list[Device]) -> list[Device]:
-    """What each table row shows beyond its fields, made in Python rather than per row in the
-    template (a 200-row page spent ~15% of its rendering in the `date` filter and `{% url %}`s)."""
+    """What each table row shows beyond its fields, made in Python rather than by a tag or filter per
+    row in the template (the `date` filter alone was ~13% of a 200-row page's rendering)."""
     for device in rows:
         device.detail_url = device_url("assets:device-detail", device.asset_id)
         device.toggle_url = device_url("assets:device-toggle", device.asset_id)
