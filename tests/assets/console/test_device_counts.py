@@ -78,10 +78,11 @@ def test_a_bad_filter_leaves_the_match_line_empty(cast, fleet, writer):
     assert "match." not in response.content.decode()
 
 
-@pytest.mark.parametrize(("who", "expected"), [("writer", 200), ("viewer", 200), ("outsider", 404),
+@pytest.mark.parametrize(("who", "expected"), [("owner", 200), ("writer", 200), ("viewer", 200), ("outsider", 404),
                                                ("anonymous", 302)])
-def test_only_readers_of_the_ou_get_its_counts(cast, fleet, who, expected):
-    response = client_for(cast[who]).get(counts_url(fleet["on"].ou))
+def test_only_readers_of_the_ou_get_its_counts(cast, owner, fleet, who, expected):
+    user = owner if who == "owner" else cast[who]
+    response = client_for(user).get(counts_url(fleet["on"].ou), {"status": "online"})
     assert response.status_code == expected
     if expected == 404:
         assert b"devices match" not in response.content
