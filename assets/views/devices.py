@@ -9,6 +9,7 @@ from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
@@ -61,7 +62,7 @@ def read_filters(request: HttpRequest, ou: OrganizationUnit) -> TableFilters:
     return TableFilters(form, params, filters)
 
 
-def count_matching(devices: Any, filters: dict[str, Any], summary: dict[str, int]) -> int:
+def count_matching(devices: QuerySet[Device], filters: dict[str, Any], summary: dict[str, int]) -> int:
     """The devices the filters let through, reusing the status summary where it already counted them."""
     narrowing = {name for name, value in filters.items() if value not in ("", None)}
     if not narrowing:
