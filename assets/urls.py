@@ -6,6 +6,7 @@ app_name = "assets"
 urlpatterns = [
     path("devices/", devices.device_list, name="device-list"),
     path("devices/new/", devices.device_create, name="device-create"),
+    path("devices/counts/<str:ou_id>/", devices.device_counts, name="device-counts"),
     path("devices/migrate/", include("assets.migration.urls")),
     path("devices/batch/", include("assets.batch.urls")),
     path("devices/<str:asset_id>/", details.device_detail, name="device-detail"),

@@ -3,12 +3,15 @@
 Prints median and p95 server time and the queries per request of the console table
 (assets:device-list) and the API list (/api/devices/) at page sizes 20, 50 and 200: unfiltered,
 filtered by status, by search and by tag, and ~1,000 pages deep; and the API for users who read
-2 and 10 OUs. Beside wall time, each row shows the Python CPU of this process and the time spent in
-database calls, so a loaded machine (which inflates wall time) does not hide where the time goes.
+2 and 10 OUs. The console page shows its rows at once and then loads its counts (status summary,
+"N devices match") in a second request, assets:device-counts: that request is measured on its own
+("counts" rows, one per filter: it costs the same at any page size and paging does not repeat it).
+Beside wall time, each row shows the Python CPU of this process and the time spent in database
+calls, so a loaded machine (which inflates wall time) does not hide where the time goes.
 Then the SQL pieces on their own (status summary, filtered counts, keyset against OFFSET at page
 1,000), and the plans of the slowest queries if a scenario misses the target (median ≤ 100 ms).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_devices /work/venv/bin/python bench/device_list.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_devices .venv/bin/python bench/device_list.py
 
 The first run creates the database, migrates and loads the devices with COPY (a few minutes);
 later runs find the data and only measure. --rebuild starts from an empty database.
@@ -21,6 +24,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import statistics
 import string
 import sys
@@ -277,6 +281,9 @@ def measure(client: Client, door: str, scenario: str, size: int, url: str, param
         result.queries.append(len(captured.captured_queries))
         if door == "api":
             result.rows = len(response.json()["results"])
+        elif door == "counts":
+            matching = re.search(rb"([0-9]+) devices? match", response.content)
+            result.rows = int(matching[1]) if matching else -1
         else:
             result.rows = response.content.count(b'data-asset-id="')
         if elapsed > slowest and len(timer.durations) == len(captured.captured_queries):
@@ -302,7 +309,8 @@ def deep_row(qs, size: int) -> tuple[int, dt.datetime, int]:
 
 
 def scenarios(ou: OrganizationUnit, manager: User) -> list[tuple[str, str, int, dict[str, Any], int]]:
-    """(door, scenario, page size, query parameters, OUs the user reads: 1 is the measured OU's manager)."""
+    """(door, scenario, page size, query parameters, OUs the user reads: 1 is the measured OU's manager).
+    Page size 0: the counts fragment, which has none."""
     base = Device.objects.visible_to(manager).filter(ou=ou)
     gateway_key = Product.objects.get(ou=ou, product_type=ProductType.GATEWAY).product_key
     sample = base.order_by("-created_at", "-id")[PER_OU // 2]
@@ -349,6 +357,10 @@ def scenarios(ou: OrganizationUnit, manager: User) -> list[tuple[str, str, int, 
             for size in SIZES:
                 suffix, params = make(size)
                 found.append((door, f"{label} {suffix}".strip(), size, params, 1))
+    # the counts the console page loads after its rows: one request per filter, whatever the page size
+    for label, make in console:
+        if "deep" not in label and not label.startswith("sort"):
+            found.append(("counts", label, 0, make(SIZES[0])[1], 1))
     # an integration's account reading several OUs: by default the API lists all of them, newest first
     for reads in READERS:
         for size in SIZES:
@@ -402,14 +414,15 @@ def explain(sql: str) -> list[str]:
 # --- report -------------------------------------------------------------------------------------
 
 def print_results(results: list[Result]) -> None:
-    header = (f"{'door':<8} {'scenario':<34} {'size':>4} {'rows':>4} {'median ms':>9} {'p95 ms':>8} "
+    header = (f"{'door':<8} {'scenario':<34} {'size':>4} {'rows':>6} {'median ms':>9} {'p95 ms':>8} "
               f"{'cpu ms':>7} {'sql ms':>7} {'queries':>7}")
     print(header)
     print("-" * len(header))
     for r in results:
         queries = str(r.queries[0]) if len(set(r.queries)) == 1 else f"{min(r.queries)}-{max(r.queries)}"
         flag = "" if r.median <= TARGET_MS else "  > target"
-        print(f"{r.door:<8} {r.scenario:<34} {r.size:>4} {r.rows:>4} {r.median:>9.1f} {r.p95:>8.1f} "
+        size = str(r.size) if r.size else "-"
+        print(f"{r.door:<8} {r.scenario:<34} {size:>4} {r.rows:>6} {r.median:>9.1f} {r.p95:>8.1f} "
               f"{statistics.median(r.cpu_ms):>7.1f} {statistics.median(r.sql_ms):>7.1f} {queries:>7}{flag}")
     by_family: dict[tuple[str, str], set[int]] = {}
     for r in results:
@@ -450,12 +463,13 @@ def main() -> None:
     for reads in READERS:
         clients[reads] = Client()
         clients[reads].force_login(reader_of(reads))
-    console_url = reverse("assets:device-list")
+    urls = {"console": reverse("assets:device-list"), "api": "/api/devices/",
+            "counts": reverse("assets:device-counts", args=[ou.ou_id])}
+    size_param = {"console": "size", "api": "pageSize"}
     results = []
     for door, scenario, size, params, reads in scenarios(ou, manager):
-        url = console_url if door == "console" else "/api/devices/"
-        query = {**params, ("size" if door == "console" else "pageSize"): size}
-        results.append(measure(clients[reads], door, scenario, size, url, query, args.requests, args.warmup))
+        query = {**params, size_param[door]: size} if size else params
+        results.append(measure(clients[reads], door, scenario, size, urls[door], query, args.requests, args.warmup))
     print()
     print(f"Server time per request, {args.requests} requests each after {args.warmup} warm-up "
           f"(django.test.Client in process, DEBUG off); cpu = Python CPU of this process, sql = time in "

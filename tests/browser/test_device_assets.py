@@ -21,12 +21,28 @@ def fleet(cast, product, gateway):
 
 def test_device_assets_flow(page: Page, live_server, fleet, writer):
     base = live_server.url
+    counted: list[str] = []
+    page.on("request", lambda request: counted.append(request.url) if "/devices/counts/" in request.url else None)
     log_in(page, base, "writer")
+    # the rows come with the page, the counts right after in their own request
     expect(page.locator("#status-summary")).to_contain_text("31")
+    expect(page.locator("#matching")).to_have_text("31 devices match.")
+    assert len(counted) == 1
 
-    # filter the table by search
+    # paging keeps the counts: no new count request
+    page.click("a[rel=next]")
+    expect(page.locator("table.devices tbody tr")).to_have_count(11)
+    page.click("a[rel=prev]")
+    expect(page.locator("table.devices tbody tr")).to_have_count(20)
+    expect(page.locator("#matching")).to_have_text("31 devices match.")
+    assert len(counted) == 1
+
+    # filter the table by search: rows and the match count follow
     page.fill("#id_q", "inv-007")
     expect(page.locator("table.devices tbody tr")).to_have_count(1)
+    expect(page.locator("#matching")).to_have_text("1 device match.")
+    expect(page.locator("#status-summary")).to_contain_text("31")
+    assert "q=inv-007" in counted[-1]
     row = page.locator("tr", has_text="inv-007")
     expect(row.locator(".status")).to_have_text("Inactive")
 

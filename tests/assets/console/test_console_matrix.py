@@ -9,6 +9,7 @@ from tests.conftest import client_for
 
 # (url name, kwargs builder, method, writer status, viewer status)
 READ_PAGES = [
+    ("assets:device-counts", lambda o: [o["device"].ou.ou_id]),
     ("assets:device-detail", lambda o: [o["device"].asset_id]),
     ("assets:device-sub-devices", lambda o: [o["gateway"].asset_id]),
     ("assets:product-detail", lambda o: [o["product"].product_key]),
