@@ -20,6 +20,8 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
+from tracing.push import pusher
+
 from . import bus, services
 from . import protocol as p
 from .conf import keepalive_seconds, login_timeout_seconds
@@ -97,6 +99,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.watchdog = loop.create_task(self._watch())
         latest_buffer.ensure_flusher()
+        pusher.register_consumer_loop(loop)  # trace logs of this process's devices are pushed from here
 
     async def disconnect(self, code: int) -> None:
         watchdog = getattr(self, "watchdog", None)

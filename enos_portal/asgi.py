@@ -3,7 +3,7 @@
 Browser sockets go through the origin check and the session auth; devices (no Origin, no
 cookie: they sign their login) take their own path around that stack. Under DEBUG the static
 files are served here too, so `run_portal` under daphne needs no web server in front. Importing
-this module prepares a server process (enos_portal.servers: the garbage collector's settings).
+this module prepares a server process (enos_portal.servers.tune_server_process).
 """
 
 import os
@@ -21,7 +21,7 @@ from django.conf import settings  # noqa: E402
 from connectivity.routing import with_device_sockets  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
-from .servers import tune_garbage_collector  # noqa: E402
+from .servers import tune_server_process  # noqa: E402
 
 if settings.DEBUG:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
@@ -38,4 +38,4 @@ application = ProtocolTypeRouter(
     }
 )
 
-tune_garbage_collector()
+tune_server_process()

@@ -35,7 +35,7 @@ def server_command(server: str, host: str, port: int, application: str = APPLICA
     raise ValueError(f"unknown ASGI server {server!r}: daphne or uvicorn")
 
 
-def tune_garbage_collector() -> None:
+def tune_server_process() -> None:
     """For a server process, once its code is loaded: what is loaded now is never garbage, so
     full collections stop scanning it (gc.freeze), and collections run less often."""
     gc.freeze()

@@ -20,6 +20,8 @@ from amqtt.session import Session as AmqttSession
 from channels.layers import get_channel_layer
 from django.utils.timezone import now
 
+from tracing.push import pusher
+
 from .. import bus, services
 from .. import protocol as p
 from ..conf import broker_sweep_seconds, keepalive_seconds
@@ -75,6 +77,7 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
             self.tasks.append(asyncio.ensure_future(self._listen(layer)))
         self.tasks.append(asyncio.ensure_future(self._sweep_forever()))
         latest_buffer.ensure_flusher()
+        pusher.register_consumer_loop(asyncio.get_running_loop())  # trace pushes from the broker's loop
 
     async def on_broker_pre_shutdown(self) -> None:
         for task in self.tasks:

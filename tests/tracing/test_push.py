@@ -84,3 +84,31 @@ def test_with_the_in_memory_layer_and_no_watcher_here_nothing_is_queued(settings
         assert pusher.wait_idle(0) and not pusher._pending
     finally:
         channel_layers.backends.pop("default", None)
+
+
+def test_a_server_process_sends_from_its_own_event_loop_not_a_second_thread(layer):
+    """A drain on a loop of its own would wait for the GIL at each Redis round trip while the
+    server's loop is busy; where a consumer registered the server's loop, the sends run there."""
+    import threading
+
+    server_loop = asyncio.new_event_loop()
+    server_thread = threading.Thread(target=server_loop.run_forever, name="server-loop", daemon=True)
+    server_thread.start()
+    sent_on: list[str] = []
+    plain_send = layer.group_send
+
+    async def group_send(group: str, event: dict) -> None:
+        sent_on.append(threading.current_thread().name)
+        await plain_send(group, event)
+
+    layer.group_send = group_send
+    try:
+        pusher = push.Pusher()
+        pusher.register_consumer_loop(server_loop)
+        pusher.publish("trace.device.1", logs(7, 1, 1)[0])
+        assert pusher.wait_idle(5)
+        assert sent_on == ["server-loop"] and pusher._own_loop is None
+    finally:
+        server_loop.call_soon_threadsafe(server_loop.stop)
+        server_thread.join(5)
+        server_loop.close()

@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=None, help="Port (default MQTT_PORT or 11883).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from enos_portal.servers import tune_garbage_collector
+        from enos_portal.servers import tune_server_process
 
-        tune_garbage_collector()  # a long-running server holding thousands of connections
+        tune_server_process()  # a long-running server holding thousands of connections
         asyncio.run(serve(options["bind"] or mqtt_bind(), options["port"] or mqtt_port()))
