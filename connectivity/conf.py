@@ -48,6 +48,11 @@ def command_timeout_seconds() -> float:
     return _value("CONNECTIVITY_COMMAND_TIMEOUT_SECONDS", 10.0, float)
 
 
+def session_heartbeat_seconds() -> float:
+    """How often a server process marks its live sessions as alive; three missed beats end them."""
+    return _value("CONNECTIVITY_SESSION_HEARTBEAT_SECONDS", 60.0, float)
+
+
 def latest_flush_seconds() -> float:
     """How often connections write buffered latest values (one batched upsert per interval)."""
     return _value("CONNECTIVITY_LATEST_FLUSH_SECONDS", 1.0, float)

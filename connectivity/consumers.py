@@ -26,6 +26,7 @@ from . import bus, services
 from . import protocol as p
 from .conf import keepalive_seconds, login_timeout_seconds
 from .db import in_thread
+from .heartbeat import heartbeat
 from .latest import buffer as latest_buffer
 from .models import Transport
 from .sessions import Session
@@ -110,6 +111,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
         self.joined.clear()
         if self.session is not None:
             session, self.session = self.session, None
+            heartbeat.release(session.session_id)
             await in_thread(services.close_session)(session, self.close_reason)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -160,6 +162,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             await self._refuse(request_id, refusal.code, refusal.message)
             return
         self.session = session
+        heartbeat.hold(session.session_id)
         keepalive = request.params.get("keepAlive") if isinstance(request.params, dict) else None
         if isinstance(keepalive, int | float) and not isinstance(keepalive, bool):
             self.keepalive = float(min(max(keepalive, 1), 3600))

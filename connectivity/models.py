@@ -35,10 +35,14 @@ class DeviceSession(models.Model):
     # so it lives and dies with that gateway session
     via = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     connected_at = models.DateTimeField(default=now)
+    # the connection's process touches its sessions every CONNECTIVITY_SESSION_HEARTBEAT_SECONDS;
+    # a session not touched for three of them belongs to a process that died with it
+    seen_at = models.DateTimeField(default=now)
 
     class Meta:
         indexes = [
             models.Index(fields=["session_id"], name="session_id"),
+            models.Index(fields=["seen_at"], name="session_seen"),
             models.Index(fields=["transport", "client_id"], name="session_client"),
         ]
 

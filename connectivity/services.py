@@ -233,6 +233,45 @@ def forget_sessions(transport: str) -> int:
     return len(ids)
 
 
+def touch_sessions(session_ids: list[str]) -> int:
+    """The heartbeat of a server process: its live sessions (and their sub-devices' rows) are alive."""
+    touched, stamp = 0, now()
+    for start in range(0, len(session_ids), 5_000):
+        touched += DeviceSession.objects.filter(session_id__in=session_ids[start:start + 5_000]).update(seen_at=stamp)
+    return touched
+
+
+# sessions whose process beats (the portal's websocket workers and MQTT broker); EMQX reports its
+# own disconnects through the webhook
+HEARTBEAT_TRANSPORTS = (Transport.WEBSOCKET, Transport.MQTT)
+STALE_REASON = "the server holding the connection stopped answering"
+
+
+def end_stale_sessions(silent_for: dt.timedelta) -> int:
+    """Sessions whose process stopped beating (it crashed, or was killed) end: devices go offline.
+
+    A process that is alive but could not beat (its database was unreachable) is told to drop the
+    devices too, so that what the console shows and what the connection holds agree again.
+    """
+    stamp = now()
+    with transaction.atomic():
+        stale = list(DeviceSession.objects.select_for_update(skip_locked=True)
+                     .filter(seen_at__lt=stamp - silent_for, transport__in=HEARTBEAT_TRANSPORTS)
+                     .values_list("device_id", "via_id"))
+        ids = [device_id for device_id, _ in stale]
+        DeviceSession.objects.filter(device_id__in=ids).delete()
+        _go_offline(ids, stamp)
+    for device_id, via_id in stale:
+        if via_id is None:
+            trace(device_id, "up", p.OFFLINE, "ok", message=STALE_REASON)
+        else:
+            trace(device_id, "up", p.COMBINE_LOGOUT, "ok", message=f"gateway went offline: {STALE_REASON}")
+    if ids:
+        transaction.on_commit(lambda: bus.kick(ids, STALE_REASON, p.DEVICE_OFFLINE))
+        logger.warning("%s device sessions ended: %s", len(ids), STALE_REASON)
+    return len(ids)
+
+
 # --- messages from a logged-in connection ---------------------------------------------------------
 
 def handle_message(session: Session, content: Any, *, topic: p.Topic | None = None,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from .env import allowed_hosts, env_bool, env_int, env_list, secret_key
+from .env import allowed_hosts, env_bool, env_float, env_int, env_list, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
@@ -209,6 +209,9 @@ BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 100_000)
 BATCH_SYNC_ROWS = env_int("BATCH_SYNC_ROWS", 2_000)  # larger files are parsed and applied by Celery
 BATCH_UPLOAD_DIR = Path(os.environ.get("BATCH_UPLOAD_DIR") or VAR_DIR / "batch-uploads")
 BATCH_KEEP_HOURS = env_int("BATCH_KEEP_HOURS", 24)  # a parsed job not applied by then expires
+CELERY_BEAT_SCHEDULE["connectivity-end-stale-sessions"] = {
+    "task": "connectivity.tasks.end_stale_sessions",
+    "schedule": env_float("CONNECTIVITY_SESSION_HEARTBEAT_SECONDS", 60.0)}
 CELERY_BEAT_SCHEDULE["batch-expire-jobs"] = {"task": "assets.batch.tasks.expire_batch_jobs", "schedule": 3600.0}
 
 # --- Message tracing --------------------------------------------------------------------------

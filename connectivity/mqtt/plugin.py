@@ -26,6 +26,7 @@ from .. import bus, services
 from .. import protocol as p
 from ..conf import broker_sweep_seconds, keepalive_seconds
 from ..db import in_thread
+from ..heartbeat import heartbeat
 from ..latest import buffer as latest_buffer
 from ..models import Transport
 from ..services import MAX_COMMAND_TIMEOUT
@@ -111,6 +112,7 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
             await self._forget(previous, end_session=False)
         self.connections[connection.client_id] = connection
         self.by_device[device_session.device.id] = connection
+        heartbeat.hold(device_session.session_id)
         connection.worker = asyncio.ensure_future(self._work(connection))
         await self._sync_groups(connection)
         return True
@@ -302,6 +304,7 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
     async def _forget(self, connection: Connection, *, end_session: bool) -> None:
         if self.connections.get(connection.client_id) is connection:
             del self.connections[connection.client_id]
+            heartbeat.release(connection.session.session_id)
         for device_id in connection.held():
             if self.by_device.get(device_id) is connection:
                 del self.by_device[device_id]

@@ -46,7 +46,7 @@ def paho(port: int, device: Device, **kwargs) -> PahoDevice:
 @pytest.fixture(scope="module")
 def port(django_db_blocker):
     # one broker process for the module: it reads the test database the tests write
-    with django_db_blocker.unblock(), mqtt_broker() as broker_port:
+    with django_db_blocker.unblock(), mqtt_broker(CONNECTIVITY_SESSION_HEARTBEAT_SECONDS="0.3") as broker_port:
         yield broker_port
 
 
@@ -175,3 +175,19 @@ def test_a_device_that_stops_talking_is_dropped_after_its_keepalive(port, device
     client.stop_talking()
     wait_for(lambda: status_of(device) == DeviceStatus.OFFLINE, timeout=10)
     client.client.disconnect()
+
+
+def test_the_broker_beats_for_the_sessions_it_holds(port, device):
+    import datetime as dt
+
+    from django.utils.timezone import now
+
+    from connectivity.models import DeviceSession
+
+    client = paho(port, device)
+    assert client.connect() == 0
+    wait_for(lambda: DeviceSession.objects.filter(device=device).exists())
+    long_ago = now() - dt.timedelta(hours=1)
+    DeviceSession.objects.filter(device=device).update(seen_at=long_ago)
+    wait_for(lambda: DeviceSession.objects.get(device=device).seen_at > long_ago + dt.timedelta(minutes=59))
+    client.close()

@@ -1,0 +1,18 @@
+"""Celery tasks of connectivity."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+
+from . import services
+from .conf import session_heartbeat_seconds
+
+MISSED_BEATS = 3
+
+
+@shared_task
+def end_stale_sessions() -> int:
+    """Beat: end the sessions of server processes that stopped beating (their devices go offline)."""
+    return services.end_stale_sessions(dt.timedelta(seconds=MISSED_BEATS * session_heartbeat_seconds()))
