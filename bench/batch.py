@@ -37,9 +37,9 @@ from django.db import connection, connections
 from accounts.models import OrganizationUnit, User
 from accounts.services import create_ou, set_membership
 from assets.batch import services as batch
-from assets.batch.apply import random_tokens
 from assets.batch.columns import columns_for
 from assets.batch.template import build_template
+from assets.batch.tokens import random_tokens
 from assets.models import BatchOperation, Device, Product, ThingModel
 
 TOTAL = 1_000_000

@@ -10,7 +10,6 @@ Any error raises, and the caller's transaction rolls back everything this module
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,17 +20,11 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils.timezone import now
 
-from ..models import ALPHANUMERIC, BatchOperation, Device, OrganizationUnit, Product, generate_asset_id
+from ..models import BatchOperation, Device, OrganizationUnit, Product, generate_asset_id
+from .tokens import ASSET_ID_LENGTH, SECRET_LENGTH, random_tokens
 from .validate import CheckedRow, already_exists, existing_devices, not_found, problem_line
 
 CHUNK = 2_000  # rows per executemany on databases without COPY
-SECRET_LENGTH = len(Device._meta.get_field("device_secret").default())
-ASSET_ID_LENGTH = len(Device._meta.get_field("asset_id").default())
-# byte values mapped onto the 62 letters and digits; 248 = 4 × 62, bytes above are dropped so each
-# character stays equally likely
-_UNBIASED = 248
-_TO_ALPHANUMERIC = bytes(ord(ALPHANUMERIC[b % len(ALPHANUMERIC)]) if b < _UNBIASED else 0 for b in range(256))
-_BIASED = bytes(range(_UNBIASED, 256))
 DEVICE_TABLE = Device._meta.db_table
 AGAIN = " (found when applying: the database changed after the file was checked)"
 
@@ -204,21 +197,6 @@ def _replace_taken_asset_ids(cursor: Any) -> None:
             return
         cursor.executemany("UPDATE batch_rows SET asset_id = %s WHERE row_number = %s",
                            [(generate_asset_id(), number) for number in clashes])
-
-
-def random_tokens(count: int, length: int) -> list[str]:
-    """`count` tokens like models.random_token makes, from the same CSPRNG, drawn in one go.
-
-    models.random_token calls secrets.choice once per character (~80 µs a secret): 100,000
-    imported devices would spend over ten seconds there. This draws all the bytes at once.
-    """
-    needed = count * length
-    letters = b""
-    while len(letters) < needed:
-        draw = secrets.token_bytes((needed - len(letters)) * 5 // 4 + 64)
-        letters += draw.translate(_TO_ALPHANUMERIC, _BIASED)
-    text = letters[:needed].decode("ascii")
-    return [text[i:i + length] for i in range(0, needed, length)]
 
 
 def _unique_asset_ids(count: int) -> list[str]:

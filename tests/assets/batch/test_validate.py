@@ -199,3 +199,34 @@ def test_existing_devices_are_found_with_one_query_per_chunk(writer, product, de
         outcome = validate_sheet(ParsedSheet(columns=columns, rows=rows, unnamed=[]), product, product.ou, IMPORT)
     assert len(outcome.rows) == 35
     assert len(queries) == 4  # 35 keys, 10 per IN query: whatever the row count, no query per row
+
+
+def test_existing_devices_reads_keys_in_one_text_and_any_other_key_safely(product, device):
+    # a valid deviceKey has no comma, so the keys travel as one comma-separated text; any other does not
+    assert validate.existing_devices(product, [device.device_key, "nope-0001"]) == {device.device_key: product.ou_id}
+    assert validate.existing_devices(product, [device.device_key, "inv-0001,nope"]) == {
+        device.device_key: product.ou_id}
+
+
+def test_the_cycle_collector_is_paused_while_a_file_is_read_and_checked(writer, product, monkeypatch):
+    import gc
+
+    from assets.batch import services
+
+    seen = []
+    real = services.validate_sheet
+
+    def watching(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "validate_sheet", watching)
+    job = parse_rows(writer, product, IMPORT, [row_for(product, good())])
+    assert (job.valid_rows, seen, gc.isenabled()) == (1, [False], True)
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(services, "validate_sheet", failing)
+    job = parse_rows(writer, product, IMPORT, [row_for(product, good())])
+    assert (job.status, gc.isenabled()) == (BatchStatus.FAILED, True)
