@@ -22,7 +22,7 @@ from django.utils.timezone import now
 
 from ..models import BatchOperation, Device, OrganizationUnit, Product, generate_asset_id
 from .tokens import ASSET_ID_LENGTH, SECRET_LENGTH, random_tokens
-from .validate import CheckedRow, already_exists, existing_devices, not_found, problem_line
+from .validate import CheckedRow, already_exists, not_found, problem_line, refused_keys_now
 
 CHUNK = 2_000  # rows per executemany on databases without COPY
 DEVICE_TABLE = Device._meta.db_table
@@ -252,7 +252,7 @@ def _import_chunks(rows: Sequence[CheckedRow], product: Product, ou: Organizatio
     applied = Applied()
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start:start + CHUNK]
-        taken = existing_devices(product, (r.device_key for r in chunk))
+        taken = refused_keys_now(product, ou, BatchOperation.IMPORT, [r.device_key for r in chunk])
         fresh = [r for r in chunk if r.device_key not in taken]
         applied.problems += [_line(r, key_column, already_exists(r.device_key, product))
                              for r in chunk if r.device_key in taken]

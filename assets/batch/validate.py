@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import compress
 from typing import Any, NamedTuple
@@ -142,21 +143,27 @@ def parse_tags(text: str) -> tuple[dict | None, list[str]]:
 Problem = tuple[int, int, str]  # (position of the row in the sheet, column index, message)
 
 
-class Columns(NamedTuple):
-    """The sheet turned on its side: for each column (template columns and any others in the file),
-    its raw cells and their texts (cell_text), one entry per row. Checking a column at a time keeps
-    the work per cell small, and a value repeated down a column is checked once."""
+class Columns:
+    """The sheet turned on its side: each column's raw cells (template columns and any others in the
+    file), one per row, and their texts (cell_text) when asked. Checking a column at a time keeps the
+    work per cell small, and a value repeated down a column is checked once."""
 
-    cells: list[tuple[Any, ...]]
-    texts: list[list[str]]
+    def __init__(self, rows: list[tuple[int, list[Any]]], width: int) -> None:
+        full = max(width, max((len(cells) for _, cells in rows), default=0))
+        grid = [cells if len(cells) == full else [*cells, *[""] * (full - len(cells))] for _, cells in rows]
+        self.cells: list[tuple[Any, ...]] = list(zip(*grid, strict=True)) if grid else [() for _ in range(full)]
+        self.count = len(rows)
+        self._texts: dict[int, list[str]] = {}
 
+    def __len__(self) -> int:
+        return len(self.cells)
 
-def sheet_columns(rows: list[tuple[int, list[Any]]], width: int) -> Columns:
-    full = max(width, max((len(cells) for _, cells in rows), default=0))
-    grid = [cells if len(cells) == full else [*cells, *[""] * (full - len(cells))] for _, cells in rows]
-    cells = list(zip(*grid, strict=True)) if grid else [() for _ in range(full)]
-    texts = [[cell.strip() if type(cell) is str else cell_text(cell) for cell in column] for column in cells]
-    return Columns(cells, texts)
+    def texts(self, index: int) -> list[str]:
+        texts = self._texts.get(index)
+        if texts is None:
+            texts = self._texts[index] = [cell.strip() if type(cell) is str else cell_text(cell)
+                                          for cell in self.cells[index]]
+        return texts
 
 
 def _failure(rule: Callable[[Any], None], value: Any) -> str | None:
@@ -171,7 +178,8 @@ def _failure(rule: Callable[[Any], None], value: Any) -> str | None:
 class SheetChecker:
     """The field rules for one operation on one product, applied a column at a time.
 
-    `check` returns, for every row, the values to write (lists by field) and every problem found.
+    `device_keys` then `check` return, for every row, the values to write (lists by field), and add every
+    problem found to `problems`.
     Values repeated down a column (time zones, enum keys, tags, dates) are checked once per distinct
     value; values that differ on each row (deviceKey, name, serial numbers) go through the rule
     directly, with no memo to fill.
@@ -188,20 +196,23 @@ class SheetChecker:
         _, missing = attribute_problems(self.model, {}, require_all=True)
         self.required = {ident: _attribute_message(ident, message) for ident, message in missing.items()}
 
-    def check(self, columns: Columns) -> tuple[dict[str, list[Any]], list[Problem]]:
-        texts = columns.texts
-        problems: list[Problem] = []
-        members = [self._attribute(feature, index, columns.cells[index], texts[index], problems)
+    def device_keys(self, columns: Columns, problems: list[Problem]) -> list[str]:
+        """The deviceKey column first: the database can look the keys up while the rest is checked."""
+        return self._device_keys(columns.texts(self.by_field[DEVICE_KEY]), problems)
+
+    def check(self, columns: Columns, keys: list[str], problems: list[Problem]) -> dict[str, list[Any]]:
+        """Every other column; returns each row's values to write, by CheckedRow field."""
+        members = [self._attribute(feature, index, columns.cells[index], problems)
                    for feature, index in self.attribute_columns]
-        values = {  # by CheckedRow field
-            "device_key": self._device_keys(texts[self.by_field[DEVICE_KEY]], problems),
-            "name": self._names(texts[self.by_field[NAME]], problems),
-            "timezone": self._time_zones(texts[self.by_field[TIMEZONE]], problems),
-            "description": self._descriptions(texts[self.by_field[DESCRIPTION]], problems),
-            "attributes": self._attribute_objects(members, len(texts[0]) if texts else 0),
-            "tags": self._tags(texts[self.by_field[TAGS]], problems),
+        texts = {field: columns.texts(index) for field, index in self.by_field.items()}
+        return {
+            "device_key": keys,
+            "name": self._names(texts[NAME], problems),
+            "timezone": self._time_zones(texts[TIMEZONE], problems),
+            "description": self._descriptions(texts[DESCRIPTION], problems),
+            "attributes": self._attribute_objects(members, columns.count),
+            "tags": self._tags(texts[TAGS], problems),
         }
-        return values, problems
 
     def _device_keys(self, keys: list[str], problems: list[Problem]) -> list[str]:
         index = self.by_field[DEVICE_KEY]
@@ -253,24 +264,22 @@ class SheetChecker:
                          for message in parsed[text][1]]
         return [parsed[text][0] for text in texts]
 
-    def _attribute(self, feature: dict, index: int, cells: tuple[Any, ...], texts: list[str],
+    def _attribute(self, feature: dict, index: int, cells: tuple[Any, ...],
                    problems: list[Problem]) -> list[str | None]:
         """Each row's '"identifier":value' JSON member for this attribute, or None (empty or refused)."""
         identifier = feature["identifier"]
         prefix = _json(identifier) + ":"
-        required = self.required.get(identifier) if self.importing else None
-        memo: dict[tuple[type, Any], tuple[str | None, str | None]] = {}
+        # an empty cell: nothing to set, or (import) the required attribute's message
+        empty = (None, self.required.get(identifier) if self.importing else None)
+        memo: dict[Any, tuple[str | None, str | None]] = {}
         members: list[str | None] = []
-        for position, (cell, text) in enumerate(zip(cells, texts, strict=True)):
-            if not text:
-                members.append(None)
-                if required:
-                    problems.append((position, index, required))
-                continue
-            memo_key = (type(cell), cell)  # the type too: True == 1 == 1.0, yet "true" ≠ "1"
+        for position, cell in enumerate(cells):
+            # other than text, the type is part of the key: True == 1 == 1.0, yet "true" ≠ "1"
+            memo_key = cell if type(cell) is str else (type(cell), cell)
             outcome = memo.get(memo_key)
             if outcome is None:
-                outcome = memo[memo_key] = _attribute_member(feature, identifier, prefix, cell_value(cell))
+                outcome = memo[memo_key] = empty if not cell_text(cell) else _attribute_member(
+                    feature, identifier, prefix, cell_value(cell))
             member, problem = outcome
             members.append(member)
             if problem is not None:
@@ -320,21 +329,28 @@ def validate_sheet(sheet: ParsedSheet, product: Product, ou: OrganizationUnit, o
     numbers = [number for number, _ in sheet.rows]
     total = len(numbers)
 
-    columns = sheet_columns(sheet.rows, checker.width)
-    values, problems = checker.check(columns)
+    columns = Columns(sheet.rows, checker.width)
+    problems: list[Problem] = []
+    keys = checker.device_keys(columns, problems)
+    unusable = {position for position, _, _ in problems}
+    with refused_keys(product, ou, operation, list(dict.fromkeys(
+            key for position, key in enumerate(keys) if position not in unusable))) as refused:
+        values = checker.check(columns, keys, problems)
     if progress:
         progress(total * 2 // 3, total)
-    for index in (index for index in sheet.unnamed if index < len(columns.texts)):
+    for index in (index for index in sheet.unnamed if index < len(columns)):
         problems += [(position, index, "a value in a column that has no name in row 1")
-                     for position, text in enumerate(columns.texts[index]) if text]
+                     for position, text in enumerate(columns.texts(index)) if text]
     by_row: dict[int, list[tuple[int, str]]] = {}
     for position, index, message in problems:
         by_row.setdefault(numbers[position], []).append((index, message))
     checked = map(CheckedRow._make, zip(numbers, *(values[field] for field in CheckedRow._fields[1:]), strict=True))
     candidates = {row.number: row for row in checked if row.number not in by_row}
 
-    _flag_repeated_rows(columns.texts, numbers, key_index, by_row, candidates)
-    resolve_against_database(candidates, by_row, product, ou, operation, key_index)
+    _flag_repeated_rows(columns, numbers, key_index, by_row, candidates)
+    refusal = already_exists if operation == BatchOperation.IMPORT else not_found
+    for row in [row for row in candidates.values() if row.device_key in refused]:
+        _flag(by_row, candidates, row.number, key_index, refusal(row.device_key, product))
     if progress:
         progress(total, total)
 
@@ -344,17 +360,19 @@ def validate_sheet(sheet: ParsedSheet, product: Product, ou: OrganizationUnit, o
                    key_column=column_letter(key_index))
 
 
-def _flag_repeated_rows(texts: list[list[str]], numbers: list[int], key_index: int,
+def _flag_repeated_rows(columns: Columns, numbers: list[int], key_index: int,
                         by_row: dict[int, list[tuple[int, str]]], candidates: dict[int, CheckedRow]) -> None:
     """A deviceKey on several rows: the same row again is refused as a repeat (the first kept), different
-    rows are all refused. Without a deviceKey, only a row equal to an earlier one in every cell is a repeat."""
-    keys = texts[key_index]
+    rows are all refused. Without a deviceKey, only a row equal to an earlier one in every cell is a repeat.
+    Rows are compared by the texts of their cells (12.0 and "12" are the same), made only when needed."""
+    keys = columns.texts(key_index)
     repeated = {key for key, count in Counter(keys).items() if count > 1 and key}
     if repeated:
         positions_by_key: dict[str, list[int]] = defaultdict(list)
         for position, key in enumerate(keys):
             if key in repeated:
                 positions_by_key[key].append(position)
+        texts = [columns.texts(index) for index in range(len(columns))]
         for key, positions in positions_by_key.items():
             rows = [numbers[position] for position in positions]
             if len({tuple(column[position] for column in texts) for position in positions}) == 1:
@@ -368,6 +386,7 @@ def _flag_repeated_rows(texts: list[list[str]], numbers: list[int], key_index: i
     without_key = [not key for key in keys]
     if any(without_key):
         first_with: dict[tuple[str, ...], int] = {}
+        texts = [columns.texts(index) for index in range(len(columns))]
         signatures = compress(zip(*texts, strict=True), without_key)  # every cell's text, of the rows without key
         for number, signature in zip(compress(numbers, without_key), signatures, strict=True):
             first = first_with.setdefault(signature, number)
@@ -375,42 +394,63 @@ def _flag_repeated_rows(texts: list[list[str]], numbers: list[int], key_index: i
                 _flag(by_row, candidates, number, ROW_LEVEL, f"the same as row {first}")
 
 
-def resolve_against_database(candidates: dict[int, CheckedRow], by_row: dict[int, list[tuple[int, str]]],
-                             product: Product, ou: OrganizationUnit, operation: str, key_index: int) -> None:
-    """Update needs each device in this product and OU; import needs each deviceKey free in the product."""
-    keys = {row.device_key: number for number, row in candidates.items()}
-    found = existing_devices(product, keys)
-    importing = operation == BatchOperation.IMPORT
-    for key, number in keys.items():
-        owner_ou = found.get(key)
-        if importing and owner_ou is not None:
-            _flag(by_row, candidates, number, key_index, already_exists(key, product))
-        elif not importing and owner_ou != ou.pk:
-            # a device of a shared product that lives in another OU is as good as absent here
-            _flag(by_row, candidates, number, key_index, not_found(key, product))
+def refused_keys_now(product: Product, ou: OrganizationUnit, operation: str, keys: list[str]) -> set[str]:
+    with refused_keys(product, ou, operation, keys) as refused:
+        pass
+    return refused
 
 
-def existing_devices(product: Product, keys: Iterable[str]) -> dict[str, int]:
-    """deviceKey → OU pk of the product's devices among `keys`: one query per KEY_CHUNK keys."""
-    keys = list(keys)
-    found: dict[str, int] = {}
-    postgres = connection.vendor == "postgresql"
-    for start in range(0, len(keys), KEY_CHUNK):
-        chunk = keys[start:start + KEY_CHUNK]
-        listed = ",".join(chunk)
-        if postgres and listed.count(",") == len(chunk) - 1:
-            # one text parameter split by the server instead of 5,000 placeholders (or an array psycopg
-            # builds key by key): the same index scan, a fraction of the client's work. A valid deviceKey
-            # has no comma; a key with one (never valid) takes the ORM's way below.
-            with connection.cursor() as cursor:
-                cursor.execute(f"SELECT device_key, ou_id FROM {Device._meta.db_table} "
-                               "WHERE product_id = %s AND device_key = ANY(string_to_array(%s, ','))",
-                               [product.pk, listed])
-                found.update(cursor.fetchall())
-        else:
-            found.update(Device.objects.filter(product=product, device_key__in=chunk).order_by()
-                         .values_list("device_key", "ou_id"))
-    return found
+@contextmanager
+def refused_keys(product: Product, ou: OrganizationUnit, operation: str, keys: list[str]) -> Iterator[set[str]]:
+    """The deviceKeys among `keys` the database refuses, in the set yielded, filled when the block ends:
+    for an update, the keys of no device of the product in this OU (a device of a shared product that
+    lives in another OU is as good as absent here); for an import, the keys the product already has.
+
+    One query per KEY_CHUNK keys, answering only the refused keys (usually none). On PostgreSQL they are
+    sent at once, pipelined, and the database looks the keys up while the block goes on checking the
+    file; the block must not use the database meanwhile.
+    """
+    refused: set[str] = set()
+    chunks = [keys[start:start + KEY_CHUNK] for start in range(0, len(keys), KEY_CHUNK)]
+    if connection.vendor != "postgresql":
+        yield refused
+        for chunk in chunks:
+            refused |= _refused_by_orm(product, ou, operation, chunk)
+        return
+    sql = _REFUSED_SQL[operation]
+    connection.ensure_connection()
+    with connection.connection.pipeline():
+        pending = []
+        for chunk in chunks:
+            listed = ",".join(chunk)
+            if listed.count(",") != len(chunk) - 1:  # a key with a comma: never valid, but kept apart
+                refused |= _refused_by_orm(product, ou, operation, chunk)
+                continue
+            cursor = connection.cursor()
+            cursor.execute(sql, {"product": product.pk, "ou": ou.pk, "keys": listed})
+            pending.append(cursor)
+        yield refused
+        for cursor in pending:
+            refused.update(key for (key,) in cursor.fetchall())
+            cursor.close()
+
+
+# the keys travel as one comma-separated text split by the server (a valid deviceKey has no comma): for
+# 5,000 keys a fraction of the client's work of an array or 5,000 placeholders, for the same index scan
+_REFUSED_SQL = {
+    BatchOperation.UPDATE: f"""SELECT k.key FROM unnest(string_to_array(%(keys)s, ',')) AS k(key)
+                               WHERE NOT EXISTS (SELECT 1 FROM {Device._meta.db_table} AS d
+                                   WHERE d.product_id = %(product)s AND d.device_key = k.key AND d.ou_id = %(ou)s)""",
+    BatchOperation.IMPORT: f"""SELECT device_key FROM {Device._meta.db_table}
+                               WHERE product_id = %(product)s AND device_key = ANY(string_to_array(%(keys)s, ','))""",
+}
+
+
+def _refused_by_orm(product: Product, ou: OrganizationUnit, operation: str, keys: list[str]) -> set[str]:
+    devices = Device.objects.filter(product=product, device_key__in=keys).order_by()
+    if operation == BatchOperation.IMPORT:
+        return set(devices.values_list("device_key", flat=True))
+    return set(keys) - set(devices.filter(ou=ou).values_list("device_key", flat=True))
 
 
 def render_problems(by_row: dict[int, list[tuple[int, str]]], headers: dict[int, str]) -> list[str]:
