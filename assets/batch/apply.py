@@ -1,9 +1,10 @@
 """Writing the valid rows of a batch: set-based SQL, run inside the caller's transaction.
 
-PostgreSQL: COPY the rows into a temporary table, then one `UPDATE … FROM` (update) or one
-`INSERT … SELECT` (import). Other databases (SQLite, the embedded default): executemany/bulk_create
-in chunks. Both check the rows against the database again first: a device deleted since parsing
-(update) or a deviceKey taken since parsing (import) becomes a problem line, not a failure.
+PostgreSQL: COPY the rows into a temporary table, then one `UPDATE … FROM` that rewrites only the
+devices whose values differ (update) or one `INSERT … SELECT` (import), and the GIN pending lists
+merged before commit. Other databases (SQLite, the embedded default): executemany in chunks, devices
+equal to their row left alone there too. The rows meet the database again: a device deleted since
+parsing (update) or a deviceKey taken since parsing (import) becomes a problem line, not a failure.
 Any error raises, and the caller's transaction rolls back everything this module wrote.
 """
 

@@ -179,10 +179,9 @@ class SheetChecker:
     """The field rules for one operation on one product, applied a column at a time.
 
     `device_keys` then `check` return, for every row, the values to write (lists by field), and add every
-    problem found to `problems`.
-    Values repeated down a column (time zones, enum keys, tags, dates) are checked once per distinct
-    value; values that differ on each row (deviceKey, name, serial numbers) go through the rule
-    directly, with no memo to fill.
+    problem found to `problems`. Time zones, tags and attribute cells are checked once per distinct value
+    of their column; deviceKeys, names and descriptions, which differ on every row, go through the rule
+    directly.
     """
 
     def __init__(self, product: Product, operation: str, columns: list[tuple[Column, int]]) -> None:
