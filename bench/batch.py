@@ -3,7 +3,7 @@
 For templates of 1,000, 10,000 and 100,000 rows, prints for Batch Update and Batch Import the
 seconds spent parsing (judging the zip + calamine read), validating (rules + one query per 5,000
 deviceKeys + storing the checked rows), applying (COPY into a temporary table + one UPDATE … FROM
-or INSERT … SELECT + merging the GIN pending lists, one transaction, audit event), the end-to-end
+or INSERT … SELECT, one transaction, audit event), the end-to-end
 time (best and worst of --repeat runs), rows/s, the peak memory
 (maximum RSS of the child process that ran it) and the ratio of the end-to-end time to a bare
 python-calamine read of the same file. Targets: 100,000 rows ≤ 8 s and ≤ 500 MB; 1,000 rows ≤ 1 s.
@@ -237,7 +237,7 @@ def run(sizes: list[int], repeat: int) -> None:
                   f"{total / bare['seconds']:>6.1f}  {verdict}", flush=True)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}. parse = judging the upload (zip directory, CRCs, "
           "formula scan) + calamine read; validate = rules, deviceKey lookups, storing the checked rows;\napply = "
-          "loading them + COPY + UPDATE … FROM / INSERT … SELECT + GIN pending lists merged, in one transaction; "
+          "loading them + COPY + UPDATE … FROM / INSERT … SELECT in one transaction; "
           "worst = slowest run's total; ratio = total / bare python-calamine read of the same file.")
 
 

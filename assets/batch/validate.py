@@ -273,7 +273,8 @@ class SheetChecker:
         memo: dict[Any, tuple[str | None, str | None]] = {}
         members: list[str | None] = []
         for position, cell in enumerate(cells):
-            # other than text, the type is part of the key: True == 1 == 1.0, yet "true" ≠ "1"
+            # each distinct cell checked once; other than text, its type is part of its key: True == 1 == 1.0,
+            # yet "true" ≠ "1"
             memo_key = cell if type(cell) is str else (type(cell), cell)
             outcome = memo.get(memo_key)
             if outcome is None:

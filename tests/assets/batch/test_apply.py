@@ -120,25 +120,6 @@ def test_unchanged_and_vanished_devices_are_told_apart(writer, product):
         " (found when applying: the database changed after the file was checked)"]
 
 
-@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="GIN pending lists are PostgreSQL's")
-@pytest.mark.parametrize("operation", [IMPORT, UPDATE])
-def test_the_search_indexes_take_the_batch_in_before_it_commits(writer, product, operation):
-    # a pending list left behind would be merged by the next user's single edit, or read by every search
-    keys = [f"inv-05{n:02d}" for n in range(40)]
-    if operation == UPDATE:
-        for key in keys:
-            Device.objects.create(ou=product.ou, product=product, device_key=key, name=key, attributes={"serial": "S"})
-    job = parse_rows(writer, product, operation, [row_for(product, new(key, Tags=f"site=s{key}")) for key in keys])
-    job = services.apply_job(writer, job)
-    assert job.applied_rows == 40
-    with connection.cursor() as cursor:
-        cursor.execute("""SELECT c.relname, gin_clean_pending_list(c.oid) FROM pg_index AS i
-                          JOIN pg_class AS c ON c.oid = i.indexrelid JOIN pg_am AS a ON a.oid = c.relam
-                          WHERE i.indrelid = 'assets_device'::regclass AND a.amname = 'gin' ORDER BY 1""")
-        assert cursor.fetchall() == [("device_key_trgm", 0), ("device_name_trgm", 0), ("device_tags_gin", 0)]
-    assert Device.objects.filter(name__icontains="NAME INV-0512").count() == 1
-
-
 def test_an_imported_device_whose_random_asset_id_is_taken_gets_another(writer, product, device, monkeypatch):
     job = parse_rows(writer, product, IMPORT, [row_for(product, new("new-0001")), row_for(product, new("new-0002"))])
     drawn = iter([[device.asset_id, "fresh-01"]])
