@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -58,9 +58,10 @@ def _json(value: Any) -> str | None:
 
 # --- PostgreSQL -----------------------------------------------------------------------------------------
 
-BATCH_COLUMNS = "row_number integer, device_key text, name text, description text, timezone text, attributes jsonb, " \
-                "tags jsonb"
-ROW_FIELDS = "row_number, device_key, name, description, timezone, attributes, tags"
+# the temporary table's columns are CheckedRow's, in its order: the checked rows are copied as they are
+BATCH_COLUMNS = ("row_number integer, device_key text, name text, timezone text, description text, attributes jsonb, "
+                 "tags jsonb")
+ROW_FIELDS = ", ".join(["row_number", *CheckedRow._fields[1:]])
 UNIQUE_ASSET_ID = "device_asset_id_unique"
 # a device's values after its row: an empty cell (NULL) keeps the device's value; attributes merge
 _AFTER_ROW = {"name": "COALESCE(r.name, d.name)", "description": "COALESCE(r.description, d.description)",
@@ -112,9 +113,7 @@ def _update_postgres(rows: Sequence[CheckedRow], product: Product, ou: Organizat
                      key_column: str) -> Applied:
     with connection.cursor() as cursor, _tuned(cursor):
         _temp_table(cursor, BATCH_COLUMNS)
-        _copy(cursor, ROW_FIELDS, sorted(
-            ((r.number, r.device_key, r.name, r.description, r.timezone, r.attributes, r.tags) for r in rows),
-            key=itemgetter(1)))
+        _copy(cursor, ROW_FIELDS, sorted(rows, key=attrgetter("device_key")))
         cursor.execute(UPDATE_CHANGED_DEVICES, [now(), product.pk, ou.pk])
         changed = cursor.rowcount
         missing = set()
@@ -135,9 +134,8 @@ def _import_postgres(rows: Sequence[CheckedRow], product: Product, ou: Organizat
     with connection.cursor() as cursor, _tuned(cursor):
         _temp_table(cursor, BATCH_COLUMNS + ", asset_id text, device_secret text")
         _copy(cursor, ROW_FIELDS + ", asset_id, device_secret", (
-            (r.number, r.device_key, r.name, r.description, r.timezone, r.attributes, r.tags, asset_id, secret)
-            for r, asset_id, secret in zip(rows, _unique_asset_ids(len(rows)),
-                                           random_tokens(len(rows), SECRET_LENGTH), strict=True)))
+            (*row, asset_id, secret) for row, asset_id, secret in zip(
+                rows, _unique_asset_ids(len(rows)), random_tokens(len(rows), SECRET_LENGTH), strict=True)))
         cursor.execute(f"""SELECT r.row_number FROM batch_rows AS r JOIN {DEVICE_TABLE} AS d
                            ON d.product_id = %s AND d.device_key = r.device_key""", [product.pk])
         taken = {number for (number,) in cursor.fetchall()}
