@@ -259,9 +259,14 @@ class AssetType(models.TextChoices):
 
 
 class Device(models.Model):
-    ou = models.ForeignKey(OrganizationUnit, on_delete=models.PROTECT, related_name="devices")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="devices")
-    asset_id = models.CharField("asset ID", max_length=32, unique=True, default=generate_asset_id, editable=False)
+    # No single-column indexes on ou and product (db_index=False): every index of Meta.indexes starts
+    # with ou, and device_key_unique_in_product with product, so lookups by either (including the
+    # PROTECT checks) use those; a separate one is only more to write on every device insert and update.
+    ou = models.ForeignKey(OrganizationUnit, on_delete=models.PROTECT, related_name="devices", db_index=False)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="devices", db_index=False)
+    # unique through Meta.constraints, not unique=True: on PostgreSQL unique=True also builds a second,
+    # varchar_pattern_ops index for LIKE 'prefix%', and asset IDs are only ever compared whole
+    asset_id = models.CharField("asset ID", max_length=32, default=generate_asset_id, editable=False)
     device_key = models.CharField(max_length=64, validators=[validate_device_key])
     device_secret = models.CharField(max_length=64, default=generate_device_secret, editable=False)
     name = models.CharField(max_length=64, validators=[validate_device_name])
@@ -286,6 +291,7 @@ class Device(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["product", "device_key"], name="device_key_unique_in_product"),
+            models.UniqueConstraint(fields=["asset_id"], name="device_asset_id_unique"),
             models.CheckConstraint(condition=~Q(gateway=models.F("pk")), name="device_not_its_own_gateway"),
         ]
         indexes = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from accounts.errors import AccessDenied, Conflict, DomainError
 from accounts.models import AuditEvent, Membership, User
@@ -67,15 +67,76 @@ def test_update_changes_given_cells_and_keeps_empty_ones(writer, product):
     assert other.tags == {}  # "{}" clears
 
 
+def row_versions() -> dict[str, tuple]:
+    """deviceKey → (updated_at, and on PostgreSQL the row version's xmin: any rewrite changes it)."""
+    if connection.vendor != "postgresql":
+        return {key: (stamp,) for key, stamp in Device.objects.values_list("device_key", "updated_at")}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT device_key, updated_at, xmin::text FROM assets_device")
+        return {key: (stamp, xmin) for key, stamp, xmin in cursor.fetchall()}
+
+
 def test_rows_already_matching_count_as_applied_without_a_rewrite(writer, product, device):
     job = parse_rows(writer, product, UPDATE, [row_for(product, {"deviceKey": device.device_key,
                                                                  "Device Name": device.name})])
-    before = snapshot()
+    before, versions = snapshot(), row_versions()
     job = services.apply_job(writer, job)
-    assert job.applied_rows == 1
-    if connection.vendor == "postgresql":
-        assert job.result["changed_rows"] == 0
-        assert snapshot() == before  # not even updated_at moved
+    assert (job.applied_rows, job.result["changed_rows"]) == (1, 0)
+    assert snapshot() == before  # not even updated_at moved
+    assert row_versions() == versions  # and no new row version was written
+
+
+def test_only_the_devices_a_batch_changes_are_rewritten(writer, product):
+    for n in range(4):
+        Device.objects.create(ou=product.ou, product=product, device_key=f"inv-03{n:02d}", name=f"Inverter {n}",
+                              timezone="+02:00", attributes={"serial": f"SN-{n}", "capacity": 10.0},
+                              tags={"site": "north"})
+    job = parse_rows(writer, product, UPDATE, [
+        row_for(product, {"deviceKey": "inv-0300", "Device Name": "Inverter 0", "Time Zone": "+02:00"}),  # equal
+        row_for(product, {"deviceKey": "inv-0301", "capacity": 10, "Tags": "site=north"}),  # equal (10 = 10.0)
+        row_for(product, {"deviceKey": "inv-0302", "capacity": 11}),  # one attribute differs
+        row_for(product, {"deviceKey": "inv-0303", "Tags": "site=south"})])  # the tags differ
+    assert job.valid_rows == 4
+    versions = row_versions()
+    job = services.apply_job(writer, job)
+    assert (job.status, job.applied_rows, job.result["changed_rows"]) == (BatchStatus.APPLIED, 4, 2)
+    after = row_versions()
+    assert [key for key in sorted(versions) if after[key] != versions[key]] == ["inv-0302", "inv-0303"]
+    assert Device.objects.get(device_key="inv-0302").attributes == {"serial": "SN-2", "capacity": 11.0}
+    assert Device.objects.get(device_key="inv-0303").tags == {"site": "south"}
+
+
+def test_unchanged_and_vanished_devices_are_told_apart(writer, product):
+    for key in ("inv-0400", "inv-0401", "inv-0402"):
+        Device.objects.create(ou=product.ou, product=product, device_key=key, name=key, attributes={"serial": "S"})
+    job = parse_rows(writer, product, UPDATE, [row_for(product, {"deviceKey": "inv-0400", "Device Name": "inv-0400"}),
+                                               row_for(product, {"deviceKey": "inv-0401", "Device Name": "New"}),
+                                               row_for(product, {"deviceKey": "inv-0402", "Device Name": "Gone"})])
+    Device.objects.filter(device_key="inv-0402").delete()
+    job = services.apply_job(writer, job)
+    assert (job.applied_rows, job.result["changed_rows"], job.invalid_rows) == (2, 1, 1)
+    assert problems_of(job) == [
+        f'Row 5, column A (deviceKey): device "inv-0402" does not exist in product {product.product_key} in this OU'
+        " (found when applying: the database changed after the file was checked)"]
+
+
+def test_an_imported_device_whose_random_asset_id_is_taken_gets_another(writer, product, device, monkeypatch):
+    job = parse_rows(writer, product, IMPORT, [row_for(product, new("new-0001")), row_for(product, new("new-0002"))])
+    drawn = iter([[device.asset_id, "fresh-01"]])
+    real = apply._unique_asset_ids
+    monkeypatch.setattr(apply, "_unique_asset_ids", lambda count: next(drawn, None) or real(count))
+    job = services.apply_job(writer, job)
+    assert (job.status, job.applied_rows) == (BatchStatus.APPLIED, 2)
+    asset_ids = set(Device.objects.filter(device_key__startswith="new-").values_list("asset_id", flat=True))
+    assert len(asset_ids) == 2 and device.asset_id not in asset_ids and "fresh-01" in asset_ids
+    assert Device.objects.filter(asset_id=device.asset_id).get() == device
+
+
+def test_the_database_refuses_a_second_device_with_the_same_asset_id(product, device):
+    # what the retry above relies on, now that uniqueness is a named constraint (migration 0005)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Device.objects.create(ou=product.ou, product=product, device_key="inv-0002", name="Twin",
+                              asset_id=device.asset_id)
 
 
 def test_every_applied_batch_is_one_audit_event_with_its_counts(writer, product, device):

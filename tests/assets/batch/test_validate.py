@@ -7,6 +7,8 @@ I Tags.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -199,3 +201,63 @@ def test_existing_devices_are_found_with_one_query_per_chunk(writer, product, de
         outcome = validate_sheet(ParsedSheet(columns=columns, rows=rows, unnamed=[]), product, product.ou, IMPORT)
     assert len(outcome.rows) == 35
     assert len(queries) == 4  # 35 keys, 10 per IN query: whatever the row count, no query per row
+
+
+@pytest.mark.parametrize("operation", [IMPORT, UPDATE])
+def test_the_keys_the_database_refuses_are_found_however_they_are_asked(product, device, globex, operation):
+    # keys travel as one comma-separated text (a valid deviceKey has no comma); any other key is asked apart
+    Device.objects.create(ou=globex, product=product, device_key="elsewhere", name="In Globex",
+                          attributes={"serial": "G"})
+    keys = [device.device_key, "elsewhere", "nope-0001", "inv-0001,nope"]
+    refused = validate.refused_keys_now(product, product.ou, operation, keys)
+    if operation == IMPORT:  # taken in the product, whatever the OU
+        assert refused == {device.device_key, "elsewhere"}
+    else:  # no device of the product in this OU
+        assert refused == {"elsewhere", "nope-0001", "inv-0001,nope"}
+
+
+def test_the_file_is_checked_while_the_database_looks_the_keys_up(writer, product, device, monkeypatch):
+    order = []
+    real_lookup, real_check = validate.refused_keys, validate.SheetChecker.check
+
+    @contextmanager
+    def lookup(*args):
+        with real_lookup(*args) as refused:
+            order.append("keys sent")
+            yield refused
+        order.append(f"answered: {sorted(refused)}")
+
+    def check(self, *args):
+        order.append("other columns checked")
+        return real_check(self, *args)
+
+    monkeypatch.setattr(validate, "refused_keys", lookup)
+    monkeypatch.setattr(validate.SheetChecker, "check", check)
+    job = parse_rows(writer, product, UPDATE, [row_for(product, {"deviceKey": device.device_key}),
+                                               row_for(product, {"deviceKey": "nope-0001"})])
+    assert order == ["keys sent", "other columns checked", "answered: ['nope-0001']"]
+    assert (job.valid_rows, job.invalid_rows) == (1, 1)
+
+
+def test_the_cycle_collector_is_paused_while_a_file_is_read_and_checked(writer, product, monkeypatch):
+    import gc
+
+    from assets.batch import services
+
+    seen = []
+    real = services.validate_sheet
+
+    def watching(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "validate_sheet", watching)
+    job = parse_rows(writer, product, IMPORT, [row_for(product, good())])
+    assert (job.valid_rows, seen, gc.isenabled()) == (1, [False], True)
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(services, "validate_sheet", failing)
+    job = parse_rows(writer, product, IMPORT, [row_for(product, good())])
+    assert (job.status, gc.isenabled()) == (BatchStatus.FAILED, True)
