@@ -37,7 +37,10 @@ def setup_devices(count: int) -> list[tuple[str, str, str]]:
     import django
 
     django.setup()
+    from django.core.management import call_command
     from django.db import transaction
+
+    call_command("migrate", verbosity=0)  # the server refuses logins on a schema it does not know
 
     from accounts.models import OrganizationUnit, User
     from accounts.services import create_ou
@@ -134,7 +137,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1.0, help="Reports per second per device.")
     parser.add_argument("--clients", type=int, default=2, help="Client processes driving the devices.")
     parser.add_argument("--asgi", default="enos_portal.asgi:application", help="The ASGI application served.")
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne",
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="uvicorn",
                         help="The ASGI server of the one worker: daphne (Twisted) or uvicorn (uvloop, websockets).")
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL"):

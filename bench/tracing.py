@@ -311,7 +311,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=2_000)
     parser.add_argument("--traced", type=int, default=200)
     parser.add_argument("--watchers", type=int, default=20)
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne", help="the one ASGI worker")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="uvicorn", help="the one ASGI worker")
     parser.add_argument("--asgi", default="enos_portal.asgi:application", help="the ASGI application it serves")
     parser.add_argument("--processes", type=int, default=2, help="load processes (generators or simulated devices)")
     args = parser.parse_args()
