@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 
 import pytest
 import redis
@@ -21,6 +20,7 @@ from connectivity import services
 from connectivity.models import CommandStatus, LatestValue
 from connectivity.simulator import LoginFailed, SimulatedDevice, Triple
 from tests.processes import asgi_server
+from tests.waiting import wait_for
 
 from .conftest import closing, run
 
@@ -43,15 +43,6 @@ def redis_layer(settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                                            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}}
     return REDIS_URL
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def status_of(device: Device) -> DeviceStatus:

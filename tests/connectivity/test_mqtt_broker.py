@@ -17,21 +17,13 @@ from assets.models import Device, DeviceStatus
 from connectivity import protocol as p
 from connectivity import services
 from connectivity.models import CommandStatus, LatestValue
+from tests.waiting import wait_for
 
 from .mqtt_client import PahoDevice, mqtt_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 NOT_AUTHORIZED = 135  # CONNACK 5 "not authorized", as paho 2 names it
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def status_of(device: Device) -> DeviceStatus:
