@@ -22,7 +22,7 @@ from connectivity.simulator import LoginFailed, SimulatedDevice, Triple
 from tests.processes import asgi_server
 from tests.waiting import wait_for
 
-from .conftest import closing, run
+from .conftest import closing, run, status_of
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/5"
 
@@ -43,11 +43,6 @@ def redis_layer(settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                                            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}}
     return REDIS_URL
-
-
-def status_of(device: Device) -> DeviceStatus:
-    device.refresh_from_db()
-    return device.status
 
 
 @pytest.mark.parametrize("server", ["daphne", "uvicorn"])

@@ -19,16 +19,12 @@ from connectivity import services
 from connectivity.models import CommandStatus, LatestValue
 from tests.waiting import wait_for
 
+from .conftest import status_of
 from .mqtt_client import PahoDevice, mqtt_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 NOT_AUTHORIZED = 135  # CONNACK 5 "not authorized", as paho 2 names it
-
-
-def status_of(device: Device) -> DeviceStatus:
-    device.refresh_from_db()
-    return device.status
 
 
 def paho(port: int, device: Device, **kwargs) -> PahoDevice:
