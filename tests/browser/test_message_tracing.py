@@ -6,13 +6,11 @@ the history; Stop ends the trace."""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Iterator
 from unittest import mock
 
 import pytest
-import redis
 from django.db import connection
 from django.test import Client
 from playwright.sync_api import Page, expect
@@ -25,23 +23,7 @@ from tracing.models import MessageTrace, TraceLog
 from tracing.recorder import TracedMessage, forget_traced_devices, record_message
 from tracing.writer import writer as trace_writer
 
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/6"
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def redis_everywhere(settings) -> str:
-    """The page's daphne, and this process (which issues the command), meet in Redis."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}}
-    settings.CACHES = {**settings.CACHES, "tracing": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                                      "LOCATION": REDIS_URL}}
-    return REDIS_URL
 
 
 @pytest.fixture
@@ -77,7 +59,7 @@ def test_message_tracing_flow(page: Page, redis_everywhere, device_loop, writer,
         finally:
             connection.close()  # this thread's connection must not outlive the test database
 
-    with daphne_server(REDIS_URL=REDIS_URL) as base:
+    with daphne_server(REDIS_URL=redis_everywhere) as base:
         log_in_as(page, base, writer)
         page.goto(f"{base}/devices/{device.asset_id}/")
         page.click("nav.tabs a:has-text('Tracing')")
