@@ -9,10 +9,10 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils.timezone import now
 from websockets.sync.client import connect
 
+from tests.conftest import client_for
 from tests.processes import celery_worker, daphne_server
 from tracing import services
 from tracing.models import MessageTrace, TraceLog
@@ -23,9 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}"
+    return f"sessionid={client_for(user).cookies['sessionid'].value}"
 
 
 def receive(socket, kind: str, timeout: float = 10) -> dict:
