@@ -180,12 +180,9 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
         if topic is None:
             return
         try:
-            content = json.loads(data) if data else None
-        except ValueError:
-            content = None
-        if content is None:
-            code = p.PAYLOAD_EMPTY if not data else p.PAYLOAD_FORMAT_ERROR
-            answer = p.reply("", code, None, "The payload is empty." if not data else "The payload is not JSON.")
+            content = p.decode_payload(data)
+        except p.ProtocolError as refusal:
+            answer = p.reply("", refusal.code, None, refusal.message)
         else:
             answer = None
             if not topic.is_reply and isinstance(content, dict) and content.get("method") == topic.method:

@@ -67,6 +67,17 @@ def test_connect_activates_reports_are_checked_and_disconnect_goes_offline(port,
     wait_for(lambda: status_of(device) == DeviceStatus.OFFLINE)
 
 
+def test_an_empty_or_non_json_payload_is_answered_with_its_code(port, device):
+    client = paho(port, device)
+    assert client.connect() == 0
+    assert client.subscribe(f"/sys/{device.product.product_key}/{device.device_key}/#") == 0
+    topic = p.topic_for(device.product.product_key, device.device_key, p.MEASUREPOINT_POST)
+    for payload, code in [(b"", p.PAYLOAD_EMPTY), (b"{not json", p.PAYLOAD_FORMAT_ERROR)]:
+        client.client.publish(topic, payload).wait_for_publish(5)
+        assert client.expect(lambda reply_topic, message: reply_topic == f"{topic}_reply")[1]["code"] == code
+    client.close()
+
+
 def test_a_wrong_sign_is_refused_at_connect(port, device):
     client = PahoDevice(port, device.product.product_key, device.device_key, "not-the-secret")
     assert client.connect() == NOT_AUTHORIZED
