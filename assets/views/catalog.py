@@ -19,7 +19,7 @@ from .. import services
 from ..access import get_model_for, get_product_for
 from ..forms import ProductForm, ThingModelForm
 from ..models import Product, ThingModel
-from .common import can_write, console_view, current_ou, report
+from .common import can_write, confirm_delete, console_view, current_ou
 
 
 def _form_errors(form, error: DomainError) -> None:
@@ -139,14 +139,5 @@ def _edit(request: HttpRequest, catalog: Catalog, form: ModelForm, instance: Pro
 
 
 def _delete(request: HttpRequest, catalog: Catalog, instance: Product | ThingModel) -> HttpResponse:
-    """The confirmation page; on POST, delete through the service (a refusal goes back to the detail page)."""
-    if request.method == "POST":
-        try:
-            catalog.delete(request.user, instance)
-        except DomainError as error:
-            report(request, error)
-            return redirect(catalog.detail_url(instance))
-        messages.success(request, f"{catalog.kind.capitalize()} {instance.name} deleted.")
-        return redirect(catalog.list_url_name)
-    return render(request, "assets/confirm_delete.html", {"object": instance, "kind": catalog.kind,
-                                                          "cancel": catalog.detail_url(instance)})
+    return confirm_delete(request, instance, catalog.kind, catalog.delete, catalog.detail_url(instance),
+                          reverse(catalog.list_url_name))

@@ -117,5 +117,9 @@ def test_edit_and_delete_a_device(cast, device, writer):
         "save": "1", "name": "Renamed", "timezone": "Asia/Shanghai", "attr_serial": "SN-1"})
     device.refresh_from_db()
     assert device.name == "Renamed" and device.timezone == "Asia/Shanghai"
-    client.post(reverse("assets:device-delete", args=[device.asset_id]))
+    confirm = client.get(reverse("assets:device-delete", args=[device.asset_id])).content.decode()
+    assert reverse("assets:device-detail", args=[device.asset_id]) in confirm  # Cancel goes back to the device
+    response = client.post(reverse("assets:device-delete", args=[device.asset_id]), follow=True)
     assert not Device.objects.filter(pk=device.pk).exists()
+    assert response.redirect_chain[-1][0] == reverse("assets:device-list")
+    assert "Device Renamed deleted." in response.content.decode()
