@@ -54,6 +54,19 @@ def scope_to_visible_ous(request: HttpRequest, queryset: QuerySet, ou_lookup: st
     return queryset.filter(**{f"{ou_lookup}__in": sorted(ids)})
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Look, never write: what it lists is written elsewhere (services, sweeps, devices' connections)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class OUListFilter(admin.RelatedFieldListFilter):
     """Filter by OU, offering only the OUs the staff member may see."""
 
@@ -370,7 +383,7 @@ class ActionFamilyFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only history of every write through every door."""
 
     list_display = ("created_at", "actor", "ou", "action", "object_type", "object_repr", "object_id")
@@ -395,12 +408,3 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return scope_to_visible_ous(request, super().get_queryset(request))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

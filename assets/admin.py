@@ -25,6 +25,7 @@ from accounts import audit
 from accounts.admin import (
     EstimatedCountPaginator,
     OUListFilter,
+    ReadOnlyAdmin,
     ServiceAdmin,
     adopt,
     visible_ou_ids,
@@ -139,7 +140,7 @@ class ThingModelAdmin(AssetAdmin):
 
 
 @admin.register(ModelShare)
-class ModelShareAdmin(admin.ModelAdmin):
+class ModelShareAdmin(ReadOnlyAdmin):
     """Read-only: a model is shared together with its product (see the product share admin)."""
 
     list_display = ("model", "model_owner", "ou", "created_at")
@@ -153,15 +154,6 @@ class ModelShareAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return _shares_visible(request, super().get_queryset(request), "model")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _shares_visible(request: HttpRequest, queryset: QuerySet, shared: str) -> QuerySet:

@@ -10,20 +10,14 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin import ReadOnlyAdmin
 from assets.models import Device
 
 from .models import CommandInvocation, DeviceSession
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+class VisibleDevicesAdmin(ReadOnlyAdmin):
+    """Rows of the devices the staff member may see."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request).select_related("device")
@@ -33,7 +27,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeviceSession)
-class DeviceSessionAdmin(ReadOnlyAdmin):
+class DeviceSessionAdmin(VisibleDevicesAdmin):
     list_display = ("device", "transport", "client_id", "via", "connected_at")
     list_filter = ("transport",)
     search_fields = ("device__device_key", "device__asset_id", "client_id")
@@ -42,7 +36,7 @@ class DeviceSessionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CommandInvocation)
-class CommandInvocationAdmin(ReadOnlyAdmin):
+class CommandInvocationAdmin(VisibleDevicesAdmin):
     list_display = ("created_at", "device", "service", "status", "code", "requested_by")
     list_filter = ("status",)
     search_fields = ("device__device_key", "device__asset_id", "service")

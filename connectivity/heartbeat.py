@@ -7,24 +7,21 @@ sweep (`connectivity.tasks.end_stale_sessions`) ends them after three missed bea
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from . import services
 from .conf import session_heartbeat_seconds
 from .db import in_thread
-
-logger = logging.getLogger(__name__)
+from .periodic import Periodic
 
 
 class SessionHeartbeat:
     def __init__(self) -> None:
         self.session_ids: set[str] = set()
-        self._task: asyncio.Task | None = None
+        # a failed beat is retried at the next; three missed ones end the sessions
+        self._beats = Periodic(session_heartbeat_seconds, self.beat, "could not mark device sessions alive")
 
     def hold(self, session_id: str) -> None:
         self.session_ids.add(session_id)
-        self._ensure_running()
+        self._beats.ensure_running()
 
     def release(self, session_id: str) -> None:
         self.session_ids.discard(session_id)
@@ -32,22 +29,6 @@ class SessionHeartbeat:
     async def beat(self) -> int:
         held = list(self.session_ids)
         return await in_thread(services.touch_sessions)(held) if held else 0
-
-    def _ensure_running(self) -> None:
-        task, loop = self._task, asyncio.get_running_loop()
-        if task is not None and not task.done() and task.get_loop() is loop:
-            return
-        self._task = loop.create_task(self._beat_forever())
-
-    async def _beat_forever(self) -> None:
-        while True:
-            await asyncio.sleep(session_heartbeat_seconds())
-            try:
-                await self.beat()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the next beat retries; three missed ones end the sessions
-                logger.exception("could not mark %s device sessions alive", len(self.session_ids))
 
 
 # one per process: every device connection of the process beats through it

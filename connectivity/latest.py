@@ -8,17 +8,14 @@ written within `CONNECTIVITY_LATEST_FLUSH_SECONDS`. A crash loses at most that i
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from .conf import latest_flush_seconds
 from .db import in_thread
-
-logger = logging.getLogger(__name__)
+from .periodic import Periodic
 
 
 @dataclass(frozen=True)
@@ -34,7 +31,8 @@ class LatestValueBuffer:
     def __init__(self) -> None:
         self._pending: dict[tuple[int, str, str], LatestRow] = {}
         self._lock = threading.Lock()
-        self._task: asyncio.Task | None = None
+        # a failed write is retried with newer values at the next interval
+        self._flusher = Periodic(latest_flush_seconds, self.flush, "could not store latest values")
 
     def add(self, device_id: int, kind: str, values: dict[str, Any], time: dt.datetime) -> None:
         with self._lock:
@@ -62,21 +60,7 @@ class LatestValueBuffer:
 
     def ensure_flusher(self) -> None:
         """Start the periodic writer in the running event loop (once per loop)."""
-        task = self._task
-        loop = asyncio.get_running_loop()
-        if task is not None and not task.done() and task.get_loop() is loop:
-            return
-        self._task = loop.create_task(self._flush_forever())
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(latest_flush_seconds())
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - keep flushing; the next interval retries newer values
-                logger.exception("could not store latest values")
+        self._flusher.ensure_running()
 
 
 # one per process: every connection of the process shares it

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -92,6 +93,19 @@ def parse_request(content: Any) -> Request:
         product_key=product_key if isinstance(product_key, str) else None,
         device_key=device_key if isinstance(device_key, str) else None,
     )
+
+
+def decode_payload(payload: bytes | str) -> Any:
+    """An MQTT message's JSON content; ProtocolError 1251 when it is empty, 1220 when it is not JSON."""
+    if not payload:
+        raise ProtocolError(PAYLOAD_EMPTY, "The payload is empty.")
+    try:
+        content = json.loads(payload)
+    except ValueError:
+        content = None
+    if content is None:
+        raise ProtocolError(PAYLOAD_FORMAT_ERROR, "The payload is not JSON.")
+    return content
 
 
 def reply(request_id: str, code: int = SUCCESS, data: Any = None, message: str = "") -> dict:

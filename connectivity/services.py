@@ -746,12 +746,9 @@ def emqx_message(client_id: str, topic_name: str, payload: str) -> dict | None:
     if session is None or topic is None:
         return None
     try:
-        content = json.loads(payload) if payload else None
-    except ValueError:
-        content = None
-    if content is None:
-        code = p.PAYLOAD_EMPTY if not payload else p.PAYLOAD_FORMAT_ERROR
-        answer: dict | None = _error(session.device.id, "", topic.method, code, "The payload is not JSON.")
+        content = p.decode_payload(payload)
+    except p.ProtocolError as refusal:
+        answer: dict | None = _error(session.device.id, "", topic.method, refusal.code, refusal.message)
     else:
         answer = handle_message(session, content, topic=topic)
     if answer is not None and not topic.is_reply:

@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+import redis
 from django.test import Client
 
 from accounts.models import OrganizationUnit, User
@@ -14,6 +17,7 @@ from accounts.services import create_ou, set_membership
 from assets.models import Device, Product, ProductType, ThingModel
 
 PASSWORD = "correct-horse-battery"
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/6"
 
 MODEL_ATTRIBUTES = [
     {"identifier": "serial", "name": "Serial number", "data_type": "string", "required": True,
@@ -44,6 +48,23 @@ def pytest_collection_modifyitems(config, items) -> None:
 def fast_password_hashing(settings) -> None:
     # the default hasher spends ~0.5 s per password by design; tests need no such protection
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def redis_everywhere(settings, monkeypatch) -> str:
+    """This process and the servers and workers it starts all speak through Redis: the channel layer,
+    the traced-set stamp (the "tracing" cache) and, by REDIS_URL in the environment they inherit, the
+    broker. Yields that URL; skips the test where no Redis answers."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}}
+    settings.CACHES = {**settings.CACHES, "tracing": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                                      "LOCATION": REDIS_URL}}
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    return REDIS_URL
 
 
 def make_user(username: str, phone: str = "") -> User:

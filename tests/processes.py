@@ -42,6 +42,28 @@ def wait_for_line(log: Path, needle: str, process: subprocess.Popen, timeout: fl
     raise TimeoutError(f"{needle!r} not seen in {timeout}s:\n{log.read_text(errors='replace')}")
 
 
+def new_log(prefix: str) -> Path:
+    return Path(tempfile.mkstemp(prefix=f"{prefix}-", suffix=".log")[1])
+
+
+@contextmanager
+def running(command: list[str], log: Path, ready_line: str, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """`command` as a child of this test, its output in `log`, from when `ready_line` shows there until the
+    block ends; then stopped (killed if it does not stop in 15 s), its output kept as `process.log`."""
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_line(log, ready_line, process)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        process.log = log.read_text(errors="replace")  # type: ignore[attr-defined]
+
+
 @contextmanager
 def celery_worker(*, beat: bool = False) -> Iterator[subprocess.Popen]:
     """A real `celery worker` on the configured broker (Redis, or the filesystem transport)."""
@@ -51,23 +73,13 @@ def celery_worker(*, beat: bool = False) -> Iterator[subprocess.Popen]:
     # have nothing to purge yet)
     with contextlib.suppress(Exception):
         app.control.purge()
-    log = Path(tempfile.mkstemp(prefix="celery-", suffix=".log")[1])
+    log = new_log("celery")
     command = [sys.executable, "-m", "celery", "-A", "enos_portal", "worker", "--pool", "solo",
                "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
     if beat:
         command += ["--beat", "--schedule", str(log.with_suffix(".beat"))]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=subprocess_env(), stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_line(log, "ready.", process)
+    with running(command, log, "ready.", subprocess_env()) as process:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        process.log = log.read_text(errors="replace")  # type: ignore[attr-defined]
 
 
 def free_port() -> int:
@@ -84,19 +96,9 @@ def asgi_server(server: str = "daphne", **extra_env: str) -> Iterator[str]:
     from enos_portal.servers import READY_LINE, server_command
 
     port = free_port()
-    log = Path(tempfile.mkstemp(prefix=f"{server}-", suffix=".log")[1])
-    with log.open("w") as out:
-        process = subprocess.Popen(server_command(server, "127.0.0.1", port), cwd=ROOT,
-                                   env=subprocess_env(**extra_env), stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_line(log, READY_LINE[server], process)
+    with running(server_command(server, "127.0.0.1", port), new_log(server), READY_LINE[server],
+                 subprocess_env(**extra_env)):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def daphne_server(**extra_env: str) -> AbstractContextManager[str]:

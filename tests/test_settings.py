@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from enos_portal.env import allowed_hosts, env_bool, env_int, env_list, secret_key
+from enos_portal.env import allowed_hosts, env_bool, env_float, env_int, env_list, secret_key
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD_KEY = "k3y-" + "x7Qp" * 12  # 52 characters, not django-insecure
@@ -163,6 +163,18 @@ def test_integers_and_lists_are_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("PORTAL_N", "many")
     with pytest.raises(ImproperlyConfigured, match="PORTAL_N must be an integer"):
         env_int("PORTAL_N", 1)
+
+
+def test_numbers_are_read_from_the_environment(monkeypatch):
+    monkeypatch.delenv("PORTAL_SECONDS", raising=False)
+    assert env_float("PORTAL_SECONDS", 1.5) == 1.5
+    monkeypatch.setenv("PORTAL_SECONDS", "")
+    assert env_float("PORTAL_SECONDS", 1.5) == 1.5
+    monkeypatch.setenv("PORTAL_SECONDS", "0.25")
+    assert env_float("PORTAL_SECONDS", 1.5) == 0.25
+    monkeypatch.setenv("PORTAL_SECONDS", "soon")
+    with pytest.raises(ImproperlyConfigured, match="PORTAL_SECONDS must be a number, got 'soon'"):
+        env_float("PORTAL_SECONDS", 1.5)
 
 
 def test_production_secret_key_rules(monkeypatch, tmp_path):

@@ -6,13 +6,11 @@ a console click). Non-superuser staff see the traces of the OUs they may see.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.admin import OUListFilter, scope_to_visible_ous
+from accounts.admin import OUListFilter, ReadOnlyAdmin, scope_to_visible_ous
 from accounts.errors import DomainError
 
 from . import services
@@ -20,7 +18,10 @@ from .models import MessageTrace
 
 
 @admin.register(MessageTrace)
-class MessageTraceAdmin(admin.ModelAdmin):
+class MessageTraceAdmin(ReadOnlyAdmin):
+    """Traces start and stop through the console, the API or the stop action below; the retention purge
+    deletes them."""
+
     list_display = ("id", "device", "ou", "started_by", "started_at", "expires_at", "stopped_at", "stop_reason",
                     "last_seq", "dropped")
     list_filter = ("stop_reason", ("ou", OUListFilter))
@@ -32,15 +33,6 @@ class MessageTraceAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return scope_to_visible_ous(request, super().get_queryset(request))
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # the retention purge deletes them
 
     @admin.action(description="Stop the selected traces", permissions=["view"])
     def stop_traces(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -6,6 +6,7 @@ DomainError/Conflict/AccessDenied become the API's error body (enos_portal.api).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -194,27 +195,27 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
                    description="Only Device-type devices of the gateway's OU that belong to no gateway.")
     @sub_devices.mapping.post
     def add_sub_devices(self, request: Request, assetId: str) -> Response:
-        gateway = self.get_object(write=True)
-        devices = self.named_devices(request.data)
-        count = services.add_sub_devices(request.user, gateway, devices)
-        return Response({"gatewayAssetId": gateway.asset_id, "assetIds": [d.asset_id for d in devices],
-                         "count": count})
+        return self._change_sub_devices(request, services.add_sub_devices)
 
     @extend_schema(summary="Remove sub-devices from a gateway", request=AssetIdsSerializer,
                    responses=responses(SubDeviceChangeSerializer))
     @sub_devices.mapping.delete
     def delete_sub_devices(self, request: Request, assetId: str) -> Response:
-        gateway = self.get_object(write=True)
-        devices = self.named_devices(request.data)
-        count = services.remove_sub_devices(request.user, gateway, devices)
-        return Response({"gatewayAssetId": gateway.asset_id, "assetIds": [d.asset_id for d in devices],
-                         "count": count})
+        return self._change_sub_devices(request, services.remove_sub_devices)
 
     @extend_schema(summary="Remove sub-devices from a gateway (for clients that cannot send a DELETE body)",
                    request=AssetIdsSerializer, responses=responses(SubDeviceChangeSerializer))
     @action(detail=True, methods=["post"], url_path="sub-devices/remove")
     def remove_sub_devices(self, request: Request, assetId: str) -> Response:
         return self.delete_sub_devices(request, assetId)
+
+    def _change_sub_devices(self, request: Request, change: Callable[[Any, Device, list[Device]], int]) -> Response:
+        """Add or remove (`change`) the devices the body names; the answer says which and how many."""
+        gateway = self.get_object(write=True)
+        devices = self.named_devices(request.data)
+        count = change(request.user, gateway, devices)
+        return Response({"gatewayAssetId": gateway.asset_id, "assetIds": [d.asset_id for d in devices],
+                         "count": count})
 
     @extend_schema(summary="Devices that could become this gateway's sub-devices",
                    responses=responses(DeviceSerializer(many=True)))

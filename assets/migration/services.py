@@ -15,7 +15,7 @@ Every door (console, API) calls these. The rules:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -406,20 +406,17 @@ def _share_missing(product_ids: set[int], target_pk: int) -> tuple[list[str], li
                     .values_list("pk", "product_key", "ou_id", "model_id", "model__model_id", "model__ou_id"))
     foreign_products = {pk: key for pk, key, ou_pk, *_ in products if ou_pk != target_pk}
     foreign_models = {m_pk: m_id for *_, m_pk, m_id, m_ou in products if m_ou != target_pk}
-    if foreign_products:
-        have = set(ProductShare.objects.filter(ou_id=target_pk, product_id__in=foreign_products)
-                   .values_list("product_id", flat=True))
-        new_products = sorted(set(foreign_products) - have)
-        ProductShare.objects.bulk_create([ProductShare(product_id=pk, ou_id=target_pk) for pk in new_products],
-                                         ignore_conflicts=True)
-    else:
-        new_products = []
-    if foreign_models:
-        have = set(ModelShare.objects.filter(ou_id=target_pk, model_id__in=foreign_models)
-                   .values_list("model_id", flat=True))
-        new_models = sorted(set(foreign_models) - have)
-        ModelShare.objects.bulk_create([ModelShare(model_id=pk, ou_id=target_pk) for pk in new_models],
-                                       ignore_conflicts=True)
-    else:
-        new_models = []
+    new_products = _share_to(target_pk, ProductShare, "product_id", foreign_products)
+    new_models = _share_to(target_pk, ModelShare, "model_id", foreign_models)
     return sorted(foreign_products[pk] for pk in new_products), sorted(foreign_models[pk] for pk in new_models)
+
+
+def _share_to(target_pk: int, share: type[ProductShare] | type[ModelShare], shared_id: str,
+              ids: Collection[int]) -> list[int]:
+    """Of `ids` (products or models), those the target had no share of, now shared to it."""
+    if not ids:
+        return []
+    have = set(share.objects.filter(ou_id=target_pk, **{f"{shared_id}__in": ids}).values_list(shared_id, flat=True))
+    new = sorted(set(ids) - have)
+    share.objects.bulk_create([share(ou_id=target_pk, **{shared_id: pk}) for pk in new], ignore_conflicts=True)
+    return new

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from django.contrib import messages
 from django.db.models import Count
+from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,7 +19,7 @@ from .. import services
 from ..access import get_model_for, get_product_for
 from ..forms import ProductForm, ThingModelForm
 from ..models import Product, ThingModel
-from .common import can_write, console_view, current_ou, report
+from .common import can_write, confirm_delete, console_view, current_ou
 
 
 def _form_errors(form, error: DomainError) -> None:
@@ -45,44 +50,19 @@ def product_detail(request: HttpRequest, product_key: str) -> HttpResponse:
 
 @console_view
 def product_edit(request: HttpRequest, product_key: str | None = None) -> HttpResponse:
-    ou = current_ou(request)
     product = None
     if product_key is not None:
         product, _ = get_product_for(request.user, product_key, write=True)
     elif not can_write(request):
         return render(request, "assets/read_only.html", status=403)
-    form = ProductForm(request.POST or None, instance=product, ou=product.ou if product else ou)
-    if request.method == "POST" and form.is_valid():
-        fields = {k: form.cleaned_data[k] for k in form.Meta.fields}
-        try:
-            if product is None:
-                model = fields.pop("model")
-                product = services.create_product(request.user, ou, model=model, **fields)
-            else:
-                product = Product.objects.get(pk=product.pk)  # the form mutated the instance
-                services.update_product(request.user, product, **fields)
-        except DomainError as error:
-            _form_errors(form, error)
-        else:
-            messages.success(request, f"Product {product.name} saved.")
-            return redirect("assets:product-detail", product_key=product.product_key)
-    return render(request, "assets/catalog_form.html", {"form": form, "object": product, "kind": "product",
-                                                        "cancel": reverse("assets:product-list")})
+    form = ProductForm(request.POST or None, instance=product, ou=product.ou if product else current_ou(request))
+    return _edit(request, PRODUCTS, form, product)
 
 
 @console_view
 def product_delete(request: HttpRequest, product_key: str) -> HttpResponse:
     product, _ = get_product_for(request.user, product_key, write=True)
-    if request.method == "POST":
-        try:
-            services.delete_product(request.user, product)
-        except DomainError as error:
-            report(request, error)
-            return redirect("assets:product-detail", product_key=product_key)
-        messages.success(request, f"Product {product.name} deleted.")
-        return redirect("assets:product-list")
-    return render(request, "assets/confirm_delete.html", {
-        "object": product, "kind": "product", "cancel": reverse("assets:product-detail", args=[product_key])})
+    return _delete(request, PRODUCTS, product)
 
 
 @console_view
@@ -105,40 +85,59 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @console_view
 def model_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    ou = current_ou(request)
     model = None
     if pk is not None:
         model, _ = get_model_for(request.user, pk, write=True)
     elif not can_write(request):
         return render(request, "assets/read_only.html", status=403)
-    form = ThingModelForm(request.POST or None, instance=model)
-    if request.method == "POST" and form.is_valid():
-        fields = {k: form.cleaned_data[k] for k in form.Meta.fields}
-        try:
-            if model is None:
-                model = services.create_model(request.user, ou, **fields)
-            else:
-                model = ThingModel.objects.get(pk=model.pk)
-                services.update_model(request.user, model, **fields)
-        except DomainError as error:
-            _form_errors(form, error)
-        else:
-            messages.success(request, f"Model {model.name} saved.")
-            return redirect("assets:model-detail", pk=model.pk)
-    return render(request, "assets/catalog_form.html", {"form": form, "object": model, "kind": "model",
-                                                        "cancel": reverse("assets:model-list")})
+    return _edit(request, MODELS, ThingModelForm(request.POST or None, instance=model), model)
 
 
 @console_view
 def model_delete(request: HttpRequest, pk: int) -> HttpResponse:
     model, _ = get_model_for(request.user, pk, write=True)
-    if request.method == "POST":
+    return _delete(request, MODELS, model)
+
+
+# --- what editing and deleting a product or a model share --------------------------------------------
+
+@dataclass(frozen=True)
+class Catalog:
+    kind: str
+    create: Callable[..., Any]  # (actor, ou, **fields)
+    update: Callable[..., Any]  # (actor, instance, **fields)
+    delete: Callable[[Any, Any], None]  # (actor, instance)
+    detail_url: Callable[[Any], str]
+    list_url_name: str
+
+
+PRODUCTS = Catalog("product", services.create_product, services.update_product, services.delete_product,
+                   lambda product: reverse("assets:product-detail", args=[product.product_key]),
+                   "assets:product-list")
+MODELS = Catalog("model", services.create_model, services.update_model, services.delete_model,
+                 lambda model: reverse("assets:model-detail", args=[model.pk]), "assets:model-list")
+
+
+def _edit(request: HttpRequest, catalog: Catalog, form: ModelForm, instance: Product | ThingModel | None
+          ) -> HttpResponse:
+    """The form page; on a valid POST, create (in the current OU) or update through the service."""
+    if request.method == "POST" and form.is_valid():
+        fields = {k: form.cleaned_data[k] for k in form.Meta.fields}
         try:
-            services.delete_model(request.user, model)
+            if instance is None:
+                instance = catalog.create(request.user, current_ou(request), **fields)
+            else:
+                instance = type(instance).objects.get(pk=instance.pk)  # the form mutated the instance
+                catalog.update(request.user, instance, **fields)
         except DomainError as error:
-            report(request, error)
-            return redirect("assets:model-detail", pk=pk)
-        messages.success(request, f"Model {model.name} deleted.")
-        return redirect("assets:model-list")
-    return render(request, "assets/confirm_delete.html", {
-        "object": model, "kind": "model", "cancel": reverse("assets:model-detail", args=[pk])})
+            _form_errors(form, error)
+        else:
+            messages.success(request, f"{catalog.kind.capitalize()} {instance.name} saved.")
+            return redirect(catalog.detail_url(instance))
+    return render(request, "assets/catalog_form.html", {"form": form, "object": instance, "kind": catalog.kind,
+                                                        "cancel": reverse(catalog.list_url_name)})
+
+
+def _delete(request: HttpRequest, catalog: Catalog, instance: Product | ThingModel) -> HttpResponse:
+    return confirm_delete(request, instance, catalog.kind, catalog.delete, catalog.detail_url(instance),
+                          reverse(catalog.list_url_name))

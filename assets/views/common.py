@@ -1,4 +1,4 @@
-"""Helpers the console views share: the current OU and turning domain errors into messages."""
+"""Helpers the console views share: the current OU, turning domain errors into messages, deleting."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from accounts.errors import DomainError
 from accounts.models import OrganizationUnit
@@ -40,3 +40,18 @@ def can_write(request: HttpRequest) -> bool:
 
 def report(request: HttpRequest, error: DomainError) -> None:
     messages.error(request, error.message)
+
+
+def confirm_delete(request: HttpRequest, instance: Any, kind: str, delete: Callable[[Any, Any], None],
+                   detail_url: str, list_url: str) -> HttpResponse:
+    """The confirmation page; on POST, `delete(actor, instance)` (a service), then the list, or on a refusal
+    back to the instance's page with the reason."""
+    if request.method == "POST":
+        try:
+            delete(request.user, instance)
+        except DomainError as error:
+            report(request, error)
+            return redirect(detail_url)
+        messages.success(request, f"{kind.capitalize()} {instance.name} deleted.")
+        return redirect(list_url)
+    return render(request, "assets/confirm_delete.html", {"object": instance, "kind": kind, "cancel": detail_url})

@@ -27,7 +27,7 @@ from ..forms import DeviceFilterForm, DeviceForm, format_tags
 from ..models import Device, Product
 from ..queries import DEFAULT_SORT, TABLE_COLUMNS, BadFilter, filter_devices, keyset_page
 from ..templatetags.device_urls import device_url
-from .common import can_write, console_view, current_ou, report
+from .common import can_write, confirm_delete, console_view, current_ou, report
 
 # the query parameters that choose which devices the table holds (sort, size and cursors only page through them)
 FILTER_PARAMS = ("q", "product", "status", "type", "tag")
@@ -230,17 +230,8 @@ def device_edit(request: HttpRequest, asset_id: str) -> HttpResponse:
 @console_view
 def device_delete(request: HttpRequest, asset_id: str) -> HttpResponse:
     device, _ = get_device_for(request.user, asset_id, write=True)
-    if request.method == "POST":
-        try:
-            services.delete_device(request.user, device)
-        except DomainError as error:
-            report(request, error)
-            return redirect("assets:device-detail", asset_id=asset_id)
-        messages.success(request, f"Device {device.name} deleted.")
-        return redirect(reverse("assets:device-list"))
-    return render(request, "assets/confirm_delete.html", {"object": device, "kind": "device",
-                                                          "cancel": reverse("assets:device-detail",
-                                                                            args=[asset_id])})
+    return confirm_delete(request, device, "device", services.delete_device,
+                          reverse("assets:device-detail", args=[asset_id]), reverse("assets:device-list"))
 
 
 FIELD_NAMES = {"device_key": "device_key", "deviceKey": "device_key", "name": "name", "timezone": "timezone",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -55,24 +58,25 @@ def _chosen(request: HttpRequest, gateway: Device) -> list[Device]:
 @console_view
 @require_POST
 def sub_device_add(request: HttpRequest, asset_id: str) -> HttpResponse:
-    gateway, _ = _gateway_for(request, asset_id, write=True)
-    try:
-        added = services.add_sub_devices(request.user, gateway, _chosen(request, gateway))
-    except DomainError as error:
-        report(request, error)
-    else:
-        messages.success(request, f"{added} sub-device(s) added to {gateway.name}.")
-    return redirect("assets:device-sub-devices", asset_id=asset_id)
+    return _change_sub_devices(request, asset_id, services.add_sub_devices, "{count} sub-device(s) added to {gateway}.")
 
 
 @console_view
 @require_POST
 def sub_device_remove(request: HttpRequest, asset_id: str) -> HttpResponse:
+    return _change_sub_devices(request, asset_id, services.remove_sub_devices,
+                               "{count} sub-device(s) removed from {gateway}.")
+
+
+def _change_sub_devices(request: HttpRequest, asset_id: str, change: Callable[[Any, Device, list[Device]], int],
+                        done: str) -> HttpResponse:
+    """Add or remove the devices ticked on the tab through `change`; `done` says how many, and to/from which
+    gateway."""
     gateway, _ = _gateway_for(request, asset_id, write=True)
     try:
-        removed = services.remove_sub_devices(request.user, gateway, _chosen(request, gateway))
+        count = change(request.user, gateway, _chosen(request, gateway))
     except DomainError as error:
         report(request, error)
     else:
-        messages.success(request, f"{removed} sub-device(s) removed from {gateway.name}.")
+        messages.success(request, done.format(count=count, gateway=gateway.name))
     return redirect("assets:device-sub-devices", asset_id=asset_id)

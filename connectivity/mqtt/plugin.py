@@ -29,6 +29,7 @@ from ..db import in_thread
 from ..heartbeat import heartbeat
 from ..latest import buffer as latest_buffer
 from ..models import Transport
+from ..periodic import every
 from ..services import MAX_COMMAND_TIMEOUT
 from ..sessions import Session
 
@@ -76,7 +77,7 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
         if layer is not None:
             self.channel = await layer.new_channel("mqtt-broker.")
             self.tasks.append(asyncio.ensure_future(self._listen(layer)))
-        self.tasks.append(asyncio.ensure_future(self._sweep_forever()))
+        self.tasks.append(asyncio.ensure_future(every(broker_sweep_seconds, self._sweep, "broker sweep failed")))
         latest_buffer.ensure_flusher()
         pusher.register_consumer_loop(asyncio.get_running_loop())  # trace pushes from the broker's loop
 
@@ -180,12 +181,9 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
         if topic is None:
             return
         try:
-            content = json.loads(data) if data else None
-        except ValueError:
-            content = None
-        if content is None:
-            code = p.PAYLOAD_EMPTY if not data else p.PAYLOAD_FORMAT_ERROR
-            answer = p.reply("", code, None, "The payload is empty." if not data else "The payload is not JSON.")
+            content = p.decode_payload(data)
+        except p.ProtocolError as refusal:
+            answer = p.reply("", refusal.code, None, refusal.message)
         else:
             answer = None
             if not topic.is_reply and isinstance(content, dict) and content.get("method") == topic.method:
@@ -258,19 +256,9 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
                 connection.session.sub_devices.pop(sub.key, None)  # type: ignore[union-attr]
             await self._sync_groups(connection)
 
-    async def _sweep_forever(self) -> None:
+    async def _sweep(self) -> None:
         """The database's word over at-most-once pushes: drop devices that must go, send commands
         nobody delivered, close connections silent past their keep-alive."""
-        while True:
-            await asyncio.sleep(broker_sweep_seconds())
-            try:
-                await self._sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - try again next time
-                logger.exception("broker sweep failed")
-
-    async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
         if loop.time() - self.groups_refreshed > GROUP_REFRESH_SECONDS:
             await self._refresh_groups()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, client_for
 
 CHROMIUM = "/usr/bin/chromium"
 # The closed network here makes Chromium hang on its own background connections without these.
@@ -43,3 +46,25 @@ def log_in(page: Page, base_url: str, username: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base_url}/devices/")
+
+
+def log_in_as(page: Page, base_url: str, user) -> None:
+    """A session made here: daphne runs with the project's password hashers, not the tests' fast one."""
+    session_id = client_for(user).cookies["sessionid"].value
+    page.context.add_cookies([{"name": "sessionid", "value": session_id, "url": base_url}])
+
+
+@pytest.fixture
+def on_device() -> Iterator[Callable[..., Any]]:
+    """Runs a simulated device's coroutine to its result, on an event loop in its own thread
+    (Playwright owns this thread's loop): `on_device(simulated.connect())`."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def run(coroutine: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
+
+    yield run
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)

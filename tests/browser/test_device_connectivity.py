@@ -5,12 +5,8 @@ Services tab, disabling it from the Device Assets table kicks it (then 723), and
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections.abc import Iterator
 
 import pytest
-from django.test import Client
 from playwright.sync_api import Page, expect
 
 from assets.models import Device
@@ -18,39 +14,15 @@ from connectivity import protocol as p
 from connectivity.models import LatestValue
 from connectivity.simulator import LoginFailed, SimulatedDevice, Triple
 from tests.processes import daphne_server
+from tests.waiting import wait_for
+
+from .conftest import log_in_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def device_loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """The simulated device's event loop, in its own thread (Playwright owns this thread's loop)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
-def log_in_as(page: Page, base: str, user) -> None:
-    client = Client()
-    client.force_login(user)  # daphne has the project's password hashers, not the tests' fast one
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base}])
-
-
-def test_watching_a_simulated_device_from_the_console(page: Page, device_loop, writer, device):
+def test_watching_a_simulated_device_from_the_console(page: Page, on_device, writer, device):
     triple = Triple(device.product.product_key, device.device_key, device.device_secret)
-
-    def on_device(coroutine, timeout: float = 30):
-        return asyncio.run_coroutine_threadsafe(coroutine, device_loop).result(timeout)
 
     with daphne_server(CONNECTIVITY_LATEST_FLUSH_SECONDS="0.1") as base:
         url = base.replace("http://", "ws://") + "/ws/device/"

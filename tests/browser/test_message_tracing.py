@@ -6,15 +6,11 @@ the history; Stop ends the trace."""
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 from collections.abc import Iterator
 from unittest import mock
 
 import pytest
-import redis
 from django.db import connection
-from django.test import Client
 from playwright.sync_api import Page, expect
 
 from connectivity import services as connectivity
@@ -25,59 +21,29 @@ from tracing.models import MessageTrace, TraceLog
 from tracing.recorder import TracedMessage, forget_traced_devices, record_message
 from tracing.writer import writer as trace_writer
 
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/6"
+from .conftest import log_in_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def redis_everywhere(settings) -> str:
-    """The page's daphne, and this process (which issues the command), meet in Redis."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}}
-    settings.CACHES = {**settings.CACHES, "tracing": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                                      "LOCATION": REDIS_URL}}
-    return REDIS_URL
-
-
-@pytest.fixture
-def device_loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """An event loop in its own thread for the simulated device (Playwright owns this thread's loop)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+@pytest.fixture(autouse=True)
+def released_trace_writer() -> Iterator[None]:
+    yield
     trace_writer.release()  # its connection (the command's log was written here) must not outlive the test
-
-
-def log_in_as(page: Page, base: str, user) -> None:
-    # a session made here: daphne runs with the project's password hashers, not the tests' fast one
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base}])
 
 
 def rows(page: Page):
     return page.locator("#trace-logs tbody tr")
 
 
-def test_message_tracing_flow(page: Page, redis_everywhere, device_loop, writer, device):
-    def on_device(coroutine, timeout: float = 30):
-        return asyncio.run_coroutine_threadsafe(coroutine, device_loop).result(timeout)
-
+def test_message_tracing_flow(page: Page, redis_everywhere, on_device, writer, device):
     def invoke_restart() -> None:
         try:
             connectivity.invoke_service(writer, device, "restart", {"delay": 1}, timeout=10)
         finally:
             connection.close()  # this thread's connection must not outlive the test database
 
-    with daphne_server(REDIS_URL=REDIS_URL) as base:
+    with daphne_server(REDIS_URL=redis_everywhere) as base:
         log_in_as(page, base, writer)
         page.goto(f"{base}/devices/{device.asset_id}/")
         page.click("nav.tabs a:has-text('Tracing')")

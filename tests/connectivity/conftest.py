@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
-from assets.models import Device
+from assets.models import Device, DeviceStatus
 from connectivity import protocol as p
 from connectivity.latest import buffer as latest_buffer
 from connectivity.routing import DEVICE_PATH, device_application
@@ -81,6 +81,11 @@ def run(scenario: Any) -> Any:
     finally:
         # connections of the scenario's finished worker threads close when collected
         gc.collect()
+
+
+def status_of(device: Device) -> DeviceStatus:
+    device.refresh_from_db()
+    return device.status
 
 
 def login_message(device: Device, *, secret: str | None = None, request_id: str = "1", **overrides: Any) -> dict:

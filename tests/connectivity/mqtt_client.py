@@ -5,39 +5,26 @@ from __future__ import annotations
 import itertools
 import json
 import queue
-import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from connectivity import protocol as p
-from tests.processes import ROOT, free_port, subprocess_env, wait_for_line
+from tests.processes import free_port, new_log, running, subprocess_env
 
 
 @contextmanager
 def mqtt_broker(**extra_env: str) -> Iterator[int]:
     """`manage.py run_mqtt_broker` as a real process sharing the test database; yields its port."""
     port = free_port()
-    log = Path(tempfile.mkstemp(prefix="mqtt-broker-", suffix=".log")[1])
     env = subprocess_env(MQTT_BROKER_SWEEP_SECONDS="0.3", CONNECTIVITY_LATEST_FLUSH_SECONDS="0.1", **extra_env)
-    with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "manage.py", "run_mqtt_broker", "--port", str(port)], cwd=ROOT,
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_line(log, "MQTT broker listening", process)
+    with running([sys.executable, "manage.py", "run_mqtt_broker", "--port", str(port)], new_log("mqtt-broker"),
+                 "MQTT broker listening", env):
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 class PahoDevice:

@@ -8,11 +8,8 @@ its reply comes back, and disabling kicks the device across processes, then 723.
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 
 import pytest
-import redis
 
 from assets import services as asset_services
 from assets.models import Device, DeviceStatus
@@ -21,48 +18,17 @@ from connectivity import services
 from connectivity.models import CommandStatus, LatestValue
 from connectivity.simulator import LoginFailed, SimulatedDevice, Triple
 from tests.processes import asgi_server
+from tests.waiting import wait_for
 
-from .conftest import closing, run
-
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/5"
+from .conftest import closing, run, status_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def redis_reachable() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.fixture
-def redis_layer(settings):
-    if not redis_reachable():
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}}
-    return REDIS_URL
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def status_of(device: Device) -> DeviceStatus:
-    device.refresh_from_db()
-    return device.status
-
-
 @pytest.mark.parametrize("server", ["daphne", "uvicorn"])
-def test_a_device_against_a_real_server_with_redis(server, device, writer, redis_layer):
+def test_a_device_against_a_real_server_with_redis(server, device, writer, redis_everywhere):
     triple = Triple(device.product.product_key, device.device_key, device.device_secret)
-    with asgi_server(server, REDIS_URL=redis_layer, CONNECTIVITY_LATEST_FLUSH_SECONDS="0.1") as base:
+    with asgi_server(server, REDIS_URL=redis_everywhere, CONNECTIVITY_LATEST_FLUSH_SECONDS="0.1") as base:
         url = base.replace("http://", "ws://") + "/ws/device/"
 
         async def scenario():

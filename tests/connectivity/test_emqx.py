@@ -128,6 +128,19 @@ def test_a_published_report_is_handled_and_answered_through_emqx(client, device,
     assert post(client, "webhook", publish_event(creds, topic, bad)).json()["reply"]["code"] == p.INVALID_VALUE
 
 
+def test_an_empty_or_non_json_payload_through_emqx_is_answered_with_its_code(client, device, published):
+    creds = connected(client, device)
+    topic = p.topic_for(device.product.product_key, device.device_key, p.MEASUREPOINT_POST)
+    for payload, code, message in [("", p.PAYLOAD_EMPTY, "The payload is empty."),
+                                   ("{not json", p.PAYLOAD_FORMAT_ERROR, "The payload is not JSON.")]:
+        event = {**publish_event(creds, topic, {}), "payload": payload}
+        reply = post(client, "webhook", event).json()["reply"]
+        assert (reply["code"], reply["message"]) == (code, message)
+    assert [(sent_topic, answer["code"]) for sent_topic, answer in published] == [
+        (f"{topic}_reply", p.PAYLOAD_EMPTY), (f"{topic}_reply", p.PAYLOAD_FORMAT_ERROR)]
+    assert not LatestValue.objects.filter(device=device).exists()
+
+
 def test_a_gateway_behind_emqx_logs_its_sub_devices_in(client, gateway, device, published):
     asset_services.add_sub_devices(None, gateway, [device])
     device.refresh_from_db()

@@ -17,26 +17,14 @@ from assets.models import Device, DeviceStatus
 from connectivity import protocol as p
 from connectivity import services
 from connectivity.models import CommandStatus, LatestValue
+from tests.waiting import wait_for
 
+from .conftest import status_of
 from .mqtt_client import PahoDevice, mqtt_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 NOT_AUTHORIZED = 135  # CONNACK 5 "not authorized", as paho 2 names it
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def status_of(device: Device) -> DeviceStatus:
-    device.refresh_from_db()
-    return device.status
 
 
 def paho(port: int, device: Device, **kwargs) -> PahoDevice:
@@ -77,6 +65,17 @@ def test_connect_activates_reports_are_checked_and_disconnect_goes_offline(port,
     assert LatestValue.objects.get(device=device, identifier="power").value == 7.5
     client.close()
     wait_for(lambda: status_of(device) == DeviceStatus.OFFLINE)
+
+
+def test_an_empty_or_non_json_payload_is_answered_with_its_code(port, device):
+    client = paho(port, device)
+    assert client.connect() == 0
+    assert client.subscribe(f"/sys/{device.product.product_key}/{device.device_key}/#") == 0
+    topic = p.topic_for(device.product.product_key, device.device_key, p.MEASUREPOINT_POST)
+    for payload, code in [(b"", p.PAYLOAD_EMPTY), (b"{not json", p.PAYLOAD_FORMAT_ERROR)]:
+        client.client.publish(topic, payload).wait_for_publish(5)
+        assert client.expect(lambda reply_topic, message: reply_topic == f"{topic}_reply")[1]["code"] == code
+    client.close()
 
 
 def test_a_wrong_sign_is_refused_at_connect(port, device):

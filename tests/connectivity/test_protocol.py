@@ -73,3 +73,18 @@ def test_requests_are_parsed_and_replies_shaped():
         p.parse_request({"id": "1"})
     assert p.reply("1") == {"id": "1", "code": 200, "data": {}, "message": "success"}
     assert p.is_reply({"id": "1", "code": 200}) and not p.is_reply({"id": "1", "method": "x"})
+
+
+@pytest.mark.parametrize(("payload", "code"), [
+    (b"", p.PAYLOAD_EMPTY), ("", p.PAYLOAD_EMPTY),
+    (b"{not json", p.PAYLOAD_FORMAT_ERROR), (b"null", p.PAYLOAD_FORMAT_ERROR),
+])
+def test_an_mqtt_payload_that_is_empty_or_not_json_is_refused_with_its_code(payload, code):
+    with pytest.raises(p.ProtocolError) as refusal:
+        p.decode_payload(payload)
+    assert refusal.value.code == code
+
+
+def test_an_mqtt_payload_is_decoded_from_bytes_or_text():
+    assert p.decode_payload(b'{"id": "1"}') == {"id": "1"} == p.decode_payload('{"id": "1"}')
+    assert p.decode_payload(b"[1, 2]") == [1, 2]

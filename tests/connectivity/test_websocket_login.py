@@ -6,18 +6,13 @@ import pytest
 from channels.db import database_sync_to_async
 
 from assets import services as asset_services
-from assets.models import Device, DeviceStatus
+from assets.models import DeviceStatus
 from connectivity import protocol as p
 from connectivity.models import DeviceSession
 
-from .conftest import device_socket, login_message, run
+from .conftest import device_socket, login_message, run, status_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def status_of(device: Device) -> DeviceStatus:
-    device.refresh_from_db()
-    return device.status
 
 
 def test_first_login_activates_the_device_and_closing_makes_it_offline(device):

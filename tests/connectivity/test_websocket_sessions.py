@@ -11,14 +11,9 @@ from assets.models import Device, DeviceStatus
 from connectivity import protocol as p
 from connectivity.models import DeviceSession
 
-from .conftest import device_socket, login_message, run
+from .conftest import device_socket, login_message, run, status_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def status_of(device: Device) -> DeviceStatus:
-    device.refresh_from_db()
-    return device.status
 
 
 def sub_login(sub: Device, *, secret: str | None = None) -> dict:

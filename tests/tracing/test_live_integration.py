@@ -4,48 +4,26 @@ Celery worker with beat whose sweep closes an expired trace and tells the open p
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 from datetime import timedelta
 
 import pytest
-import redis
-from django.test import Client
 from django.utils.timezone import now
 from websockets.sync.client import connect
 
+from tests.conftest import client_for
 from tests.processes import celery_worker, daphne_server
 from tracing import services
 from tracing.models import MessageTrace, TraceLog
 
 from .conftest import send
 
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/6"
-
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def redis_everywhere(settings, monkeypatch) -> str:
-    """This process, daphne and the worker all speak through Redis (channel layer, traced-set stamp, broker)."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]}}}
-    settings.CACHES = {**settings.CACHES, "tracing": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                                      "LOCATION": REDIS_URL}}
-    monkeypatch.setenv("REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("TRACE_SWEEP_SECONDS", "1")
-    return REDIS_URL
-
-
 def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}"
+    return f"sessionid={client_for(user).cookies['sessionid'].value}"
 
 
 def receive(socket, kind: str, timeout: float = 10) -> dict:
@@ -56,8 +34,9 @@ def receive(socket, kind: str, timeout: float = 10) -> dict:
             return event
 
 
-def test_logs_are_pushed_live_and_the_beat_sweep_closes_the_expired_trace(redis_everywhere, writer, viewer,
-                                                                              device):
+def test_logs_are_pushed_live_and_the_beat_sweep_closes_the_expired_trace(redis_everywhere, monkeypatch, writer,
+                                                                              viewer, device):
+    monkeypatch.setenv("TRACE_SWEEP_SECONDS", "1")  # the worker's beat sweeps every second
     trace = services.start_trace(writer, device, timedelta(minutes=1))
     cookie = session_cookie(viewer)
     with daphne_server() as base, celery_worker(beat=True):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from django.urls import reverse
 
 from assets.models import Product, ThingModel
@@ -60,3 +62,25 @@ def test_a_bad_model_definition_is_shown_not_saved(cast, writer, acme):
 def test_deleting_a_model_in_use_is_refused(cast, product, writer):
     response = client_for(writer).post(reverse("assets:model-delete", args=[product.model.pk]), follow=True)
     assert "used by 1 product(s)" in response.content.decode()
+
+
+def test_a_product_and_its_model_are_edited_then_deleted_through_the_console(cast, product, writer):
+    client, model = client_for(writer), product.model
+    response = client.post(reverse("assets:product-edit", args=[product.product_key]), {
+        "name": "Inverter v2", "product_type": "Device", "data_format": "Json", "model": model.pk}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("assets:product-detail", args=[product.product_key])
+    assert "Product Inverter v2 saved." in response.content.decode()
+    response = client.post(reverse("assets:model-edit", args=[model.pk]), {
+        "model_id": model.model_id, "name": "Inverter model v2", "description": "",
+        "attributes": json.dumps(model.attributes), "measurepoints": json.dumps(model.measurepoints),
+        "services": json.dumps(model.services), "events": json.dumps(model.events)}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("assets:model-detail", args=[model.pk])
+    assert "Model Inverter model v2 saved." in response.content.decode()
+
+    response = client.post(reverse("assets:product-delete", args=[product.product_key]), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("assets:product-list")
+    assert "Product Inverter v2 deleted." in response.content.decode()
+    response = client.post(reverse("assets:model-delete", args=[model.pk]), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("assets:model-list")
+    assert "Model Inverter model v2 deleted." in response.content.decode()
+    assert not Product.objects.filter(pk=product.pk).exists() and not ThingModel.objects.filter(pk=model.pk).exists()

@@ -62,15 +62,18 @@ def test_new_sub_device_lists_only_eligible_devices(cast, device, gateway, gatew
 
 def test_add_and_remove_sub_devices(cast, device, gateway, writer):
     client = client_for(writer)
-    client.post(reverse("assets:device-sub-device-add", args=[gateway.asset_id]), {"asset_ids": [device.asset_id]})
+    response = client.post(reverse("assets:device-sub-device-add", args=[gateway.asset_id]),
+                           {"asset_ids": [device.asset_id]}, follow=True)
     device.refresh_from_db()
     assert device.gateway == gateway
-    body = client.get(reverse("assets:device-sub-devices", args=[gateway.asset_id])).content.decode()
-    assert device.device_key in body
-    client.post(reverse("assets:device-sub-device-remove", args=[gateway.asset_id]),
-                {"asset_ids": [device.asset_id]})
+    assert response.redirect_chain[-1][0] == reverse("assets:device-sub-devices", args=[gateway.asset_id])
+    assert "1 sub-device(s) added to Gateway 1." in response.content.decode()
+    assert device.device_key in response.content.decode()
+    response = client.post(reverse("assets:device-sub-device-remove", args=[gateway.asset_id]),
+                           {"asset_ids": [device.asset_id]}, follow=True)
     device.refresh_from_db()
     assert device.gateway is None
+    assert "1 sub-device(s) removed from Gateway 1." in response.content.decode()
 
 
 def test_a_gateway_cannot_become_a_sub_device(cast, gateway, gateway_product, writer):
@@ -114,5 +117,9 @@ def test_edit_and_delete_a_device(cast, device, writer):
         "save": "1", "name": "Renamed", "timezone": "Asia/Shanghai", "attr_serial": "SN-1"})
     device.refresh_from_db()
     assert device.name == "Renamed" and device.timezone == "Asia/Shanghai"
-    client.post(reverse("assets:device-delete", args=[device.asset_id]))
+    confirm = client.get(reverse("assets:device-delete", args=[device.asset_id])).content.decode()
+    assert reverse("assets:device-detail", args=[device.asset_id]) in confirm  # Cancel goes back to the device
+    response = client.post(reverse("assets:device-delete", args=[device.asset_id]), follow=True)
     assert not Device.objects.filter(pk=device.pk).exists()
+    assert response.redirect_chain[-1][0] == reverse("assets:device-list")
+    assert "Device Renamed deleted." in response.content.decode()
