@@ -28,6 +28,8 @@ def server_command(server: str, host: str, port: int, application: str = APPLICA
     if server == "uvicorn":
         return [sys.executable, "-m", "uvicorn", "--host", host, "--port", str(port), "--loop", "uvloop",
                 "--http", "httptools", "--ws", "websockets-sansio", "--ws-ping-interval", "0",
+                # devices send small JSON: compressing each frame costs more CPU than it saves
+                "--ws-per-message-deflate", "false",
                 "--no-access-log", "--log-level", "warning" if quiet else "info", application]
     if server == "daphne":
         return [sys.executable, "-m", "daphne", "-v", "0" if quiet else "1", "-b", host, "-p", str(port),
