@@ -23,10 +23,10 @@ from accounts.ous import ous_visible_to
 
 from .. import services
 from ..access import get_device_for
+from ..device_urls import device_url
 from ..forms import DeviceFilterForm, DeviceForm, format_tags
 from ..models import Device, Product
 from ..queries import DEFAULT_SORT, TABLE_COLUMNS, BadFilter, filter_devices, keyset_page
-from ..templatetags.device_urls import device_url
 from .common import can_write, confirm_delete, console_view, current_ou, report
 
 # the query parameters that choose which devices the table holds (sort, size and cursors only page through them)
