@@ -28,12 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import _setup  # noqa: F401  (configures Django: keep it before the project's imports)
-import psycopg
+import _setup  # configures Django: keep it before the project's imports
 from django.conf import settings
 from django.core.files import File
-from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection
 
 from accounts.models import OrganizationUnit, User
 from accounts.services import create_ou, set_membership
@@ -61,20 +59,6 @@ TARGET_MB = 500
 
 
 # --- the database ----------------------------------------------------------------------------------------
-
-def ensure_database(*, recreate: bool) -> None:
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit("Set DATABASE_URL to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/bench_batch")
-    connections.close_all()
-    with psycopg.connect(host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"] or None,
-                         password=db["PASSWORD"] or None, dbname="postgres", autocommit=True) as admin:
-        if recreate:
-            admin.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
-        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone() is None:
-            admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    call_command("migrate", verbosity=0)
-
 
 def cast() -> tuple[User, OrganizationUnit, Product]:
     user = User.objects.filter(username="bench-writer").first()
@@ -253,7 +237,7 @@ def main() -> None:
         result = bare_read(Path(rest[0])) if kind == "bare" else measure(BatchOperation(rest[0]), Path(rest[1]))
         print(json.dumps(result))
         return
-    ensure_database(recreate=args.rebuild)
+    _setup.ensure_database(recreate=args.rebuild, example="bench_batch")
     run([int(s) for s in args.sizes.split(",")], args.repeat)
 
 

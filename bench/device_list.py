@@ -34,11 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import _setup  # noqa: F401  (configures Django: keep it before the project's imports)
-import psycopg
-from django.conf import settings
-from django.core.management import call_command
-from django.db import connection, connections, reset_queries, transaction
+import _setup  # configures Django: keep it before the project's imports
+from django.db import connection, reset_queries, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -76,23 +73,6 @@ TAG = "site:suzhou"
 
 
 # --- the database and its data ------------------------------------------------------------------
-
-def maintenance_connection() -> psycopg.Connection:
-    db = settings.DATABASES["default"]
-    return psycopg.connect(host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"] or None,
-                           password=db["PASSWORD"] or None, dbname="postgres", autocommit=True)
-
-
-def ensure_database(*, recreate: bool = False) -> None:
-    name = settings.DATABASES["default"]["NAME"]
-    connections.close_all()
-    with maintenance_connection() as admin:
-        if recreate:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            admin.execute(f'CREATE DATABASE "{name}"')
-    call_command("migrate", verbosity=0)
-
 
 def data_ready() -> bool:
     return (OrganizationUnit.objects.filter(name__startswith="Bench OU").count() == OUS
@@ -444,10 +424,10 @@ def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/bench_devices")
 
-    ensure_database(recreate=args.rebuild)
+    _setup.ensure_database(recreate=args.rebuild, example="bench_devices")
     if not data_ready():
         if OrganizationUnit.objects.exists():  # a load that stopped half way: start clean
-            ensure_database(recreate=True)
+            _setup.ensure_database(recreate=True, example="bench_devices")
         print(f"Building {TOTAL:,} devices in {OUS} OUs …", flush=True)
         build()
     ou = OrganizationUnit.objects.get(name=OU_NAME.format(0))

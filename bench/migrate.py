@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 
-import _setup  # noqa: F401  (configures Django: keep it before the project's imports)
-import psycopg
+import _setup  # configures Django: keep it before the project's imports
 from django.conf import settings
-from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts import sms
@@ -34,18 +31,6 @@ from enos_portal.celery import app
 
 SIZES = (100, 1_000, 10_000)
 TARGET_SECONDS = 3.0
-
-
-def ensure_database() -> None:
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit("Set DATABASE_URL to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/bench_migrate")
-    connections.close_all()
-    with psycopg.connect(host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"] or None,
-                         password=db["PASSWORD"] or None, dbname="postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    call_command("migrate", verbosity=0)
 
 
 def gateway_with_sub_devices(run: str, size: int) -> tuple[User, Device, str]:
@@ -88,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    ensure_database()
+    _setup.ensure_database(recreate=True, example="bench_migrate")
     settings.SMS_BACKEND = "accounts.sms.LocmemBackend"
     app.conf.task_always_eager = True  # the code task runs inline: no broker, no worker
 

@@ -41,10 +41,8 @@ from pathlib import Path
 
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
-import _setup  # noqa: E402,F401  (configures Django: keep it before the project's imports)
-import psycopg  # noqa: E402
+import _setup  # noqa: E402  (configures Django: keep it before the project's imports)
 from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connections  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,17 +54,9 @@ PAYLOAD = {"id": "1", "version": "1.0", "method": "thing.measurepoint.post",
 # --- setup ------------------------------------------------------------------------------------------
 
 def ensure_database() -> None:
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit("Set DATABASE_URL to a PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/bench_tracing")
     if not settings.REDIS_URL:
         sys.exit("Set REDIS_URL, e.g. redis://127.0.0.1:6379/6 (the channel layer between the processes)")
-    connections.close_all()
-    with psycopg.connect(host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"] or None,
-                         password=db["PASSWORD"] or None, dbname="postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    call_command("migrate", verbosity=0)
+    _setup.ensure_database(recreate=True, example="bench_tracing")
 
 
 def build(devices: int, traced: int) -> tuple[list[int], list[int], list[str], str, list[tuple[str, str, str]]]:
