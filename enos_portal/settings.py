@@ -225,6 +225,7 @@ CACHES = {
 TRACE_MAX_LOGS = env_int("TRACE_MAX_LOGS", 100_000)  # per trace; the oldest are dropped past it, with a marker
 TRACE_RETENTION_DAYS = env_int("TRACE_RETENTION_DAYS", 7)  # an ended trace's logs are purged after this
 TRACE_PAYLOAD_LIMIT = env_int("TRACE_PAYLOAD_LIMIT", 4096)  # bytes of payload JSON kept per log
+TRACE_SYNC_SECONDS = env_float("TRACE_SYNC_SECONDS", 5.0)  # how often trace pages learn the last seq (lost last pushes)
 CELERY_BEAT_SCHEDULE["tracing-close-expired"] = {"task": "tracing.close_expired_traces",
                                                  "schedule": float(env_int("TRACE_SWEEP_SECONDS", 30))}
 CELERY_BEAT_SCHEDULE["tracing-purge"] = {"task": "tracing.purge_ended_traces", "schedule": 86400.0}

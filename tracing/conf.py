@@ -30,6 +30,12 @@ def access_recheck_seconds() -> float:
     return float(getattr(settings, "TRACE_ACCESS_RECHECK_SECONDS", 30))
 
 
+def sync_seconds() -> float:
+    """How often an open trace page is told the trace's last seq: a lost push that no later log
+    follows (no gap to see) is filled from the database within this long."""
+    return float(getattr(settings, "TRACE_SYNC_SECONDS", 5))
+
+
 def cache_alias() -> str:
     """The cache every process (daphne, Celery, the MQTT broker) reads the traced-set version from."""
     alias = getattr(settings, "TRACE_CACHE", "tracing")

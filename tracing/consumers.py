@@ -21,7 +21,7 @@ from accounts.models import User
 from accounts.permissions import forget_ou_permissions
 from assets.models import Device
 
-from .conf import access_recheck_seconds
+from .conf import access_recheck_seconds, sync_seconds
 from .models import MessageTrace
 from .push import device_group, pusher, user_group
 from .services import trace_json
@@ -68,15 +68,16 @@ class TraceConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         self.checked_at = time.monotonic()
         self.recheck_task = asyncio.create_task(self._recheck_periodically())
+        self.sync_task = asyncio.create_task(self._sync_periodically())
         # where the trace stands now: the page compares with what it shows and fills any gap
         await self.send_json({"type": "hello", "trace": await database_sync_to_async(_current_trace)(device.pk)})
 
     async def disconnect(self, code: int) -> None:
-        task = getattr(self, "recheck_task", None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (getattr(self, "recheck_task", None), getattr(self, "sync_task", None)):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -117,6 +118,16 @@ class TraceConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "access_lost"})
         await self.close(code=ACCESS_LOST)
         return False
+
+    async def _sync_periodically(self) -> None:
+        """Where the trace stands, every few seconds: channels-redis can lose a push (past its
+        capacity, or popped by a consumer cancelled as its device disconnects), and a lost last log
+        leaves no seq gap behind it; the page compares and fills from the database."""
+        while self.device_id is not None:
+            await asyncio.sleep(sync_seconds())
+            current = await database_sync_to_async(_current_trace)(self.device_id) if self.device_id else None
+            if current is not None:
+                await self.send_json({"type": "sync", "trace": current})
 
     async def _recheck_periodically(self) -> None:
         while self.device_id is not None:

@@ -156,6 +156,9 @@
           ended(event.trace && event.trace.id === trace.id ? event.trace : {...trace, stopReason: null});
         }
         break;
+      case "sync":  // where the trace stands: a lost last push leaves no gap to notice otherwise
+        if (trace && event.trace.id === trace.id && event.trace.lastSeq > lastSeq && !filling) fill(event.trace.lastSeq);
+        break;
       case "started": follow(event.trace); break;
       case "extended": if (trace && trace.id === event.trace.id) follow(event.trace); break;
       case "ended": if (!trace || trace.id === event.trace.id) { trace = event.trace; ended(event.trace); } break;

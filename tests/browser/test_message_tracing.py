@@ -43,7 +43,7 @@ def test_message_tracing_flow(page: Page, redis_everywhere, on_device, writer, d
         finally:
             connection.close()  # this thread's connection must not outlive the test database
 
-    with daphne_server(REDIS_URL=redis_everywhere) as base:
+    with daphne_server(REDIS_URL=redis_everywhere, TRACE_SYNC_SECONDS="0.5") as base:
         log_in_as(page, base, writer)
         page.goto(f"{base}/devices/{device.asset_id}/")
         page.click("nav.tabs a:has-text('Tracing')")
@@ -118,6 +118,20 @@ def test_message_tracing_flow(page: Page, redis_everywhere, on_device, writer, d
         expect(rows(page).nth(0)).to_contain_text("thing.attribute.update")
         expect(rows(page).nth(1)).to_contain_text("thing.event.fault.post")
 
+        # a lost push with no log after it: the socket's periodic sync tells the page the last seq
+        def lost_last() -> None:
+            try:
+                with mock.patch.object(services, "publish"):
+                    record_message(TracedMessage(device.pk, "up", "thing.event.fault.post", "ok", payload={"n": 9}))
+                    assert trace_writer.wait_idle(10)
+            finally:
+                connection.close()
+
+        on_device(asyncio.to_thread(lost_last))
+        expect(rows(page)).to_have_count(9)
+        expect(rows(page).first).to_have_attribute("data-seq", "9")
+        expect(page.locator("#trace-panel")).to_have_attribute("data-gaps-filled", "2")
+
         # Stop Message Trace ends it for everyone
         page.click("button:has-text('Stop Message Trace')")
         expect(page.locator("#trace-status")).to_contain_text("No message trace is running")
@@ -126,4 +140,4 @@ def test_message_tracing_flow(page: Page, redis_everywhere, on_device, writer, d
         assert trace.stop_reason == "stopped" and not trace.is_active
         on_device(simulated.report())
         on_device(simulated.close())
-        assert TraceLog.objects.filter(trace=trace).count() == 8
+        assert TraceLog.objects.filter(trace=trace).count() == 9

@@ -243,3 +243,23 @@ def test_access_is_rechecked_periodically(settings, viewer, device):
         assert await closed_with(communicator) == 4403
 
     async_to_sync(scenario)()
+
+
+def test_the_socket_tells_the_page_where_the_trace_stands_so_a_lost_last_push_is_filled(
+        settings, monkeypatch, viewer, device, trace):
+    """A push the channel layer loses with no later log behind it leaves no seq gap: the periodic
+    sync carries the trace's last seq, which the page compares with what it shows."""
+    settings.TRACE_SYNC_SECONDS = 0.2
+    headers = headers_for(viewer)
+    monkeypatch.setattr(services, "publish", lambda group, event: None)  # every push is lost
+
+    async def scenario() -> None:
+        communicator = socket(headers, device.asset_id)
+        await communicator.connect()
+        assert (await next_event(communicator, "hello"))["trace"]["lastSeq"] == 0
+        await records(device, 2)()
+        synced = await next_event(communicator, "sync")
+        assert synced["trace"]["id"] == trace.pk and synced["trace"]["lastSeq"] == 2
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
