@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -19,6 +19,16 @@ from assets.models import Product
 def batch_upload_dir(settings, tmp_path):
     settings.BATCH_UPLOAD_DIR = tmp_path / "batch-uploads"
     return settings.BATCH_UPLOAD_DIR
+
+
+ROLES = ("writer", "viewer", "outsider", "anonymous")
+
+
+def role_cases(matrix: Sequence[tuple]) -> Iterator[Any]:
+    """(name, method, url, body, status per role…) rows → one pytest case per role, named "<name>-<role>"."""
+    for name, method, url, body, *statuses in matrix:
+        for who, status in zip(ROLES, statuses, strict=True):
+            yield pytest.param(who, method, url, body, status, id=f"{name}-{who}")
 
 
 def headers(product: Product) -> list[str]:

@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 
 from assets.models import BatchJob, BatchOperation, BatchStatus, Device
 from tests.assets.api.helpers import api_client_for, assert_error
-from tests.assets.batch.conftest import as_upload, parse_rows, row_for, template_with
+from tests.assets.batch.conftest import as_upload, parse_rows, role_cases, row_for, template_with
 
 pytestmark = pytest.mark.django_db
 
@@ -42,13 +42,7 @@ MATRIX = [
 ]
 
 
-def _cases():
-    for name, method, url, body, *statuses in MATRIX:
-        for who, status in zip(("writer", "viewer", "outsider", "anonymous"), statuses, strict=True):
-            yield pytest.param(who, method, url, body, status, id=f"{name}-{who}")
-
-
-@pytest.mark.parametrize(("who", "method", "url", "body", "status"), list(_cases()))
+@pytest.mark.parametrize(("who", "method", "url", "body", "status"), list(role_cases(MATRIX)))
 def test_every_batch_endpoint_answers_each_role(world, cast, who, method, url, body, status):
     devices_before = Device.objects.count()
     client = api_client_for(cast[who])

@@ -9,7 +9,7 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from assets.models import BatchJob, BatchOperation, BatchStatus, Device
-from tests.assets.batch.conftest import as_upload, parse_rows, row_for, template_with
+from tests.assets.batch.conftest import as_upload, parse_rows, role_cases, row_for, template_with
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -44,14 +44,7 @@ MATRIX = [
 ]
 
 
-def _matrix_cases():
-    for row in MATRIX:
-        name, method, url, body, *statuses = row
-        for who, status in zip(("writer", "viewer", "outsider", "anonymous"), statuses, strict=True):
-            yield pytest.param(who, method, url, body, status, id=f"{name}-{who}")
-
-
-@pytest.mark.parametrize(("who", "method", "url", "body", "status"), list(_matrix_cases()))
+@pytest.mark.parametrize(("who", "method", "url", "body", "status"), list(role_cases(MATRIX)))
 def test_every_batch_url_answers_each_role(world, cast, who, method, url, body, status):
     devices_before = Device.objects.count()
     client = client_for(cast[who])
