@@ -28,7 +28,7 @@ from .models import (
     generate_device_key,
     generate_device_secret,
 )
-from .signals import device_secrets_reset, devices_deleted, devices_disabled
+from .signals import device_secrets_reset, devices_deleted, devices_disabled, devices_enabled
 from .validators import tag_problems, validate_device_key, validate_device_name, validate_timezone
 
 DEVICE_FIELDS = ("name", "description", "timezone", "attributes", "tags")
@@ -176,9 +176,9 @@ def _set_enabled(actor: Any, device: Device, enabled: bool) -> Device:
         device.enabled = enabled
         audit.record(actor, "device.enable" if enabled else "device.disable", device,
                      before={"enabled": not enabled}, after={"enabled": enabled})
-        if not enabled:
-            # the connectivity app closes the live session when it hears this
-            transaction.on_commit(lambda: devices_disabled.send(sender=Device, device_ids=[device.pk]))
+        # the connectivity app closes the live session of a disabled device, and tells gateways
+        signal = devices_enabled if enabled else devices_disabled
+        transaction.on_commit(lambda: signal.send(sender=Device, device_ids=[device.pk]))
     device.refresh_from_db(fields=["enabled", "online", "activated_at", "last_offline_at", "updated_at"])
     return device
 

@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from . import api, emqx
+from . import api
+from .transports import emqx
 
 urlpatterns = [
     path("devices/<str:asset_id>/services/<str:identifier>/invoke/", api.InvokeServiceView.as_view(),

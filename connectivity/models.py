@@ -74,6 +74,27 @@ class LatestValue(models.Model):
         return f"{self.identifier}={self.value!r}"
 
 
+class ValueHistory(models.Model):
+    """Values a device resumed (cached while offline and sent later), each with its own time.
+
+    Live posts only keep the latest value; resumed data is history the device could not send
+    in time, so it is kept as such (and becomes the latest value only where it is newer).
+    """
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="value_history")
+    kind = models.CharField(max_length=12, choices=ValueKind.choices, default=ValueKind.MEASUREPOINT)
+    identifier = models.CharField(max_length=64)
+    value = models.JSONField(null=True)
+    time = models.DateTimeField()
+    received_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "identifier", "-time"], name="value_history_point")]
+
+    def __str__(self) -> str:
+        return f"{self.identifier}={self.value!r} at {self.time}"
+
+
 class CommandStatus(models.TextChoices):
     PENDING = "pending", "Waiting for the reply"
     OK = "ok", "Succeeded"

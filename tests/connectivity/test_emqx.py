@@ -10,7 +10,8 @@ import pytest
 
 from assets import services as asset_services
 from assets.models import Device, DeviceStatus
-from connectivity import emqx_api, services
+from connectivity import services
+from connectivity.transports import emqx_api
 from connectivity import protocol as p
 from connectivity.models import CommandStatus, DeviceSession, LatestValue
 

@@ -11,6 +11,7 @@ from django.utils.timezone import now
 from assets import services as asset_services
 from assets.models import Device, DeviceStatus
 from connectivity import services, tasks
+from connectivity.handlers import base as handler_base
 from connectivity.heartbeat import heartbeat
 from connectivity.models import DeviceSession, Transport
 
@@ -27,7 +28,7 @@ def age(device: Device, seconds: float) -> None:
 @pytest.fixture
 def traces(monkeypatch) -> list:
     recorded: list = []
-    monkeypatch.setattr(services, "record_message", recorded.append)
+    monkeypatch.setattr(handler_base, "record_message", recorded.append)
     return recorded
 
 

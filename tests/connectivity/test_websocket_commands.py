@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 from accounts.errors import AccessDenied, DomainError
 from accounts.models import AuditEvent
 from connectivity import protocol as p
+from connectivity.handlers import base as handler_base
 from connectivity import services
 from connectivity.models import CommandInvocation, CommandStatus
 
@@ -55,7 +56,7 @@ def test_a_device_error_reply_is_kept_with_its_code(device, writer):
 
 def test_no_reply_in_time_is_a_timeout_and_a_late_reply_changes_nothing(device, writer, monkeypatch):
     traces: list = []
-    monkeypatch.setattr(services, "record_message", traces.append)
+    monkeypatch.setattr(handler_base, "record_message", traces.append)
 
     async def scenario():
         async with device_socket(device) as (socket, _):

@@ -68,13 +68,19 @@ def test_a_stale_timestamp_is_refused(device, settings):
     run(scenario)
 
 
-def test_an_unknown_device_is_refused(device):
-    message = login_message(device)
-    message["params"]["deviceKey"] = "nobody"
+def test_an_unknown_device_is_refused_as_a_wrong_sign_is(device):
+    """An unauthenticated caller cannot tell an unknown deviceKey from a wrong secret."""
+    unknown = login_message(device)
+    unknown["params"]["deviceKey"] = "nobody"
+    wrong = login_message(device)
+    wrong["params"]["sign"] = "0" * 64
 
     async def scenario():
-        async with device_socket(login=message, expect_code=p.NOT_FOUND):
+        async with device_socket(login=unknown, expect_code=p.SIGN_CHECK_FAILED) as (_, first):
             pass
+        async with device_socket(login=wrong, expect_code=p.SIGN_CHECK_FAILED) as (_, second):
+            pass
+        assert first["message"] == second["message"]
 
     run(scenario)
 

@@ -7,6 +7,7 @@ from channels.db import database_sync_to_async
 
 from assets.models import Device
 from connectivity import protocol as p
+from connectivity.handlers import base as handler_base
 from connectivity import services
 from connectivity.latest import buffer as latest_buffer
 from connectivity.models import LatestValue
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def traces(monkeypatch) -> list:
     recorded: list = []
-    monkeypatch.setattr(services, "record_message", recorded.append)
+    monkeypatch.setattr(handler_base, "record_message", recorded.append)
     return recorded
 
 

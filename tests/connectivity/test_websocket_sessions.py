@@ -73,7 +73,7 @@ def test_a_sub_device_logs_in_through_its_gateway_and_reports_on_its_own_behalf(
             assert await database_sync_to_async(status_of)(sub_device) == DeviceStatus.OFFLINE
             answer = await socket.call(p.MEASUREPOINT_POST, {"measurepoints": {"power": 3}},
                                        productKey=params["productKey"], deviceKey=params["deviceKey"])
-            assert answer["code"] == p.NOT_LOGGED_IN
+            assert answer["code"] == p.SUB_DEVICE_NOT_LOGGED_IN
 
     run(scenario)
 
@@ -120,6 +120,9 @@ def test_a_sub_device_with_a_wrong_sign_or_disabled_is_refused(gateway, sub_devi
             answer = await socket.call(p.COMBINE_LOGIN, wrong)
             assert answer["code"] == p.SIGN_CHECK_FAILED
             await database_sync_to_async(asset_services.disable_device)(None, sub_device)
+            notice = await socket.receive()  # the gateway hears of it, as from EnOS
+            assert notice["method"] == p.COMBINE_DISABLE
+            assert notice["params"] == [{"productKey": right["productKey"], "deviceKey": right["deviceKey"]}]
             answer = await socket.call(p.COMBINE_LOGIN, right)
             assert answer["code"] == p.DEVICE_DISABLED
 
@@ -133,6 +136,7 @@ def test_disabling_a_logged_in_sub_device_ends_only_its_session(gateway, sub_dev
         async with device_socket(gateway) as (socket, _):
             assert (await socket.call(p.COMBINE_LOGIN, params))["code"] == 200
             await database_sync_to_async(asset_services.disable_device)(None, sub_device)
+            assert (await socket.receive())["method"] == p.COMBINE_DISABLE
             assert (await socket.call(p.PING, {}))["code"] == 200  # the gateway stays connected
             assert await database_sync_to_async(lambda: Device.objects.get(pk=sub_device.pk).online)() is False
             assert await database_sync_to_async(status_of)(gateway) == DeviceStatus.ONLINE
