@@ -10,10 +10,10 @@ import pytest
 
 from assets import services as asset_services
 from assets.models import Device, DeviceStatus
-from connectivity import services
-from connectivity.transports import emqx_api
 from connectivity import protocol as p
+from connectivity import services
 from connectivity.models import CommandStatus, DeviceSession, LatestValue
+from connectivity.transports import emqx_api
 
 from .conftest import closing
 

@@ -10,8 +10,8 @@ from asgiref.sync import sync_to_async
 from accounts.errors import AccessDenied, DomainError
 from accounts.models import AuditEvent
 from connectivity import protocol as p
-from connectivity.handlers import base as handler_base
 from connectivity import services
+from connectivity.handlers import base as handler_base
 from connectivity.models import CommandInvocation, CommandStatus
 
 from .conftest import closing, device_socket, run

@@ -8,7 +8,6 @@ from channels.db import database_sync_to_async
 from assets.models import Device
 from connectivity import protocol as p
 from connectivity.handlers import base as handler_base
-from connectivity import services
 from connectivity.latest import buffer as latest_buffer
 from connectivity.models import LatestValue
 
