@@ -16,31 +16,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # --- return codes -----------------------------------------------------------------------------
-# EnOS's own codes where EnOS defines one; the others are this portal's, in HTTP's spirit.
+# EnOS's own codes (device-connection reference: common return codes, sub-device login, topology,
+# attributes, measure points) where EnOS defines one; the others are this portal's, in HTTP's spirit.
 SUCCESS = 200
 BAD_REQUEST = 400
 NOT_LOGGED_IN = 401
-NOT_FOUND = 404  # unknown device, unknown method, unknown service
+NOT_FOUND = 404  # unknown method or service
 METHOD_NOT_FOUND = NOT_FOUND
 COMMAND_TIMEOUT = 408
-INVALID_VALUE = 460  # a measure point, attribute, event or parameter that does not fit the model
 INTERNAL_ERROR = 500
 DEVICE_OFFLINE = 503
-SUB_DEVICE_NOT_FOUND = 705
-DEVICE_DISABLED = 723
-SUB_DEVICE_NOT_OF_GATEWAY = 740
-SUB_DEVICE_NOT_LOGGED_IN = 741
-SIGN_CHECK_FAILED = 742
-DYNAMIC_ACTIVATION_NOT_ALLOWED = 770
-SUB_DEVICE_DIRECT_LOGIN = 771
-ALREADY_ACTIVATED = 772
-SUB_DEVICE_LOGIN_BATCH_PARTIAL = 743
-SUB_DEVICE_TOPO_REFUSED = 744
+DEVICE_KEY_EXISTS = 702  # thing.device.register
+SUB_DEVICE_NOT_FOUND = 705  # "It failed to query device, not existed this device"
+DEVICE_DISABLED = 723  # "Device is disable"
+SUB_DEVICE_NOT_OF_GATEWAY = 740  # "Sub device not belong the gateway"
+SIGN_CHECK_FAILED = 742  # "Sign check failed"
+DYNAMIC_ACTIVATION_NOT_ALLOWED = 770  # "Dynamic activate is not allowed" (also: already activated)
+SUB_DEVICE_DIRECT_LOGIN = 771  # "Sub device cannot connect to mqtt broker directly"
 MESSAGE_TOO_LARGE = 1008
-NO_PUBLISH_PERMISSION = 1009
+NO_PUBLISH_PERMISSION = 1009  # also: a message for a sub-device that is not logged in
+TOPO_GET_FAILED = 1200  # "Parse error": e.g. the caller is not a gateway
+INVALID_VALUE = 1204  # "Model validate failed": a point, attribute or event that does not fit the model
+MEASUREPOINT_FORMAT_ERROR = 1206
+ATTRIBUTE_UPDATE_FORMAT_ERROR = 1207
+ATTRIBUTE_QUERY_FORMAT_ERROR = 1208
+ATTRIBUTE_DELETE_FORMAT_ERROR = 1209
+SUB_DEVICE_NO_PERMISSION = 1212  # "No sub-device permission": offline or not this gateway's
 PAYLOAD_FORMAT_ERROR = 1220
 PAYLOAD_EMPTY = 1251
-METHOD_TOPIC_MISMATCH = 1260
+TOPO_ADD_FAILED = 1255  # "add topo failure"
+TOPO_DELETE_FAILED = 1256  # "Remove topo failure"
+METHOD_TOPIC_MISMATCH = 1260  # "Methods not consistent"
 
 MAX_MESSAGE_BYTES = 256 * 1024
 
@@ -191,6 +197,12 @@ def timestamp_ms(timestamp: Any) -> float | None:
     if stamp != stamp or stamp in (float("inf"), float("-inf")) or stamp < 0:
         return None
     return stamp * 1000 if stamp < 1e11 else stamp  # < 1e11 ms would be 1973: it is seconds
+
+
+def timestamp_format_problem(timestamp: Any) -> str | None:
+    if timestamp_ms(timestamp) is None:
+        return f"timestamp {timestamp!r} is not milliseconds since the epoch"
+    return None
 
 
 def timestamp_problem(timestamp: Any, window_seconds: int, now_ms: int | None = None) -> str | None:

@@ -132,7 +132,7 @@ def handle_message(session: Session, content: Any, *, topic: p.Topic | None = No
                             product_key=topic.product_key, device_key=topic.device_key, options=request.options)
     target = session.target(request.product_key, request.device_key)
     if target is None:
-        return error(session.device.id, request.id, request.method, p.SUB_DEVICE_NOT_LOGGED_IN,
+        return error(session.device.id, request.id, request.method, p.NO_PUBLISH_PERMISSION,
                      f"{request.device_key} is not logged in through this gateway: combine.login first.")
     return dispatch(Context(session=session, target=target, request=request, latest=latest))
 

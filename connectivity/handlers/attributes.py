@@ -32,19 +32,20 @@ def _update(device: Device, **changes: Any) -> None:
         raise Refusal(p.INVALID_VALUE, error.message) from None
 
 
-def _identifiers(params: Any, name: str) -> list[str]:
+def _identifiers(params: Any, name: str, code: int = p.BAD_REQUEST) -> list[str]:
     """`{name: [..]}` (an empty or missing list means all)."""
     wanted = params.get(name, []) if isinstance(params, dict) else params
     if wanted is None:
         return []
     if not isinstance(wanted, list) or not all(isinstance(item, str) for item in wanted):
-        raise Refusal(p.BAD_REQUEST, f"params.{name} must be a list of identifiers.")
+        raise Refusal(code, f"params.{name} must be a list of identifiers.")
     return wanted
 
 
 def update_attributes(ctx: Context) -> dict:
-    params = ctx.params_object()
-    attributes = params.get("attributes", params)
+    if not isinstance(ctx.params, dict):
+        raise Refusal(p.ATTRIBUTE_UPDATE_FORMAT_ERROR, "params.attributes must be an object of identifier: value.")
+    attributes = ctx.params.get("attributes", ctx.params)
     device = _device(ctx)
     clean, problems = asset_services.attribute_problems(device.product.model, attributes, require_all=False)
     if problems:
@@ -55,16 +56,16 @@ def update_attributes(ctx: Context) -> dict:
 
 def query_attributes(ctx: Context) -> dict:
     device = _device(ctx)
-    wanted = _identifiers(ctx.params, "attributes")
+    wanted = _identifiers(ctx.params, "attributes", p.ATTRIBUTE_QUERY_FORMAT_ERROR)
     values = device.attributes if not wanted else {k: device.attributes[k] for k in wanted if k in device.attributes}
     return p.reply(ctx.request.id, p.SUCCESS, values)
 
 
 def delete_attributes(ctx: Context) -> dict:
     device = _device(ctx)
-    wanted = _identifiers(ctx.params, "attributes")
+    wanted = _identifiers(ctx.params, "attributes", p.ATTRIBUTE_DELETE_FORMAT_ERROR)
     if not wanted:
-        raise Refusal(p.BAD_REQUEST, "params.attributes must name the attributes to delete.")
+        raise Refusal(p.ATTRIBUTE_DELETE_FORMAT_ERROR, "params.attributes must name the attributes to delete.")
     defined = {f["identifier"]: f for f in device.product.model.attributes if isinstance(f, dict)}
     unknown = [name for name in wanted if name not in defined]
     if unknown:
@@ -122,7 +123,7 @@ def tsl_template(ctx: Context) -> dict:
     model = _device(ctx).product.model
     features = model_features(model.pk)
     return p.reply(ctx.request.id, p.SUCCESS, {
-        "modelId": model.model_id, "name": model.name,
+        "modelId": model.model_id, "name": model.name, "tslModelId": model.model_id, "tslModelName": model.name,
         "tslAttributeMap": _by_identifier(model.attributes),
         "tslMeasurepointMap": features.measurepoints,
         "tslEventMap": features.events,

@@ -34,6 +34,16 @@ MAX_COMMAND_TIMEOUT = 60.0
 MEASUREPOINT_SET = "measurepoint.set"  # CommandInvocation.service of thing.service.measurepoint.set
 MEASUREPOINT_GET = "measurepoint.get"
 NOTICE_PREFIX = "notice-"
+ACTIVATION_PREFIX = "activate-"
+
+
+def reply_code(raw: Any) -> int:
+    """A reply's code: an int, or a numeric string (the SDK answers "1101" when no handler is registered)."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw.strip())
+    return p.BAD_REQUEST
 
 
 def _check_inputs(features: list[dict], values: Any, what: str, *,
@@ -213,10 +223,9 @@ def undelivered_commands(device_ids: list[int], not_before: dt.datetime) -> list
 def record_command_reply(session: Session, content: Any, target: DeviceRef, method: str = "reply") -> bool:
     """A device answered a command: keep its outcome (a reply after the timeout is traced, not kept)."""
     raw_id = str(content.get("id", "")) if isinstance(content, dict) else ""
-    if raw_id.startswith(NOTICE_PREFIX):
-        code = content.get("code") if isinstance(content, dict) else None
-        trace(target.id, "up", method, "ok" if code == p.SUCCESS else "error",
-              code=code if isinstance(code, int) else None, message="notice acknowledged")
+    if raw_id.startswith((NOTICE_PREFIX, ACTIVATION_PREFIX)):
+        code = reply_code(content.get("code")) if isinstance(content, dict) else p.BAD_REQUEST
+        trace(target.id, "up", method, "ok" if code == p.SUCCESS else "error", code=code, message="acknowledged")
         return True
     pk = raw_id.removeprefix("cmd-")
     invocation = None
@@ -226,8 +235,7 @@ def record_command_reply(session: Session, content: Any, target: DeviceRef, meth
         trace(target.id, "up", method, "error", code=p.NOT_FOUND, message=f"reply to unknown command {raw_id!r}",
               payload=content if isinstance(content, dict) else None)
         return False
-    code = content.get("code")
-    code = code if isinstance(code, int) and not isinstance(code, bool) else p.BAD_REQUEST
+    code = reply_code(content.get("code"))
     data = content.get("data")
     text = str(content.get("message") or content.get("msg") or "")
     method = f"{p.SERVICE_PREFIX}{invocation.service}"

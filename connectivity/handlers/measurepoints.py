@@ -110,20 +110,20 @@ def _batch_items(ctx: Context) -> list[tuple[DeviceRef, dict]]:
     params = ctx.params
     items = params.get("measurepoints") if isinstance(params, dict) else params
     if not isinstance(items, list) or not items:
-        raise Refusal(p.BAD_REQUEST, "params.measurepoints must be a list of {productKey, deviceKey, "
-                                     "measurepoints, time}.")
+        raise Refusal(p.MEASUREPOINT_FORMAT_ERROR, "params must be a list of {productKey, deviceKey, "
+                                                   "measurepoints, time}.")
     if len(items) > MAX_BATCH_ITEMS:
-        raise Refusal(p.BAD_REQUEST, f"A batch carries at most {MAX_BATCH_ITEMS} items.")
+        raise Refusal(p.MEASUREPOINT_FORMAT_ERROR, f"A batch carries at most {MAX_BATCH_ITEMS} items.")
     found: list[tuple[DeviceRef, dict]] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise Refusal(p.BAD_REQUEST, f"Item {index} is not an object.")
+            raise Refusal(p.MEASUREPOINT_FORMAT_ERROR, f"Item {index} is not an object.")
         target = ctx.session.target(item.get("productKey") or ctx.target.product_key,
                                     item.get("deviceKey") or ctx.target.device_key)
         if target is None and _flag(ctx, "allowOfflineSubDevice"):
             target = _offline_sub_device(ctx, item)
         if target is None:
-            raise Refusal(p.SUB_DEVICE_NOT_LOGGED_IN,
+            raise Refusal(p.SUB_DEVICE_NO_PERMISSION,
                           f"Item {index}: {item.get('deviceKey')} is not logged in through this connection.")
         found.append((target, item))
     return found
@@ -168,7 +168,7 @@ def post_event(ctx: Context, event_id: str) -> dict:
     features = ctx.features or model_features(ctx.target.model_id)
     feature = features.events.get(event_id)
     if feature is None:
-        raise Refusal(p.NOT_FOUND, f'"{event_id}" is not an event of model {features.model_id}.')
+        raise Refusal(p.INVALID_VALUE, f'"{event_id}" is not an event of model {features.model_id}.')
     raw = params["value"] if "value" in params else params.get("events")
     if isinstance(raw, dict) and event_id in raw and feature.get("data_type") != "struct":
         raw = raw[event_id]

@@ -70,7 +70,7 @@ def authenticate(login: p.LoginRequest, *, gateway: DeviceRef | None = None) -> 
         secret = device.device_secret
     else:
         raise refuse(p.BAD_REQUEST, f"securemode {login.secure_mode} is not supported: use 2 or 3.")
-    stale = p.timestamp_problem(login.timestamp, sign_window_seconds())
+    stale = timestamp_problem(login.timestamp)
     if stale:
         raise refuse(p.SIGN_CHECK_FAILED, f"Sign check failed: {stale}.")
     if not p.sign_matches(login.signed_fields(), secret, login.sign, login.sign_method):
@@ -81,10 +81,17 @@ def authenticate(login: p.LoginRequest, *, gateway: DeviceRef | None = None) -> 
     if gateway is not None and device.gateway_id != gateway.id:
         raise refuse(p.SUB_DEVICE_NOT_OF_GATEWAY, f"{device.device_key} is not a sub-device of this gateway.")
     if login.secure_mode == p.DYNAMIC_ACTIVATION and device.activated_at is not None:
-        raise refuse(p.ALREADY_ACTIVATED, "The device is already activated: log in with its deviceSecret.")
+        raise refuse(p.DYNAMIC_ACTIVATION_NOT_ALLOWED,
+                     "The device is already activated: log in with its deviceSecret.")
     if not device.enabled:
         raise refuse(p.DEVICE_DISABLED, "The device is disabled.")
     return device
+
+
+def timestamp_problem(timestamp: str) -> str | None:
+    """Why a sign's timestamp is refused: not a number, or (with a sign window set) too far off."""
+    window = sign_window_seconds()
+    return p.timestamp_problem(timestamp, window) if window else p.timestamp_format_problem(timestamp)
 
 
 def _lock(device_ids: list[int]) -> None:

@@ -14,9 +14,8 @@ from assets import services as asset_services
 from assets.models import Device, Product
 
 from .. import protocol as p
-from ..conf import sign_window_seconds
 from .base import DEVICE_ACTOR, Context, Refusal, trace
-from .session import LoginRefused, authenticate, end_sub_session, open_session
+from .session import LoginRefused, authenticate, end_sub_session, open_session, timestamp_problem
 
 MAX_SUB_DEVICES = 1_000
 
@@ -63,11 +62,13 @@ def combine_login_batch(ctx: Context) -> dict:
             failed.append({**keys, "code": refusal.code, "message": refusal.message})
             continue
         logged.append({"assetId": device.asset_id, **keys})
-    data = {"loginedSubDevices": logged, "failedSubDevices": failed}
+    data = {"loginedSubDevices": logged,
+            "failedSubDevices": [{"productKey": f["productKey"], "deviceKey": f["deviceKey"]} for f in failed]}
     if not failed:
         return p.reply(ctx.request.id, p.SUCCESS, data)
-    code = p.SUB_DEVICE_LOGIN_BATCH_PARTIAL if logged else failed[0]["code"]
-    raise Refusal(code, f"{len(failed)} of {len(subs)} sub-devices could not log in.", data=data)
+    # as EnOS: the first failure's code, and one "pk&dk has error: …;" per failed sub-device
+    raise Refusal(failed[0]["code"], "".join(f"{f['productKey']}&{f['deviceKey']} has error: {f['message']};"
+                                             for f in failed), data=data)
 
 
 def combine_logout(ctx: Context) -> dict:
@@ -75,7 +76,8 @@ def combine_logout(ctx: Context) -> dict:
     params = ctx.params if isinstance(ctx.params, dict) else {}
     sub = ctx.session.target(params.get("productKey"), params.get("deviceKey"))
     if sub is None or sub.id == ctx.session.device.id:
-        raise Refusal(p.SUB_DEVICE_NOT_LOGGED_IN, f"{params.get('deviceKey')} is not logged in through this gateway.")
+        raise Refusal(p.SUB_DEVICE_NO_PERMISSION,
+                      f"{params.get('deviceKey')} is not logged in through this gateway.")
     end_sub_session(ctx.session, sub.id, "combine.logout")
     return p.reply(ctx.request.id, p.SUCCESS, {"assetId": sub.asset_id, "productKey": sub.product_key,
                                                "deviceKey": sub.device_key})
@@ -83,8 +85,9 @@ def combine_logout(ctx: Context) -> dict:
 
 # --- topology ----------------------------------------------------------------------------------------
 
-def _gateway(ctx: Context) -> Device:
-    ctx.require_gateway()
+def _gateway(ctx: Context, code: int) -> Device:
+    if ctx.target.id != ctx.session.device.id or not ctx.session.device.is_gateway:
+        raise Refusal(code, "Only a gateway manages sub-devices: this device is not a gateway.")
     gateway = Device.objects.select_related("product").filter(pk=ctx.session.device.id).first()
     if gateway is None:
         raise Refusal(p.NOT_FOUND, "The gateway no longer exists.")
@@ -100,41 +103,41 @@ def _items(params: Any, name: str = "subDevices") -> list[dict]:
     return items
 
 
-def _sub_device(item: dict) -> Device:
+def _sub_device(item: dict, code: int) -> Device:
     device = (Device.objects.select_related("product")
               .filter(product__product_key=str(item.get("productKey", "")),
                       device_key=str(item.get("deviceKey", ""))).first())
     if device is None:
-        raise Refusal(p.SUB_DEVICE_NOT_FOUND, f"Sub-device {item.get('deviceKey')} does not exist.")
+        raise Refusal(code, f"Sub-device {item.get('deviceKey')} does not exist.")
     return device
 
 
 def topo_add(ctx: Context) -> dict:
     """Add sub-devices to the gateway, each proving it holds the sub-device's secret (its sign)."""
-    gateway = _gateway(ctx)
+    gateway = _gateway(ctx, p.TOPO_ADD_FAILED)
     devices = []
     for item in _items(ctx.params):
-        device = _sub_device(item)
+        device = _sub_device(item, p.TOPO_ADD_FAILED)
         login = p.LoginRequest(product_key=device.product.product_key, device_key=device.device_key,
                                client_id=str(item.get("clientId", "")), timestamp=str(item.get("timestamp", "")),
                                sign=str(item.get("sign", "")), sign_method=str(item.get("signMethod", "sha256")))
-        stale = p.timestamp_problem(login.timestamp, sign_window_seconds())
+        stale = timestamp_problem(login.timestamp)
         if stale or not p.sign_matches(login.signed_fields(), device.device_secret, login.sign, login.sign_method):
-            raise Refusal(p.SIGN_CHECK_FAILED, f"{device.device_key}: sign check failed.")
+            raise Refusal(p.TOPO_ADD_FAILED, f"{device.device_key}: sign check failed.")
         if device.gateway_id != gateway.pk:
             devices.append(device)
     if devices:
         try:
             asset_services.add_sub_devices(DEVICE_ACTOR, gateway, devices)
         except DomainError as error:
-            raise Refusal(p.SUB_DEVICE_TOPO_REFUSED, error.message) from None
+            raise Refusal(p.TOPO_ADD_FAILED, error.message) from None
         for device in devices:
             trace(device.pk, "up", ctx.request.method, "ok", message=f"added to gateway {gateway.device_key}")
     return p.reply(ctx.request.id)
 
 
 def topo_get(ctx: Context) -> dict:
-    gateway = _gateway(ctx)
+    gateway = _gateway(ctx, p.TOPO_GET_FAILED)
     subs = (Device.objects.filter(gateway=gateway).select_related("product").order_by("pk")
             .only("asset_id", "device_key", "product__product_key")[:10_000])
     return p.reply(ctx.request.id, p.SUCCESS, [
@@ -142,22 +145,21 @@ def topo_get(ctx: Context) -> dict:
 
 
 def topo_delete(ctx: Context) -> dict:
-    gateway = _gateway(ctx)
-    devices = [_sub_device(item) for item in _items(ctx.params)]
+    gateway = _gateway(ctx, p.TOPO_DELETE_FAILED)
+    devices = [_sub_device(item, p.TOPO_DELETE_FAILED) for item in _items(ctx.params)]
     not_ours = [d.device_key for d in devices if d.gateway_id != gateway.pk]
     if not_ours:
-        raise Refusal(p.SUB_DEVICE_NOT_OF_GATEWAY, f"Not sub-devices of this gateway: {', '.join(not_ours)}.")
-    for device in devices:
-        sub = ctx.session.by_id(device.pk)
-        if sub is not None:
-            end_sub_session(ctx.session, device.pk, "removed from the gateway's topology")
+        raise Refusal(p.TOPO_DELETE_FAILED, f"Not sub-devices of this gateway: {', '.join(not_ours)}.")
+    online = [d.device_key for d in devices if d.online]
+    if online:  # as EnOS: log a sub-device out (combine.logout) before removing it
+        raise Refusal(p.TOPO_DELETE_FAILED, f"Sub-devices still online: {', '.join(online)}.")
     asset_services.remove_sub_devices(DEVICE_ACTOR, gateway, devices)
     return p.reply(ctx.request.id)
 
 
 def register(ctx: Context) -> dict:
     """New sub-devices of a product with dynamic activation, in the gateway's OU, attached to it."""
-    gateway = _gateway(ctx)
+    gateway = _gateway(ctx, p.BAD_REQUEST)
     items = _items(ctx.params, "subDevices")
     created: list[dict] = []
     with transaction.atomic():
@@ -181,7 +183,8 @@ def register(ctx: Context) -> dict:
                     else None)
                 asset_services.add_sub_devices(DEVICE_ACTOR, gateway, [device])
             except DomainError as error:
-                raise Refusal(p.INVALID_VALUE, f"Item {index}: {error.message}") from None
+                code = p.DEVICE_KEY_EXISTS if error.code == "device_key_exists" else p.INVALID_VALUE
+                raise Refusal(code, f"Item {index}: {error.message}") from None
             created.append({"assetId": device.asset_id, "productKey": product.product_key,
                             "deviceKey": device.device_key, "deviceSecret": device.device_secret})
     for item in created:

@@ -73,7 +73,7 @@ def test_a_sub_device_logs_in_through_its_gateway_and_reports_on_its_own_behalf(
             assert await database_sync_to_async(status_of)(sub_device) == DeviceStatus.OFFLINE
             answer = await socket.call(p.MEASUREPOINT_POST, {"measurepoints": {"power": 3}},
                                        productKey=params["productKey"], deviceKey=params["deviceKey"])
-            assert answer["code"] == p.SUB_DEVICE_NOT_LOGGED_IN
+            assert answer["code"] == p.NO_PUBLISH_PERMISSION
 
     run(scenario)
 
@@ -166,7 +166,7 @@ def test_dynamic_activation_returns_the_device_secret_once(device, product):
         async with device_socket(login=message) as (_, answer):
             assert answer["data"]["deviceSecret"] == device.device_secret
         # activated: doing it again is refused; the static login works
-        async with device_socket(login=message, expect_code=p.ALREADY_ACTIVATED):
+        async with device_socket(login=message, expect_code=p.DYNAMIC_ACTIVATION_NOT_ALLOWED):
             pass
         async with device_socket(device) as (_, answer):
             assert "deviceSecret" not in answer["data"]
