@@ -186,6 +186,7 @@ class UserAdmin(ServiceAdmin, BaseUserAdmin):
     )
     list_display = ("username", "email", "phone", "first_name", "last_name", "is_staff", "is_active")
     search_fields = ("username", "email", "phone", "first_name", "last_name")
+    readonly_fields = ("last_login", "date_joined")  # facts of the account, not settings
 
     def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         ids = visible_ou_ids(request)
