@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.utils.translation import gettext as _
+from guardian.shortcuts import assign_perm, remove_perm
 
 from . import audit
-from .errors import AccessDenied
+from .errors import AccessDenied, DomainError
 from .models import (
     OU_PERMISSIONS,
     ROLE_PERMISSIONS,
     Membership,
     OrganizationUnit,
+    OUGroupObjectPermission,
     OUUserObjectPermission,
     User,
 )
-from .permissions import MANAGE_MEMBERS, can, forget_ou_permissions
+from .permissions import MANAGE_MEMBERS, can, forget_ou_permissions, ou_ids_with
+
+# what an OU admin may change of a member's account; the privilege flags are superusers' only
+USER_FIELDS = ("username", "first_name", "last_name", "email", "phone", "is_active")
+PRIVILEGE_FIELDS = ("is_staff", "is_superuser")
 
 
 def require_manage_members(actor: Any, ou: OrganizationUnit) -> None:
@@ -107,3 +114,72 @@ def remove_membership(membership: Membership, actor: Any = None) -> None:
     _sync_permissions(user, ou, None)
     audit.record(actor, "membership.remove", ou=ou, object_type="membership",
                  object_repr=f"{user.username} in {ou.name}", before=before)
+
+
+# --- user accounts ---------------------------------------------------------------------------------
+
+
+def _is_superuser(actor: Any) -> bool:
+    return actor is None or (getattr(actor, "is_active", False) and getattr(actor, "is_superuser", False))
+
+
+def can_manage_user(actor: Any, user: User) -> bool:
+    """Whether `actor` may change `user`'s account (details, active flag, password, API access).
+
+    A superuser may; otherwise only an OU admin of every OU the user belongs to, and never for a
+    staff member or a superuser: their accounts reach past any one OU's members."""
+    managed = None if actor is None else ou_ids_with(actor, MANAGE_MEMBERS)
+    if managed is None:
+        return True
+    if user.is_superuser or user.is_staff:
+        return False
+    ous = set(Membership.objects.filter(user=user).values_list("ou_id", flat=True))
+    return bool(ous) and ous <= managed
+
+
+@transaction.atomic
+def update_user(actor: Any, user: User, **changes: Any) -> User:
+    """Change a user's details or active flag (superusers also staff/superuser flags); audited."""
+    unknown = set(changes) - set(USER_FIELDS) - set(PRIVILEGE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not a user field: {', '.join(sorted(unknown))}")
+    if not can_manage_user(actor, user):
+        raise AccessDenied(_("Only an OU admin of every OU this user belongs to can change their account."))
+    if set(changes) & set(PRIVILEGE_FIELDS) and not _is_superuser(actor):
+        raise AccessDenied(_("Only a superuser can make a user staff or superuser."))
+    before = {field: getattr(user, field) for field in changes}
+    if before == changes:
+        return user
+    for field, value in changes.items():
+        setattr(user, field, value)
+    user.save(update_fields=list(changes))
+    audit.record(actor, "user.update", user, before=before, after=changes)
+    return user
+
+
+# --- OU grants to groups ---------------------------------------------------------------------------
+
+
+def _require_superuser_for_group_grants(actor: Any) -> None:
+    # a group grant reaches every member of the group, past memberships and their OU admins
+    if not _is_superuser(actor):
+        raise AccessDenied(_("Only a superuser can grant an OU to a group."))
+
+
+@transaction.atomic
+def grant_ou_to_group(actor: Any, group: Group, ou: OrganizationUnit, codename: str) -> OUGroupObjectPermission:
+    _require_superuser_for_group_grants(actor)
+    if codename not in OU_PERMISSIONS:
+        raise DomainError(_("Only OU permissions can be granted on an OU."), code="invalid")
+    grant = assign_perm(codename, group, ou)
+    audit.record(actor, "ou_permission.grant", ou=ou, object_type="group", object_id=str(group.pk),
+                 object_repr=group.name, after={"permission": codename})
+    return grant
+
+
+@transaction.atomic
+def revoke_ou_from_group(actor: Any, group: Group, ou: OrganizationUnit, codename: str) -> None:
+    _require_superuser_for_group_grants(actor)
+    remove_perm(codename, group, ou)
+    audit.record(actor, "ou_permission.revoke", ou=ou, object_type="group", object_id=str(group.pk),
+                 object_repr=group.name, before={"permission": codename})

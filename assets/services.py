@@ -364,3 +364,14 @@ def share_product(product: Product, ou: OrganizationUnit) -> bool:
         _, created = ProductShare.objects.get_or_create(product=product, ou=ou)
         made |= created
     return made
+
+
+@transaction.atomic
+def share_product_to(actor: Any, product: Product, ou: OrganizationUnit) -> ProductShare:
+    """A writer of the product's OU shares it (and its model) read-only to another OU; audited."""
+    require_write(actor, product.ou_id)
+    if product.ou_id == ou.pk:
+        raise DomainError("A product cannot be shared to the OU that owns it.", code="invalid")
+    if share_product(product, ou):
+        audit.record(actor, "product.share", product, after={"ou": ou.ou_id})
+    return ProductShare.objects.get(product=product, ou=ou)

@@ -19,8 +19,11 @@ from .models import CommandInvocation, DeviceSession
 class VisibleDevicesAdmin(ReadOnlyAdmin):
     """Rows of the devices the staff member may see."""
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request).select_related("device")
+    ou_path = "device__ou"
+
+    def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        # OUScopedAdmin's hook: the rows of devices `visible_to` the staff member
+        queryset = queryset.select_related("device")
         if request.user.is_superuser:
             return queryset
         return queryset.filter(device__in=Device.objects.visible_to(request.user).values("pk"))
