@@ -24,10 +24,11 @@ function fallbackCopy(text, done) {
 }
 
 // Behaviours templates ask for with data attributes: no inline handlers under the Content-Security-Policy.
-// <select data-submit-on-change>: submits its form when the choice changes (the OU switcher).
+// <select data-submit-on-change>: submits its form when the choice changes (the OU switcher, the device
+// filters). requestSubmit fires the submit event, so an htmx form (hx-trigger="submit") stays in the page.
 document.addEventListener("change", (event) => {
   const select = event.target.closest("select[data-submit-on-change]");
-  if (select && select.form) select.form.submit();
+  if (select && select.form) select.form.requestSubmit();
 });
 
 // <input type="checkbox" data-checks-all="SELECTOR">: checks or unchecks every box SELECTOR finds.
