@@ -13,7 +13,6 @@ import http.client
 import os
 import re
 import secrets
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,9 +86,8 @@ def production_server(collected) -> Iterator[str]:
     port = free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(collected), "PYTHONPATH": str(REPO),
            "DJANGO_SETTINGS_MODULE": "enos_portal.settings", "PORTAL_VAR_DIR": str(collected), **PRODUCTION}
-    command = server_command("daphne", "127.0.0.1", port)
-    assert command[0] == sys.executable
-    with running(command, new_log("daphne-production"), READY_LINE["daphne"], env):
+    with running(server_command("daphne", "127.0.0.1", port), new_log("daphne-production"), READY_LINE["daphne"],
+                 env):
         yield f"127.0.0.1:{port}"
 
 
