@@ -2,7 +2,9 @@
 
 With no environment variables set this is the embedded default: SQLite in WAL mode, an
 in-memory channel layer, Celery on kombu's filesystem transport, SMS codes printed to the log.
-DATABASE_URL switches to PostgreSQL, REDIS_URL to Redis for channels and Celery.
+DATABASE_URL switches to PostgreSQL, REDIS_URL to Redis for channels and Celery. DEBUG=0 is
+production: HTTPS only behind a TLS-terminating proxy, static files from `collectstatic` served
+by WhiteNoise (see "Production: HTTPS, headers, static files" below).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from .env import allowed_hosts, env_bool, env_float, env_int, env_list, secret_key
 
@@ -31,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -48,6 +52,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -115,6 +122,8 @@ ANONYMOUS_USER_NAME = None  # no guardian anonymous user: anonymous visitors see
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "assets:device-list"
@@ -125,13 +134,58 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "enos_portal" / "static"]
-
+# --- Production: HTTPS, headers, static files -------------------------------------------------
+# The portal runs behind a proxy/load balancer that terminates TLS and tells it so in a header it
+# sets itself (overwriting whatever the client sent): X-Forwarded-Proto: https by default.
+# SECURE_PROXY_SSL_HEADER="" turns that off (TLS ends at daphne itself, or no proxy at all).
+_proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "" if DEBUG else "X-Forwarded-Proto").strip()
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# EMQX's HTTP hooks often call the portal inside the cluster over plain HTTP (they carry their own token)
+SECURE_REDIRECT_EXEMPT = [r"^api/emqx/"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)  # one year
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+
+# Content-Security-Policy (django-csp 4): everything from the portal's own origin, no inline
+# script or style anywhere (templates take their scripts and styles from static files, htmx's
+# indicator style is in portal.css: see base.html's htmx-config). 'self' in connect-src covers
+# the trace page's websocket (ws:/wss: to the same host). data: images are Swagger UI's icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Permissions-Policy: the console uses none of the browser's powerful features.
+PERMISSIONS_POLICY: dict[str, list[str]] = {feature: [] for feature in (
+    "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "fullscreen", "geolocation",
+    "gyroscope", "magnetometer", "microphone", "midi", "payment", "picture-in-picture", "publickey-credentials-get",
+    "screen-wake-lock", "serial", "usb", "xr-spatial-tracking")}
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or VAR_DIR / "static")
+if DEBUG:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns of a missing one (in production: rightly)
+STATICFILES_DIRS = [BASE_DIR / "enos_portal" / "static"]
+# Production serves STATIC_ROOT (filled by `manage.py collectstatic`) through WhiteNoise, with
+# hashed names cached for a year and gzip copies; development serves the apps' folders as they are.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- Redis: channel layer and Celery broker -------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -196,6 +250,8 @@ SPECTACULAR_SETTINGS = {
 # --- Domain settings --------------------------------------------------------------------------
 DEVICE_PAGE_SIZES = [20, 50, 100, 200]
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "accounts.sms.ConsoleBackend")
+# The console backend writes codes to the log: production (DEBUG=0) refuses it unless this says otherwise.
+SMS_ALLOW_CONSOLE = env_bool("SMS_ALLOW_CONSOLE", DEBUG)
 # FileBackend's outbox (one JSON line per message) and HttpGatewayBackend's provider endpoint
 SMS_FILE_PATH = Path(os.environ.get("SMS_FILE_PATH") or VAR_DIR / "sms-outbox.jsonl")
 SMS_HTTP_URL = os.environ.get("SMS_HTTP_URL", "")

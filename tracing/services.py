@@ -24,7 +24,7 @@ from assets.models import Device
 from .active import ActiveTrace, active_traces
 from .conf import MAX_DURATION, MIN_DURATION, max_logs, retention
 from .models import Direction, MessageTrace, Outcome, StopReason, TraceLog
-from .payloads import clean_payload
+from .payloads import clean_payload, mask_secrets, maskable_secrets
 from .push import device_group, publish
 
 if TYPE_CHECKING:
@@ -199,7 +199,8 @@ def build_log(entry: ActiveTrace, msg: TracedMessage, at: datetime) -> PendingLo
         trace_id=entry.trace_id, time=at, direction=msg.direction if msg.direction in Direction.values else "",
         method=_text(msg.method, 128), outcome=msg.outcome if msg.outcome in MESSAGE_OUTCOMES else Outcome.ERROR,
         code=msg.code if isinstance(msg.code, int) and -2**31 <= msg.code < 2**31 else None,
-        message=_text(msg.message, 500), payload=clean_payload(msg.payload)))
+        message=_text(mask_secrets(str(msg.message or ""), maskable_secrets(entry.secrets)), 500),
+        payload=clean_payload(msg.payload, entry.secrets)))
 
 
 def _text(value: Any, limit: int) -> str:
