@@ -62,8 +62,10 @@ class _CountedRate:
         key = self.get_cache_key(request, view)  # type: ignore[attr-defined]
         if key is None:
             return True
+        # fail open: a Redis outage must not turn every API call into a refusal
         self.decision = throttle.hit(f"api-{self.scope}", key,  # type: ignore[attr-defined]
-                                     self.num_requests, self.duration)  # type: ignore[attr-defined]
+                                     self.num_requests, self.duration,  # type: ignore[attr-defined]
+                                     fail_open=True)
         return self.decision.allowed
 
     def wait(self) -> float | None:

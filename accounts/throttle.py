@@ -10,7 +10,7 @@ worker and process shares them; per-process memory in the embedded default):
 - ``hit(scope, key)`` counts one event and says whether it was within the limit;
 - ``check(scope, key)`` says whether the next event would be refused, without counting;
 - ``hit_all([(scope, key), ...])`` checks every rule first and counts only when all allow
-  (a refusal by one rule does not use up the others);
+  (a refusal by one rule does not use up the others); ``check_all`` checks several;
 - ``clear(scope, key)`` forgets the count (e.g. after a successful login, if wanted).
 
 A scope names what is limited; its limit comes from ``settings.THROTTLE_RATES[scope]``
@@ -22,11 +22,16 @@ let more than ``limit`` events through a window.
 
 Failed-attempt limits (a guessed secret) check before verifying and count only failures:
 
-    if not throttle.check("device-login", device_id).allowed or not throttle.check("device-login-ip", ip).allowed:
-        refuse()                                  # locked: do not even verify the sign
+    rules = [("device-login", f"{product_key}/{device_key}"), ("device-login-ip", ip)]
+    locked = throttle.check_all(rules)
+    if not locked.allowed:
+        refuse(retry_after=locked.retry_after)   # do not even verify the sign: a lucky guess teaches nothing
     if not sign_ok:
-        throttle.hit_all([("device-login", device_id), ("device-login-ip", ip)])
+        throttle.hit_all(rules)
         refuse()
+
+When the cache cannot be reached, a decision refuses (fail closed, retry_after 30 s) unless the
+caller passes ``fail_open=True`` (the API's plain request rates do).
 
 The client's address: ``client_ip(request)`` for Django requests and ``client_ip_from_scope(scope)``
 for channels' ASGI scopes. It is REMOTE_ADDR (the ASGI client) unless ``settings.TRUSTED_PROXY_COUNT``
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import math
 import re
 import time
@@ -51,10 +57,14 @@ from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import RedisError
 
 CACHE_ALIAS = "throttle"
+UNAVAILABLE_RETRY_AFTER = 30  # seconds: what a refusal says while the cache cannot be reached
+CACHE_ERRORS = (RedisError, OSError)
 _KEY_PREFIX = "throttle"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+logger = logging.getLogger(__name__)
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])[a-z]*\s*$")
 
 
@@ -134,12 +144,29 @@ def _decide(scope: str, count: int, rate: Rate, started: Any, now: float) -> Dec
     return Decision(False, count, rate.limit, _retry_after(started, rate.period, now), scope)
 
 
+def _unavailable(scope: str, rate: Rate, error: Exception, fail_open: bool) -> Decision:
+    logger.error("throttle %s: the throttle cache is unavailable (%s); %s", scope, error,
+                 "allowing" if fail_open else "refusing")
+    return Decision(fail_open, 0, rate.limit, 0 if fail_open else UNAVAILABLE_RETRY_AFTER, scope)
+
+
 def hit(scope: str, key: str, limit: int | None = None, period: int | float | timedelta | None = None, *,
-        now: float | None = None) -> Decision:
-    """Count one event of `key` in `scope`; refused once more than `limit` fall in one window."""
+        now: float | None = None, fail_open: bool = False) -> Decision:
+    """Count one event of `key` in `scope`; refused once more than `limit` fall in one window.
+
+    When the cache cannot be reached the event is refused (retry in UNAVAILABLE_RETRY_AFTER s),
+    or allowed with `fail_open` (plain request rates, where refusing everything is the worse harm).
+    """
     rate = _rate(scope, limit, period)
     now = time.time() if now is None else now
-    count_key, start_key = _keys(scope, str(key), rate.period)
+    try:
+        return _hit(scope, str(key), rate, now)
+    except CACHE_ERRORS as error:
+        return _unavailable(scope, rate, error, fail_open)
+
+
+def _hit(scope: str, key: str, rate: Rate, now: float) -> Decision:
+    count_key, start_key = _keys(scope, key, rate.period)
     cache = _cache()
     for _ in range(3):
         if cache.add(count_key, 1, timeout=rate.period):
@@ -160,29 +187,44 @@ def hit(scope: str, key: str, limit: int | None = None, period: int | float | ti
 
 
 def check(scope: str, key: str, limit: int | None = None, period: int | float | timedelta | None = None, *,
-          now: float | None = None) -> Decision:
+          now: float | None = None, fail_open: bool = False) -> Decision:
     """Would one more event of `key` be allowed? Counts nothing."""
     rate = _rate(scope, limit, period)
     now = time.time() if now is None else now
     count_key, start_key = _keys(scope, str(key), rate.period)
-    values = _cache().get_many([count_key, start_key])
+    try:
+        values = _cache().get_many([count_key, start_key])
+    except CACHE_ERRORS as error:
+        return _unavailable(scope, rate, error, fail_open)
     count = int(values.get(count_key) or 0)
     return _decide(scope, count + 1, rate, values.get(start_key), now)
 
 
-def hit_all(rules: Iterable[tuple[str, str] | tuple[str, str, int, int | float | timedelta]], *,
-            now: float | None = None) -> Decision:
+Rule = tuple[str, str] | tuple[str, str, int, int | float | timedelta]
+
+
+def check_all(rules: Iterable[Rule], *, now: float | None = None, fail_open: bool = False) -> Decision:
+    """check() for several rules: the refusal with the longest wait, or allowed. Counts nothing."""
+    now = time.time() if now is None else now
+    decisions = [check(*rule, now=now, fail_open=fail_open) for rule in rules]
+    refused = [d for d in decisions if not d.allowed]
+    if refused:
+        return max(refused, key=lambda d: d.retry_after)
+    return max(decisions, key=lambda d: d.count / max(d.limit, 1), default=Decision(True, 0, 0))
+
+
+def hit_all(rules: Iterable[Rule], *, now: float | None = None, fail_open: bool = False) -> Decision:
     """Apply several rules to one event: counted only if every rule allows it.
 
-    Each rule is (scope, key) or (scope, key, limit, period). Returns the first refusal (the
-    longest wait among refusals), or the allowing decision closest to its limit.
+    Each rule is (scope, key) or (scope, key, limit, period). Returns the refusal with the longest
+    wait, or the allowing decision closest to its limit.
     """
     now = time.time() if now is None else now
     rules = [tuple(rule) for rule in rules]
-    refused = [d for d in (check(*rule, now=now) for rule in rules) if not d.allowed]
-    if refused:
-        return max(refused, key=lambda d: d.retry_after)
-    decisions = [hit(*rule, now=now) for rule in rules]
+    checked = check_all(rules, now=now, fail_open=fail_open)
+    if not checked.allowed:
+        return checked
+    decisions = [hit(*rule, now=now, fail_open=fail_open) for rule in rules]
     refused = [d for d in decisions if not d.allowed]
     if refused:  # another worker got there between the check and the count
         return max(refused, key=lambda d: d.retry_after)

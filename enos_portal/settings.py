@@ -275,6 +275,7 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # either one locks: sprayi
 # attempts in Redis when the portal runs on it; in the database otherwise (shared by every process)
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
 AXES_CACHE = "throttle"
+AXES_ENABLE_ADMIN = not REDIS_URL  # the admin lists attempts kept in the database only
 AXES_CLIENT_IP_CALLABLE = "accounts.throttle.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_DISABLE_ACCESS_LOG = True  # successful logins are not kept (the cache handler keeps none either)

@@ -179,3 +179,40 @@ def test_the_address_of_an_asgi_scope(settings):
     settings.TRUSTED_PROXY_COUNT = 1
     assert throttle.client_ip_from_scope(scope) == "1.2.3.4"
     assert throttle.client_ip_from_scope({"client": None, "headers": []}) == "unknown"
+
+
+def test_check_all_names_the_longest_refusal_and_counts_nothing(backend):
+    throttle.hit("short", "k", 1, 60)
+    throttle.hit("long", "k", 1, 3600)
+    refused = throttle.check_all([("short", "k", 1, 60), ("long", "k", 1, 3600), ("free", "k", 1, 60)])
+    assert not refused.allowed and refused.scope == "long"
+    assert throttle.check_all([("free", "k", 1, 60)]).allowed
+    assert throttle.hit("free", "k", 1, 60).allowed  # the checks above counted nothing
+
+
+@pytest.fixture
+def dead_cache(settings) -> None:
+    """A throttle cache on a Redis nobody listens on."""
+    settings.CACHES = {**settings.CACHES, "throttle": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                                       "LOCATION": "redis://127.0.0.1:1/0"}}
+
+
+def test_without_its_cache_a_throttle_refuses_unless_told_to_fail_open(dead_cache, caplog):
+    refused = throttle.hit("sms-phone", "+1")
+    assert not refused.allowed and refused.retry_after == throttle.UNAVAILABLE_RETRY_AFTER
+    assert not throttle.check("sms-phone", "+1").allowed
+    assert not throttle.hit_all([("sms-phone", "+1"), ("sms-user", "7")]).allowed
+    assert throttle.hit("api-user", "7", 10, 60, fail_open=True).allowed
+    assert "throttle cache is unavailable" in caplog.text
+
+
+def test_without_its_cache_the_api_still_answers(dead_cache, writer, acme):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(writer)
+    assert client.get("/api/devices/").status_code == 200  # request rates fail open
+    wrong_token = APIClient()
+    wrong_token.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    refused = wrong_token.get("/api/devices/")  # token guessing fails closed: a 429, never a 500
+    assert refused.status_code == 429 and refused["Retry-After"] == str(throttle.UNAVAILABLE_RETRY_AFTER)
