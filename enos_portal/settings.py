@@ -10,6 +10,7 @@ by WhiteNoise (see "Production: HTTPS, headers, static files" below).
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -294,3 +295,58 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Rate limits and login lockout (accounts/throttle.py, django-axes, DRF throttles) ----------
+# Counters live in the "throttle" cache: Redis when REDIS_URL is set (shared by every worker and
+# process); otherwise this process's memory (the embedded default runs one web process).
+CACHES["throttle"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "throttle"}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle",
+                       "KEY_PREFIX": "throttle"})
+# Reverse proxies in front of the portal that append the client to X-Forwarded-For; 0 = trust none
+# (the client is REMOTE_ADDR). Set it only when every request passes through that many proxies.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# accounts.throttle scopes, "N/period" (s, m, h, d; "10/15m"); THROTTLE_RATES="scope=N/period,…" overrides
+THROTTLE_RATES = {
+    "api-token-failure-ip": "20/10m",  # wrong API tokens per client address
+    "sms-phone": "5/h",  # migration codes texted to one phone
+    "sms-phone-day": "20/d",
+    "sms-user": "20/h",  # migration codes one user asks for (requests and resends)
+    "sms-ip": "30/h",  # … from one client address
+    "device-login": "10/5m",  # failed device logins per device (productKey/deviceKey)
+    "device-login-ip": "100/5m",  # failed device logins per client address (gateways share addresses)
+}
+for _rule in env_list("THROTTLE_RATES", []):
+    _scope, _, _rate = _rule.partition("=")
+    THROTTLE_RATES[_scope.strip()] = _rate.strip()
+
+# Console and admin logins: django-axes refuses a client address or a username for LOGIN_COOLOFF_MINUTES
+# after LOGIN_FAILURE_LIMIT failures (every refused try restarts the cool-off); the answer is 429.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes asks: it turns a lockout into the 429 page
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # either one locks: spraying and one-account guessing
+# attempts in Redis when the portal runs on it; in the database otherwise (shared by every process)
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
+AXES_CACHE = "throttle"
+AXES_ENABLE_ADMIN = not REDIS_URL  # the admin lists attempts kept in the database only
+AXES_CLIENT_IP_CALLABLE = "accounts.throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not kept (the cache handler keeps none either)
+AXES_RESET_ON_SUCCESS = False  # a success must not wipe an address's failures against other accounts
+
+# The API: per-client request rates, and wrong tokens counted per address (a wrong token never
+# reaches a DRF throttle: authentication fails first).
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "accounts.api_auth.ThrottledTokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["accounts.api_auth.AnonRateThrottle",
+                                              "accounts.api_auth.UserRateThrottle"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": os.environ.get("API_RATE_ANON", "60/m"),
+    "user": os.environ.get("API_RATE_USER", "1200/m"),
+}
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT

@@ -50,6 +50,14 @@ def fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_throttles() -> None:
+    """No test inherits another's login failures, rate counts or SMS quotas (accounts.throttle)."""
+    from accounts import throttle
+
+    throttle.reset_all()
+
+
 @pytest.fixture
 def redis_everywhere(settings, monkeypatch) -> str:
     """This process and the servers and workers it starts all speak through Redis: the channel layer,
