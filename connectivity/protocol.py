@@ -24,6 +24,7 @@ NOT_LOGGED_IN = 401
 NOT_FOUND = 404  # unknown method or service
 METHOD_NOT_FOUND = NOT_FOUND
 COMMAND_TIMEOUT = 408
+TOO_MANY_REQUESTS = 429  # the SDK's ResponseCode.TOO_MANY_REQUESTS: too many failed logins
 INTERNAL_ERROR = 500
 DEVICE_OFFLINE = 503
 DEVICE_KEY_EXISTS = 702  # thing.device.register

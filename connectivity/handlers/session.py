@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.timezone import now
 
+from accounts import throttle
 from assets.models import Device
 
 from .. import bus
@@ -41,13 +42,38 @@ def find_device(product_key: str, device_key: str) -> Device | None:
             .filter(product__product_key=product_key, device_key=device_key).first())
 
 
-def authenticate(login: p.LoginRequest, *, gateway: DeviceRef | None = None) -> Device:
+def login_rules(login: p.LoginRequest, client_ip: str) -> list[tuple[str, str]]:
+    """The failed-login limits a login counts against: its deviceKey, and the address it came from."""
+    rules = [("device-login", f"{login.product_key}/{login.device_key}")]
+    if client_ip:
+        rules.append(("device-login-ip", client_ip))
+    return rules
+
+
+def authenticate(login: p.LoginRequest, *, gateway: DeviceRef | None = None, client_ip: str = "") -> Device:
     """Check a login (a device's own, or a sub-device's through `gateway`); refusals are traced.
 
-    The sign is checked before anything about the device's state is told: an unauthenticated
-    caller learns "sign check failed" for an unknown device as for a wrong secret. A gateway,
-    authenticated itself, is told more (sub-device not found, not its sub-device).
+    Failed logins are rate-limited per deviceKey and per client address (accounts.throttle): past
+    the limit a login is refused with 429 before its sign is even checked, so guessing teaches
+    nothing. The sign is checked before anything about the device's state is told: an
+    unauthenticated caller learns "sign check failed" for an unknown device as for a wrong secret.
+    A gateway, authenticated itself, is told more (sub-device not found, not its sub-device).
     """
+    rules = login_rules(login, client_ip)
+    # the cache unreachable: devices still log in (the limit only slows guessing down)
+    locked = throttle.check_all(rules, fail_open=True)
+    if not locked.allowed:
+        raise LoginRefused(p.TOO_MANY_REQUESTS,
+                           f"Too many failed logins: retry in {locked.retry_after} s.")
+    try:
+        return _authenticate(login, gateway)
+    except LoginRefused as refusal:
+        if refusal.code in (p.SIGN_CHECK_FAILED, p.SUB_DEVICE_NOT_FOUND):
+            throttle.hit_all(rules, fail_open=True)
+        raise
+
+
+def _authenticate(login: p.LoginRequest, gateway: DeviceRef | None) -> Device:
     method = p.COMBINE_LOGIN if gateway else p.LOGIN
     device = find_device(login.product_key, login.device_key)
     if device is None:

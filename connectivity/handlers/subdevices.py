@@ -28,7 +28,7 @@ def combine_login(ctx: Context) -> dict:
         raise Refusal(error.code, error.message) from None
     session = ctx.session
     try:
-        device = authenticate(sub_login, gateway=session.device)
+        device = authenticate(sub_login, gateway=session.device, client_ip=session.client_ip)
         open_session(device, session.transport, client_id=sub_login.client_id, login=sub_login, via=session)
     except LoginRefused as refusal:
         raise Refusal(refusal.code, f"{sub_login.device_key}: {refusal.message}") from None
@@ -55,7 +55,7 @@ def combine_login_batch(ctx: Context) -> dict:
         keys = {"productKey": fields["productKey"], "deviceKey": fields["deviceKey"]}
         try:
             sub_login = p.LoginRequest.from_params(fields)
-            device = authenticate(sub_login, gateway=ctx.session.device)
+            device = authenticate(sub_login, gateway=ctx.session.device, client_ip=ctx.session.client_ip)
             open_session(device, ctx.session.transport, client_id=sub_login.client_id, login=sub_login,
                          via=ctx.session)
         except (p.ProtocolError, LoginRefused) as refusal:

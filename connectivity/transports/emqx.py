@@ -4,7 +4,8 @@ client.disconnected and message.publish. The decisions are the same connectivity
 portal's own broker uses.
 
 Configure EMQX 5 with, for each, POST to the portal and header `Authorization: Bearer <EMQX_WEBHOOK_TOKEN>`:
-- authentication body {"clientid": "${clientid}", "username": "${username}", "password": "${password}"}
+- authentication body {"clientid": "${clientid}", "username": "${username}", "password": "${password}",
+  "peerhost": "${peerhost}"} (the address counts failed logins)
 - authorization body {"clientid": "${clientid}", "username": "${username}", "topic": "${topic}",
   "action": "${action}"}
 - a rule `SELECT * FROM "$events/client_connected", "$events/client_disconnected", "/sys/#", "/ext/session/#"`
@@ -23,6 +24,8 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+from accounts import throttle
 
 from .. import protocol as p
 from ..conf import emqx_webhook_token
@@ -156,7 +159,8 @@ def emqx_endpoint(view: Callable[[HttpRequest, dict], JsonResponse]) -> Callable
 def authenticate(request: HttpRequest, body: dict) -> JsonResponse:
     try:
         login = p.parse_mqtt_credentials(body.get("clientid"), body.get("username"), body.get("password"))
-        check_login(login)
+        peer = body.get("peerhost")
+        check_login(login, client_ip=throttle.ip_key(str(peer)) if peer else "")
     except (p.ProtocolError, LoginRefused):
         return JsonResponse(DENY)
     return JsonResponse(ALLOW)

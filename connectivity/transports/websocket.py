@@ -20,6 +20,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
+from accounts import throttle
 from tracing.push import pusher
 
 from .. import bus
@@ -155,7 +156,8 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             if request.method != p.LOGIN:
                 raise p.ProtocolError(p.NOT_LOGGED_IN, "Log in first: the first message must be a login.")
             login = p.LoginRequest.from_params(request.params)
-            device = await in_thread(authenticate)(login)
+            client_ip = throttle.client_ip_from_scope(self.scope)
+            device = await in_thread(authenticate)(login, client_ip=client_ip)
             # listen before going online: a disable committed from now on reaches this connection
             await self._join(device.pk)
             session = await in_thread(open_session)(
@@ -172,6 +174,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             await self._refuse_quietly()
             await self.close(code=CLOSE_ACTIVATED)
             return
+        session.client_ip = client_ip
         self.session = session
         heartbeat.hold(session.session_id)
         keepalive = request.params.get("keepAlive") if isinstance(request.params, dict) else None

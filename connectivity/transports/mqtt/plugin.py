@@ -20,6 +20,7 @@ from amqtt.session import Session as AmqttSession
 from channels.layers import get_channel_layer
 from django.utils.timezone import now
 
+from accounts import throttle
 from tracing.push import pusher
 
 from ... import bus
@@ -105,9 +106,11 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
     async def authenticate(self, *, session: AmqttSession) -> bool | None:
         try:
             login = p.parse_mqtt_credentials(session.client_id, session.username, session.password)
-            device = await in_thread(authenticate)(login)
+            client_ip = throttle.ip_key(session.remote_address)
+            device = await in_thread(authenticate)(login, client_ip=client_ip)
             device_session = await in_thread(open_session)(
                 device, Transport.MQTT, client_id=session.client_id or "", login=login)
+            device_session.client_ip = client_ip
         except p.ProtocolError as error:
             logger.info("CONNECT of %r refused: %s", session.client_id, error.message)
             return False
