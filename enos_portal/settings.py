@@ -293,7 +293,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Rate limits and login lockout (accounts/throttle.py, django-axes, DRF throttles) ----------
@@ -331,7 +331,8 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # either one locks: sprayi
 # attempts in Redis when the portal runs on it; in the database otherwise (shared by every process)
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
 AXES_CACHE = "throttle"
-AXES_ENABLE_ADMIN = not REDIS_URL  # the admin lists attempts kept in the database only
+# no admin pages: attempts name users and addresses of every OU; superusers use `manage.py axes_reset_*`
+AXES_ENABLE_ADMIN = False
 AXES_CLIENT_IP_CALLABLE = "accounts.throttle.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_DISABLE_ACCESS_LOG = True  # successful logins are not kept (the cache handler keeps none either)
