@@ -21,7 +21,6 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 
-from accounts import audit
 from accounts.admin import (
     EstimatedCountPaginator,
     OUListFilter,
@@ -230,8 +229,7 @@ class ProductShareAdmin(ServiceAdmin):
         services.require_write(request.user, product.ou_id)
         if product.ou_id == ou.pk:
             raise DomainError("A product cannot be shared to the OU that owns it.", code="invalid")
-        services.share_product(product, ou)
-        audit.record(request.user, "product.share", product, after={"ou": ou.ou_id})
+        services.share_product(request.user, product, ou)
         adopt(obj, ProductShare.objects.get(product=product, ou=ou))
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -37,7 +37,7 @@ def attach(w: SimpleNamespace) -> None:
 
 
 def disable(w: SimpleNamespace) -> None:
-    services.disable_device(None, w.device)
+    services.disable_device(w.cast["writer"], w.device)
 
 
 def device(suffix: str = "") -> Callable[[SimpleNamespace], str]:

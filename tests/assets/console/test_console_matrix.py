@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from accounts.actors import SYSTEM
 from accounts.ous import SESSION_KEY
 from tests.conftest import client_for
 
@@ -142,7 +143,7 @@ def switch(client, ou_id: str, **extra: str):
 def test_a_member_switches_into_their_ou(objects, cast, globex):
     from accounts.services import set_membership
 
-    set_membership(globex, cast["writer"], "asset_viewer")
+    set_membership(SYSTEM, globex, cast["writer"], "asset_viewer")
     client = client_for(cast["writer"])
     assert switch(client, globex.ou_id).status_code == 302
     assert client.session[SESSION_KEY] == globex.pk
