@@ -282,7 +282,7 @@ class OrganizationUnitAdmin(ServiceAdmin):
 
     def save_model(self, request: HttpRequest, obj: OrganizationUnit, form: Any, change: bool) -> None:
         if not change:
-            adopt(obj, services.create_ou(obj.name, obj.owner, actor=request.user))
+            adopt(obj, services.create_ou(request.user, obj.name, obj.owner))
             return
         stored = OrganizationUnit.objects.get(pk=obj.pk)
         services.update_ou(request.user, stored, name=obj.name, owner=obj.owner)
@@ -314,19 +314,19 @@ class MembershipAdmin(ServiceAdmin):
 
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
         _require_manage(request, obj)
-        adopt(obj, services.set_membership(obj.ou, obj.user, obj.role, actor=request.user))
+        adopt(obj, services.set_membership(request.user, obj.ou, obj.user, obj.role))
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         _require_manage(request, obj)
-        services.remove_membership(obj, actor=request.user)
+        services.remove_membership(request.user, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for membership in queryset.select_related("user", "ou"):
             self.delete_model(request, membership)
 
 
-# set_membership trusts its caller (it also serves create_ou and the demo data), so this door
-# checks that a non-superuser staff member is an OU admin of the OU: no granting oneself access.
+# set_membership checks the actor manages the OU's members; this door also narrows the form's OU
+# choices to those, so a non-superuser staff member cannot even pick another OU.
 def _ous_managed_by(request: HttpRequest) -> QuerySet:
     ids = ou_ids_with(request.user, MANAGE_MEMBERS)
     ous = OrganizationUnit.objects.all()

@@ -1,4 +1,8 @@
-"""Domain operations on OUs and memberships: the only place that writes them."""
+"""Domain operations on OUs and memberships: the only place that writes them.
+
+Each takes its actor first: a user, whose permission is checked, or SYSTEM (accounts.actors) for
+the portal's own writes (demo data, an OU's owner made its admin), allowed where said below.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, remove_perm
 
 from . import audit
+from .actors import is_system
 from .errors import AccessDenied, DomainError
 from .models import (
     OU_PERMISSIONS,
@@ -27,10 +32,21 @@ USER_FIELDS = ("username", "first_name", "last_name", "email", "phone", "is_acti
 PRIVILEGE_FIELDS = ("is_staff", "is_superuser")
 
 
-def require_manage_members(actor: Any, ou: OrganizationUnit) -> None:
-    """Only an OU admin (or a superuser) changes an OU's members; None is the system itself."""
-    if actor is not None and not can(actor, MANAGE_MEMBERS, ou.pk):
+def require_manage_members(actor: Any, ou: OrganizationUnit, *, system_allowed: bool = False) -> None:
+    """Only an OU admin (or a superuser) changes an OU's members, or SYSTEM where the caller allows it."""
+    if is_system(actor, system_allowed=system_allowed):
+        return
+    if not can(actor, MANAGE_MEMBERS, ou.pk):
         raise AccessDenied("Only an OU admin of this OU can change its members.")
+
+
+def require_create_ou(actor: Any) -> None:
+    """OUs are made by SYSTEM (demo data, set-up scripts) or by users granted it (superusers, staff
+    given accounts.add_organizationunit in the admin)."""
+    if is_system(actor, system_allowed=True):
+        return
+    if not (getattr(actor, "is_active", False) and actor.has_perm("accounts.add_organizationunit")):
+        raise AccessDenied("You may not create OUs.")
 
 
 def _ou_permissions() -> dict[str, Permission]:
@@ -58,8 +74,9 @@ def _sync_permissions(user: User, ou: OrganizationUnit, role: str | None) -> Non
 
 
 @transaction.atomic
-def create_ou(name: str, owner: User, actor: Any = None) -> OrganizationUnit:
+def create_ou(actor: Any, name: str, owner: User) -> OrganizationUnit:
     """A new OU; its owner becomes its OU admin."""
+    require_create_ou(actor)
     ou = OrganizationUnit.objects.create(name=name, owner=owner)
     _write_membership(ou, owner, "ou_admin", actor)  # creating the OU is the authority here
     audit.record(actor, "ou.create", ou, ou=ou, after={"name": name, "owner": owner.username})
@@ -83,8 +100,9 @@ def update_ou(actor: Any, ou: OrganizationUnit, *, name: str | None = None, owne
 
 
 @transaction.atomic
-def set_membership(ou: OrganizationUnit, user: User, role: str, actor: Any = None) -> Membership:
-    require_manage_members(actor, ou)
+def set_membership(actor: Any, ou: OrganizationUnit, user: User, role: str) -> Membership:
+    """Give `user` the role in `ou` (the demo data and set-up scripts do it as SYSTEM)."""
+    require_manage_members(actor, ou, system_allowed=True)
     return _write_membership(ou, user, role, actor)
 
 
@@ -106,7 +124,7 @@ def _write_membership(ou: OrganizationUnit, user: User, role: str, actor: Any) -
 
 
 @transaction.atomic
-def remove_membership(membership: Membership, actor: Any = None) -> None:
+def remove_membership(actor: Any, membership: Membership) -> None:
     ou, user = membership.ou, membership.user
     require_manage_members(actor, ou)
     before = {"user": user.username, "role": membership.role}

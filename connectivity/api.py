@@ -14,7 +14,8 @@ from rest_framework.views import APIView
 from assets.models import Device
 
 from . import services
-from .queries import latest_values, recent_commands
+from .models import CommandInvocation
+from .queries import latest_values
 from .services import MAX_COMMAND_TIMEOUT
 
 
@@ -106,7 +107,7 @@ class CommandListView(APIView):
                    operation_id="devices_service_invocations", summary="The device's 20 most recent commands")
     def get(self, request: Request, asset_id: str) -> Response:
         device = visible_device(request.user, asset_id)
-        return Response([invocation.outcome() for invocation in recent_commands(device)])
+        return Response([invocation.outcome() for invocation in CommandInvocation.objects.recent_for(device)])
 
 
 class LatestDataView(APIView):

@@ -19,7 +19,8 @@ from assets.views.common import console_view
 
 from . import services
 from .forms import measurepoint_set_service, service_form
-from .queries import latest_values, recent_commands
+from .models import CommandInvocation
+from .queries import latest_values
 
 MAX_STATUS_IDS = 200
 
@@ -32,7 +33,7 @@ def device_services(request: HttpRequest, asset_id: str) -> HttpResponse:
     return render(request, "connectivity/device_services.html", {
         "device": device, "writable": writable, "tab": "services", "service_forms": forms,
         "set_form": service_form(points) if points["input"] else None,
-        "invocations": recent_commands(device), "sub_device_count": 0,
+        "invocations": CommandInvocation.objects.recent_for(device), "sub_device_count": 0,
     })
 
 
@@ -57,7 +58,7 @@ def _command_page(request: HttpRequest, device: Any, service: dict | None, ident
     if request.htmx:
         return render(request, "connectivity/_invocation_result.html", {
             "device": device, "service": service, "form": form, "invocation": invocation, "error": error,
-            "invocations": recent_commands(device) if invocation is not None else ()},
+            "invocations": CommandInvocation.objects.recent_for(device) if invocation is not None else ()},
             status=200 if error is None else 400)
     if error:
         messages.error(request, error)

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from accounts import audit
+from accounts.actors import is_system
 from accounts.errors import AccessDenied, Conflict, DomainError
 from accounts.models import OrganizationUnit
 from accounts.permissions import CHANGE, can
@@ -359,7 +360,7 @@ def move_devices(actor: Any, request: MigrationRequest, *, now: datetime) -> dic
     The number of queries does not depend on how many devices move.
     """
     source_pk, target_pk = request.source_ou_id, request.target_ou_id
-    if actor is not None and not can(actor, CHANGE, source_pk):
+    if is_system(actor, system_allowed=False) or not can(actor, CHANGE, source_pk):
         raise AccessDenied("You no longer have write access to the devices' OU; nothing was moved.")
     chosen = list(request.device_ids)
     # FOR UPDATE waits for a concurrent mover; once it commits, the rows read here are its result

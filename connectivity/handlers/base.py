@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from accounts.actors import SYSTEM
 from tracing.recorder import TracedMessage, record_message
 
 from .. import protocol as p
@@ -74,4 +75,4 @@ class Context:
 
 # who writes when a device changes its own record (attributes, tags, sub-devices): the system, on the
 # device's behalf; assets audits it like any other edit
-DEVICE_ACTOR: Any = None
+DEVICE_ACTOR: Any = SYSTEM

@@ -133,7 +133,7 @@ def _command(actor: Any, device: Device, service: str, params: Any, *, timeout: 
     timeout = min(max(float(timeout or command_timeout_seconds()), 0.1), MAX_COMMAND_TIMEOUT)
     method = f"{p.SERVICE_PREFIX}{service}"
     invocation = CommandInvocation.objects.create(
-        device=device, service=service, params=params,
+        device=device, ou_id=device.ou_id, service=service, params=params,
         requested_by=actor if getattr(actor, "is_authenticated", False) else None)
     audit.record(actor, "device.service_invoke", device, after={"service": service, "params": params,
                                                                 "invocation": invocation.pk})

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from guardian.shortcuts import assign_perm
 
+from accounts.actors import SYSTEM
 from accounts.models import (
     AuditEvent,
     Membership,
@@ -47,7 +48,7 @@ def staff_member(username: str, ou: OrganizationUnit, role: str, *codenames: str
     user.is_staff = True
     user.save()
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    set_membership(ou, user, role)
+    set_membership(SYSTEM, ou, user, role)
     return User.objects.get(pk=user.pk)  # fresh: no cached model or OU permissions
 
 
@@ -80,7 +81,7 @@ def selected(*devices: Device) -> list[str]:
 
 @pytest.fixture
 def one_of_each(owner, acme, globex, product, thing_model, device, gateway) -> dict[str, object]:
-    services.share_product(product, globex)
+    services.share_product(product.ou.owner, product, globex)
     group = Group.objects.create(name="support-team")
     assign_perm("view_assets", group, acme)
     return {
@@ -143,7 +144,7 @@ def test_staff_see_only_their_ous_products_models_and_audit(acme_staff, product,
 
 
 def test_the_ou_filter_offers_only_the_staff_members_ous(acme_staff, acme, globex, device):
-    initech = create_ou("Initech", acme_staff)  # a second OU of theirs: one choice only hides the filter
+    initech = create_ou(SYSTEM, "Initech", acme_staff)  # a second OU of theirs: one choice only hides the filter
     page = client_for(acme_staff).get(url(Device)).content.decode()
     assert f"ou__id__exact={acme.pk}" in page
     assert f"ou__id__exact={initech.pk}" in page

@@ -133,7 +133,7 @@ def test_disabling_disconnects_the_device_and_its_next_connect_is_refused(port, 
 
 
 def test_a_gateway_speaks_for_its_sub_devices_after_combine_login(port, gateway, device):
-    asset_services.add_sub_devices(None, gateway, [device])
+    asset_services.add_sub_devices(gateway.ou.owner, gateway, [device])
     device.refresh_from_db()
     client = paho(port, gateway)
     assert client.connect() == 0

@@ -51,7 +51,7 @@ def test_a_recently_touched_session_stays(device):
 
 
 def test_a_gateways_sub_devices_end_with_it_and_touching_keeps_them_all(gateway, device, traces):
-    asset_services.add_sub_devices(None, gateway, [device])
+    asset_services.add_sub_devices(gateway.ou.owner, gateway, [device])
     session = connect(gateway)
     services.open_session(Device.objects.select_related("product").get(pk=device.pk), Transport.WEBSOCKET,
                           via=session)

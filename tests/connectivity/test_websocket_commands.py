@@ -118,7 +118,7 @@ def test_a_reply_naming_another_devices_command_is_ignored(device, product, writ
 def test_a_command_to_a_sub_device_goes_through_its_gateway(gateway, device, writer):
     from assets import services as asset_services
 
-    asset_services.add_sub_devices(None, gateway, [device])
+    asset_services.add_sub_devices(gateway.ou.owner, gateway, [device])
     device.refresh_from_db()
     params = p.login_params(device.product.product_key, device.device_key, device.device_secret)
 

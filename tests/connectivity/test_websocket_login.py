@@ -86,7 +86,7 @@ def test_an_unknown_device_is_refused_as_a_wrong_sign_is(device):
 
 
 def test_a_disabled_device_is_refused_with_723(device):
-    asset_services.disable_device(None, device)
+    asset_services.disable_device(device.ou.owner, device)
 
     async def scenario():
         async with device_socket(device, expect_code=p.DEVICE_DISABLED) as (_, answer):

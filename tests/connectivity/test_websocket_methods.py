@@ -35,8 +35,8 @@ def ms(value: dt.datetime) -> int:
 
 
 @pytest.fixture
-def sub_device(gateway, device) -> Device:
-    asset_services.add_sub_devices(None, gateway, [device])
+def sub_device(gateway, device, writer) -> Device:
+    asset_services.add_sub_devices(writer, gateway, [device])
     device.refresh_from_db()
     return device
 

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('assets', '0005_device_fewer_indexes'),
-        ('connectivity', '0002_session_heartbeat'),
+        ('connectivity', '0003_command_invocation_ou'),
     ]
 
     operations = [
