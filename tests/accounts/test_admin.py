@@ -540,9 +540,9 @@ def test_staff_cannot_grant_themselves_another_ous_access(acme, globex):
 
 def test_an_ou_admin_on_the_staff_manages_their_ous_members(acme, outsider):
     ou_admin = staff_member("acme-lead", acme, "ou_admin", *MEMBERSHIP_PERMS)
-    initech = create_ou("Initech", ou_admin)
+    initech = create_ou(SYSTEM, "Initech", ou_admin)
     newcomer = make_user("newcomer")
-    set_membership(initech, newcomer, "asset_viewer")
+    set_membership(SYSTEM, initech, newcomer, "asset_viewer")
     client = client_for(ou_admin)
     response = client.post(url(Membership, "add"), {"user": newcomer.pk, "ou": acme.pk, "role": "asset_viewer"})
     assert response.status_code == 302

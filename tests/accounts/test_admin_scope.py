@@ -22,6 +22,7 @@ from django.utils.timezone import now
 from guardian.shortcuts import assign_perm
 from rest_framework.authtoken.models import Token, TokenProxy
 
+from accounts.actors import SYSTEM
 from accounts.admin_scope import OUScopedAdmin, SuperuserOnlyAdmin
 from accounts.models import (
     AuditEvent,
@@ -53,7 +54,7 @@ def staff_member(username: str, ou: OrganizationUnit, role: str, perms: models.Q
     user.is_staff = True
     user.save()
     user.user_permissions.set(registered_admin_perms() if perms is None else perms)
-    set_membership(ou, user, role)
+    set_membership(SYSTEM, ou, user, role)
     return User.objects.get(pk=user.pk)
 
 
@@ -80,9 +81,9 @@ def one_per_device(device: Device, user: User) -> dict[str, models.Model]:
 @pytest.fixture
 def world(acme, globex, owner, writer, outsider, thing_model, product, device, globex_device, superuser):
     """For each registered model: ("shown", an Acme object) and ("hidden", a Globex object)."""
-    initech = create_ou("Initech", make_user("initech-owner"))
-    share_product(product, globex)  # Acme's product, shared out: Acme's staff see the share
-    share_product(globex_device.product, initech)  # Globex's to Initech: nothing of Acme's
+    initech = create_ou(SYSTEM, "Initech", make_user("initech-owner"))
+    share_product(owner, product, globex)  # Acme's product, shared out: Acme's staff see the share
+    share_product(outsider, globex_device.product, initech)  # Globex's to Initech: nothing of Acme's
     acme_team, globex_team = Group.objects.create(name="acme-team"), Group.objects.create(name="globex-team")
     assign_perm("view_assets", acme_team, acme)
     assign_perm("view_assets", globex_team, globex)

@@ -10,6 +10,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from accounts import services as account_services
+from accounts.actors import SYSTEM
 from accounts.errors import AccessDenied, DomainError
 from accounts.models import AuditEvent, OrganizationUnit, OUGroupObjectPermission, User
 from accounts.permissions import VIEW, forget_ou_permissions, ou_ids_with
@@ -24,7 +25,7 @@ def staff_member(username: str, ou: OrganizationUnit, role: str, *codenames: str
     user.is_staff = True
     user.save()
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    set_membership(ou, user, role)
+    set_membership(SYSTEM, ou, user, role)
     return User.objects.get(pk=user.pk)
 
 
@@ -45,7 +46,7 @@ def acme_lead_staff(acme) -> User:
 @pytest.fixture
 def globex_writer(globex) -> User:
     user = make_user("globex-writer")
-    set_membership(globex, user, "asset_manager")
+    set_membership(SYSTEM, globex, user, "asset_manager")
     return user
 
 
@@ -119,7 +120,7 @@ def test_an_ou_admin_changes_a_members_details_but_never_their_privileges(acme_l
 
 
 def test_an_ou_admin_cannot_change_a_user_who_also_belongs_elsewhere(acme_lead_staff, writer, globex):
-    set_membership(globex, writer, "asset_viewer")
+    set_membership(SYSTEM, globex, writer, "asset_viewer")
     response = client_for(acme_lead_staff).post(user_url(writer), user_form(writer, first_name="Wendy"))
     assert response.status_code == 403
     writer.refresh_from_db()
@@ -166,7 +167,7 @@ def test_an_ou_admin_resets_a_members_password_audited(acme_lead_staff, writer, 
     assert AuditEvent.objects.filter(action="user.password_change", actor=acme_lead_staff,
                                      object_id=str(writer.pk)).exists()
     # a member of another OU too: their account reaches past this OU admin's authority
-    set_membership(globex, writer, "asset_viewer")
+    set_membership(SYSTEM, globex, writer, "asset_viewer")
     assert set_password(client_for(acme_lead_staff), writer).status_code == 403
 
 
@@ -256,4 +257,4 @@ def test_a_user_in_no_ou_is_managed_by_superusers_only(acme, owner):
     loner = make_user("loner")
     assert not account_services.can_manage_user(owner, loner)
     assert account_services.can_manage_user(User.objects.create_superuser("root", "r@example.com", "x"), loner)
-    assert create_ou("Solo", loner)  # once a member of an OU its admin manages, they may
+    assert create_ou(SYSTEM, "Solo", loner)  # once a member of an OU its admin manages, they may

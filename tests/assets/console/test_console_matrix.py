@@ -46,6 +46,8 @@ WRITE_PAGES = [
     ("assets:model-edit", lambda o: [o["model"].pk], "get"),
     ("assets:model-delete", lambda o: [o["model"].pk], "get"),
     ("connectivity:device-invoke", lambda o: [o["device"].asset_id, "restart"], "post"),
+    ("connectivity:device-measurepoints-set", lambda o: [o["device"].asset_id], "post"),
+    ("connectivity:device-measurepoints-get", lambda o: [o["device"].asset_id], "post"),
 ]
 # (url name, query string builder, what of Acme the page shows to Acme's members): lists of the current OU
 CURRENT_OU_PAGES = [

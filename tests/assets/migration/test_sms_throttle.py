@@ -11,6 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.actors import SYSTEM
 from accounts.models import AuditEvent
 from accounts.services import create_ou, set_membership
 from assets.migration import services
@@ -40,14 +41,14 @@ def rates(settings):
 @pytest.fixture
 def second_writer(acme):
     user = make_user("second_writer")
-    set_membership(acme, user, "asset_manager")
+    set_membership(SYSTEM, acme, user, "asset_manager")
     return user
 
 
 @pytest.fixture
 def umbrella(db):
     """A third OU whose owner has a phone of their own."""
-    return create_ou("Umbrella", make_user("umbrella_owner", "+8613800000077"))
+    return create_ou(SYSTEM, "Umbrella", make_user("umbrella_owner", "+8613800000077"))
 
 
 def test_one_phone_gets_at_most_its_hourly_limit_whoever_asks(rates, writer, second_writer, device, globex,
