@@ -40,6 +40,17 @@ class DeviceSessionAdmin(VisibleDevicesAdmin):
 
 @admin.register(CommandInvocation)
 class CommandInvocationAdmin(VisibleDevicesAdmin):
+    """Invocations belong to the OU that issued them: after a migration the target's staff do not see
+    the source OU's commands (CommandInvocation.objects.visible_to)."""
+
+    ou_path = "ou"
+
+    def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        queryset = queryset.select_related("device")
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(pk__in=CommandInvocation.objects.visible_to(request.user).values("pk"))
+
     list_display = ("created_at", "device", "service", "status", "code", "requested_by")
     list_filter = ("status",)
     search_fields = ("device__device_key", "device__asset_id", "service")

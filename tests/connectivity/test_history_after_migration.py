@@ -137,3 +137,18 @@ def test_traces_and_audit_events_stay_with_their_ou(acme_history, device, writer
     assert invoked.ou_id == acme.pk
     assert set(AuditEvent.objects.filter(ou=globex).values_list("action", flat=True)) >= {"device.migrate_in"}
     assert not AuditEvent.objects.filter(ou=globex, action__in=["device.service_invoke", "trace.start"]).exists()
+
+
+def test_the_targets_staff_do_not_see_the_sources_commands_in_the_admin(acme_history, device, writer, outsider,
+                                                                         globex):
+    from django.contrib.auth.models import Permission
+
+    outsider.is_staff = True
+    outsider.save()
+    outsider.user_permissions.add(Permission.objects.get(codename="view_commandinvocation"))
+    move(writer, device, globex)
+    client = client_for(outsider)
+    listed = client.get(reverse("admin:connectivity_commandinvocation_changelist"))
+    assert listed.status_code == 200 and "restart" not in listed.content.decode()
+    url = reverse("admin:connectivity_commandinvocation_change", args=[acme_history.pk])
+    assert client.get(url).status_code == 404
