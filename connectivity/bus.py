@@ -52,6 +52,6 @@ def command(device_id: int, invocation_id: int, message: dict) -> None:
                       "message": message})
 
 
-def notice(device_id: int, message: dict) -> None:
+def notice(device_id: int, notice_id: int, message: dict) -> None:
     """A downstream request with no outcome to wait for (combine.disable/enable/delete to a gateway)."""
-    _send(device_id, {"type": NOTICE, "device_id": device_id, "message": message})
+    _send(device_id, {"type": NOTICE, "device_id": device_id, "notice_id": notice_id, "message": message})

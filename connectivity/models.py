@@ -101,6 +101,30 @@ class LatestValue(models.Model):
         return f"{self.identifier}={self.value!r}"
 
 
+class GatewayNotice(models.Model):
+    """A downstream notice to a gateway about one of its sub-devices (combine.disable / enable / delete).
+
+    Kept until the connection holding the gateway claims and sends it: the channel layer pushes it
+    at once, and the MQTT broker's sweep sends the ones nobody claimed (no shared channel layer).
+    """
+
+    gateway = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
+    method = models.CharField(max_length=32)
+    params = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["gateway", "sent_at"], name="notice_unsent")]
+
+    def __str__(self) -> str:
+        return f"{self.method} → {self.gateway_id}"
+
+    @property
+    def message_id(self) -> str:
+        return f"notice-{self.pk}"
+
+
 class ValueHistory(models.Model):
     """Values a device resumed (cached while offline and sent later), each with its own time.
 

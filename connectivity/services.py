@@ -12,6 +12,7 @@ from .handlers.commands import (
     MEASUREPOINT_GET,
     MEASUREPOINT_SET,
     claim_command,
+    forget_old_notices,
     gateway_notices,
     get_measurepoints,
     invoke_service,
@@ -34,7 +35,7 @@ from .handlers.session import (
 
 __all__ = [
     "MAX_COMMAND_TIMEOUT", "MEASUREPOINT_GET", "MEASUREPOINT_SET", "STALE_REASON", "LoginRefused",
-    "authenticate", "claim_command", "close_session", "end_stale_sessions", "forget_sessions",
+    "authenticate", "claim_command", "forget_old_notices", "close_session", "end_stale_sessions", "forget_sessions",
     "get_measurepoints", "invoke_service", "kick_devices", "gateway_notices", "send_notices", "open_session",
     "record_command_reply", "set_measurepoints", "touch_sessions", "wait_for_reply",
 ]

@@ -14,5 +14,7 @@ MISSED_BEATS = 3
 
 @shared_task
 def end_stale_sessions() -> int:
-    """Beat: end the sessions of server processes that stopped beating (their devices go offline)."""
+    """Beat: end the sessions of server processes that stopped beating (their devices go offline), and
+    forget gateway notices older than a day (sent, or never claimed by a connection)."""
+    services.forget_old_notices(dt.timedelta(days=1))
     return services.end_stale_sessions(dt.timedelta(seconds=MISSED_BEATS * session_heartbeat_seconds()))

@@ -24,7 +24,7 @@ from assets.models import Device
 from .. import bus
 from .. import protocol as p
 from ..conf import command_timeout_seconds
-from ..models import CommandInvocation, CommandStatus, DeviceSession, Transport
+from ..models import CommandInvocation, CommandStatus, DeviceSession, GatewayNotice, Transport
 from ..sessions import DeviceRef, Session
 from ..transports import emqx_api
 from .base import trace
@@ -266,31 +266,53 @@ def kick_devices(device_ids: list[int], reason: str, code: int) -> None:
             trace(live.device_id, "up", p.COMBINE_LOGOUT, "ok", message=reason)
 
 
-def gateway_notices(device_ids: list[int], method: str) -> list[tuple[int, str, dict]]:
+def gateway_notices(device_ids: list[int], method: str) -> list[GatewayNotice]:
     """The notices to send when sub-devices were disabled, enabled or deleted (combine.disable /
-    combine.enable / combine.delete on each connected gateway's /ext/session topic): (gateway id,
-    transport, message)."""
+    combine.enable / combine.delete on each connected gateway's /ext/session topic), unsaved."""
     subs = (Device.objects.filter(pk__in=device_ids, gateway__isnull=False)
             .values_list("gateway_id", "product__product_key", "device_key"))
     by_gateway: dict[int, list[dict]] = {}
     for gateway_id, product_key, device_key in subs:
         by_gateway.setdefault(gateway_id, []).append({"productKey": product_key, "deviceKey": device_key})
-    live = dict(DeviceSession.objects.filter(device_id__in=list(by_gateway), via__isnull=True)
-                .values_list("device_id", "transport"))
-    return [(gateway_id, live[gateway_id], p.request(f"{NOTICE_PREFIX}{gateway_id}-{time.time_ns()}", method, params))
+    live = set(DeviceSession.objects.filter(device_id__in=list(by_gateway), via__isnull=True)
+               .values_list("device_id", flat=True))
+    return [GatewayNotice(gateway_id=gateway_id, method=method, params=params)
             for gateway_id, params in by_gateway.items() if gateway_id in live]
 
 
-def send_notices(notices: list[tuple[int, str, dict]]) -> int:
-    for gateway_id, transport, message in notices:
-        params = message["params"]
-        trace(gateway_id, "down", message["method"], "ok", message=", ".join(i["deviceKey"] for i in params),
-              payload=params)
-        if transport == Transport.EMQX:
-            gateway = Device.objects.select_related("product").filter(pk=gateway_id).first()
-            if gateway is not None:
-                emqx_api.publish(p.topic_for(gateway.product.product_key, gateway.device_key, message["method"]),
-                                 message)
+def notice_message(notice: GatewayNotice) -> dict:
+    return p.request(notice.message_id, notice.method, notice.params)
+
+
+def send_notices(notices: list[GatewayNotice]) -> int:
+    """Keep the notices and push each to the connection holding its gateway (which claims it)."""
+    notices = [n for n in notices if Device.objects.filter(pk=n.gateway_id).exists()]
+    for notice in notices:
+        notice.save()
+        trace(notice.gateway_id, "down", notice.method, "ok",
+              message=", ".join(i["deviceKey"] for i in notice.params), payload=notice.params)
+        live = DeviceSession.objects.filter(device_id=notice.gateway_id, via__isnull=True).first()
+        if live is not None and live.transport == Transport.EMQX:
+            gateway = Device.objects.select_related("product").get(pk=notice.gateway_id)
+            if claim_notice(notice.pk):
+                emqx_api.publish(p.topic_for(gateway.product.product_key, gateway.device_key, notice.method),
+                                 notice_message(notice))
         else:
-            bus.notice(gateway_id, message)
+            bus.notice(notice.gateway_id, notice.pk, notice_message(notice))
     return len(notices)
+
+
+def claim_notice(notice_id: int) -> bool:
+    """The connection about to send a notice claims it, so it goes out once."""
+    return bool(GatewayNotice.objects.filter(pk=notice_id, sent_at__isnull=True).update(sent_at=now()))
+
+
+def unsent_notices(device_ids: list[int], not_before: dt.datetime) -> list[tuple[int, int, dict]]:
+    """Notices nobody sent yet to these gateways: (notice id, gateway id, message) — the MQTT broker's
+    sweep sends them when no channel layer links it to the portal."""
+    return [(n.pk, n.gateway_id, notice_message(n)) for n in GatewayNotice.objects.filter(
+        gateway_id__in=device_ids, sent_at__isnull=True, created_at__gte=not_before).order_by("pk")]
+
+
+def forget_old_notices(older_than: dt.timedelta) -> int:
+    return GatewayNotice.objects.filter(created_at__lt=now() - older_than).delete()[0]

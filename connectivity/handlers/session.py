@@ -34,7 +34,9 @@ class LoginRefused(Exception):
 
 
 # one answer for an unknown device and a wrong sign: an unauthenticated caller learns nothing
-SIGN_FAILED_MESSAGE = "Sign check failed."
+SIGN_FAILED_MESSAGE = "Sign check failed."  # EnOS's own wording for 742, as the others below
+
+DISABLED_MESSAGE = "Device is disable: it is disabled in the portal."
 
 
 def find_device(product_key: str, device_key: str) -> Device | None:
@@ -78,7 +80,8 @@ def _authenticate(login: p.LoginRequest, gateway: DeviceRef | None) -> Device:
     device = find_device(login.product_key, login.device_key)
     if device is None:
         if gateway is not None:
-            raise LoginRefused(p.SUB_DEVICE_NOT_FOUND, f"Sub-device {login.device_key} does not exist.")
+            raise LoginRefused(p.SUB_DEVICE_NOT_FOUND, f"It failed to query device, not existed this device: "
+                                                       f"{login.device_key}.")
         raise LoginRefused(p.SIGN_CHECK_FAILED, SIGN_FAILED_MESSAGE)
 
     def refuse(code: int, message: str) -> LoginRefused:
@@ -90,7 +93,7 @@ def _authenticate(login: p.LoginRequest, gateway: DeviceRef | None) -> Device:
     if login.secure_mode == p.DYNAMIC_ACTIVATION:
         if not device.product.dynamic_activation:
             raise refuse(p.DYNAMIC_ACTIVATION_NOT_ALLOWED,
-                         "Dynamic activation is not allowed for this product: sign with the deviceSecret.")
+                         "Dynamic activate is not allowed for this product: sign with the deviceSecret.")
         secret = device.product.product_secret
     elif login.secure_mode == p.STATIC_ACTIVATION:
         secret = device.device_secret
@@ -102,15 +105,15 @@ def _authenticate(login: p.LoginRequest, gateway: DeviceRef | None) -> Device:
     if not p.sign_matches(login.signed_fields(), secret, login.sign, login.sign_method):
         raise refuse(p.SIGN_CHECK_FAILED, SIGN_FAILED_MESSAGE)
     if gateway is None and device.gateway_id is not None:
-        raise refuse(p.SUB_DEVICE_DIRECT_LOGIN,
-                     "A sub-device cannot log in directly: it logs in through its gateway (combine.login).")
+        raise refuse(p.SUB_DEVICE_DIRECT_LOGIN, "Sub device cannot connect to mqtt broker directly: "
+                                                "it logs in through its gateway (combine.login).")
     if gateway is not None and device.gateway_id != gateway.id:
-        raise refuse(p.SUB_DEVICE_NOT_OF_GATEWAY, f"{device.device_key} is not a sub-device of this gateway.")
+        raise refuse(p.SUB_DEVICE_NOT_OF_GATEWAY, f"Sub device not belong the gateway: {device.device_key}.")
     if login.secure_mode == p.DYNAMIC_ACTIVATION and device.activated_at is not None:
         raise refuse(p.DYNAMIC_ACTIVATION_NOT_ALLOWED,
-                     "The device is already activated: log in with its deviceSecret.")
+                     "Dynamic activate is not allowed: the device is already activated; log in with its deviceSecret.")
     if not device.enabled:
-        raise refuse(p.DEVICE_DISABLED, "The device is disabled.")
+        raise refuse(p.DEVICE_DISABLED, DISABLED_MESSAGE)
     return device
 
 
@@ -150,8 +153,8 @@ def open_session(device: Device, transport: str, *, client_id: str = "", login: 
         state = Device.objects.filter(pk=device.pk).values("enabled", "online").first()
         if state is None or not state["enabled"]:
             # disabled (or deleted) between the sign check and now: the kick was sent before we could hear it
-            trace(device.pk, "up", method, "error", code=p.DEVICE_DISABLED, message="The device is disabled.")
-            raise LoginRefused(p.DEVICE_DISABLED, "The device is disabled.", device.pk)
+            trace(device.pk, "up", method, "error", code=p.DEVICE_DISABLED, message=DISABLED_MESSAGE)
+            raise LoginRefused(p.DEVICE_DISABLED, DISABLED_MESSAGE, device.pk)
         went_online = not state["online"]
         if went_online:
             Device.objects.filter(pk=device.pk).update(online=True, last_online_at=stamp)
@@ -260,6 +263,16 @@ def sessions_to_end(held: dict[int, str]) -> dict[int, str]:
         elif stamp and stamp != rows[device_id][1]:
             drop[device_id] = "device secret reset"
     return drop
+
+
+def replaced_sessions(held: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Which (device id, session id) pairs a connection believes it holds are no longer the device's
+    session: a newer login replaced it, or the session was ended meanwhile."""
+    if not held:
+        return []
+    current = dict(DeviceSession.objects.filter(device_id__in={d for d, _ in held}).values_list("device_id",
+                                                                                              "session_id"))
+    return [(device_id, session_id) for device_id, session_id in held if current.get(device_id) != session_id]
 
 
 def refuse_publish(session: Session, topic: str) -> None:

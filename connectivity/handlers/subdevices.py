@@ -141,7 +141,7 @@ def topo_get(ctx: Context) -> dict:
     subs = (Device.objects.filter(gateway=gateway).select_related("product").order_by("pk")
             .only("asset_id", "device_key", "product__product_key")[:10_000])
     return p.reply(ctx.request.id, p.SUCCESS, [
-        {"productKey": d.product.product_key, "deviceKey": d.device_key, "assetId": d.asset_id} for d in subs])
+        {"productKey": d.product.product_key, "deviceKey": d.device_key} for d in subs])
 
 
 def topo_delete(ctx: Context) -> dict:

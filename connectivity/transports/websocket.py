@@ -28,7 +28,7 @@ from .. import protocol as p
 from ..conf import keepalive_seconds, login_timeout_seconds
 from ..db import in_thread
 from ..handlers import answer_on_loop, handle_message
-from ..handlers.commands import claim_command
+from ..handlers.commands import claim_command, claim_notice
 from ..handlers.session import LoginRefused, authenticate, close_session, end_sub_session, login_reply, open_session
 from ..heartbeat import heartbeat
 from ..latest import buffer as latest_buffer
@@ -269,5 +269,6 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             await self._send(event["message"])
 
     async def device_notice(self, event: dict) -> None:
-        if self.session is not None and event["device_id"] == self.session.device.id:
+        if self.session is not None and event["device_id"] == self.session.device.id \
+                and await in_thread(claim_notice)(event["notice_id"]):
             await self._send(event["message"])

@@ -57,9 +57,9 @@ def test_combine_login_and_logout(sdk, gateway, product):
     assert status_of(gateway) == DeviceStatus.ONLINE
 
 
-def test_combine_login_refusals_carry_the_enos_codes(sdk, gateway, product, device):
+def test_combine_login_refusals_carry_the_enos_codes(sdk, gateway, product, device, writer):
     sub, disabled = make_sub_devices(gateway, product, "sub-ok", "sub-off")
-    asset_services.disable_device(None, disabled)
+    asset_services.disable_device(writer, disabled)
     ghost = Device(product=product, device_key="no-such-device", device_secret="x" * 16)
     client = sdk.connected(gateway)
     cases = [(login_request(ghost), 705), (login_request(disabled), 723), (login_request(device), 740),
@@ -96,9 +96,9 @@ def test_combine_login_batch_signs_with_seconds_and_reports_each_sub_device(sdk,
     wait_for(lambda: status_of(sub_a) == status_of(sub_b) == DeviceStatus.ONLINE, WAIT)
 
 
-def test_combine_login_batch_with_a_disabled_sub_device_logs_in_the_others(sdk, gateway, product):
+def test_combine_login_batch_with_a_disabled_sub_device_logs_in_the_others(sdk, gateway, product, writer):
     good, disabled = make_sub_devices(gateway, product, "sub-good", "sub-disabled")
-    asset_services.disable_device(None, disabled)
+    asset_services.disable_device(writer, disabled)
     client = sdk.connected(gateway)
     builder = SubDeviceLoginBatchRequest.builder()
     for sub in (good, disabled):

@@ -28,7 +28,13 @@ from ... import protocol as p
 from ...conf import broker_sweep_seconds, keepalive_seconds
 from ...db import in_thread
 from ...handlers import answer_on_loop, handle_message
-from ...handlers.commands import MAX_COMMAND_TIMEOUT, claim_command, undelivered_commands
+from ...handlers.commands import (
+    MAX_COMMAND_TIMEOUT,
+    claim_command,
+    claim_notice,
+    undelivered_commands,
+    unsent_notices,
+)
 from ...handlers.session import (
     LoginRefused,
     activation_message,
@@ -37,6 +43,7 @@ from ...handlers.session import (
     end_sub_session,
     open_session,
     refuse_publish,
+    replaced_sessions,
     sessions_to_end,
 )
 from ...heartbeat import heartbeat
@@ -124,7 +131,7 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
         previous = self.connections.get(connection.client_id)
         if previous is not None:  # the same client id connects again: amqtt takes the old one over
             previous.close_reason = "replaced by a new login"
-            await self._forget(previous, end_session=False)
+            await self._forget(previous)
         self.connections[connection.client_id] = connection
         self.by_device[device_session.device.id] = connection
         heartbeat.hold(device_session.session_id)
@@ -230,21 +237,22 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
 
     async def _on_event(self, event: dict) -> None:
         device_id = event.get("device_id")
+        kind = event.get("type")
+        if kind == bus.REPLACED and isinstance(device_id, int):
+            # every older connection holding the device lets go (the newest may already be in by_device)
+            for older in [c for c in self.connections.values() if device_id in c.held()
+                          and c.session.session_id != event.get("session_id")]:
+                await self._drop(older, device_id, "replaced by a new login", end_session=False)
+            return
         connection = self.by_device.get(device_id) if isinstance(device_id, int) else None
         if connection is None:
             return
-        kind = event.get("type")
         if kind == bus.KICK:
             await self._drop(connection, device_id, event.get("reason") or "kicked")
-        elif kind == bus.REPLACED and event.get("session_id") != connection.session.session_id:
-            await self._drop(connection, device_id, "replaced by a new login", end_session=False)
         elif kind == bus.COMMAND:
             await self._send_command(connection, event["invocation_id"], device_id, event["message"])
         elif kind == bus.NOTICE and device_id == connection.session.device.id:
-            device = connection.session.device
-            message = event["message"]
-            await self._publish(connection, p.topic_for(device.product_key, device.device_key, message["method"]),
-                                message)
+            await self._send_notice(connection, event["notice_id"], event["message"])
 
     async def _send_command(self, connection: Connection, invocation_id: int, device_id: int, message: dict) -> None:
         target = connection.session.by_id(device_id)
@@ -254,12 +262,18 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
             await self._publish(connection, p.topic_for(target.product_key, target.device_key, message["method"]),
                                 {k: v for k, v in message.items() if k not in ("productKey", "deviceKey")})
 
+    async def _send_notice(self, connection: Connection, notice_id: int, message: dict) -> None:
+        if await in_thread(claim_notice)(notice_id):
+            device = connection.session.device
+            await self._publish(connection, p.topic_for(device.product_key, device.device_key, message["method"]),
+                                message)
+
     async def _drop(self, connection: Connection, device_id: int, reason: str, *, end_session: bool = True) -> None:
         """End one device's presence on a connection: the connection itself, or one sub-device."""
         if device_id == connection.session.device.id:
             connection.close_reason = reason
             if not end_session:
-                await self._forget(connection, end_session=False)
+                await self._forget(connection)
             handler = self._handler(connection.client_id)
             if handler is not None:
                 await handler.handle_connection_closed()
@@ -293,20 +307,33 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
         to_end = await in_thread(sessions_to_end)(held)
         for device_id, reason in to_end.items():
             await self._drop(owner[device_id], device_id, reason)
+        # a newer login elsewhere (another process, a lost push) took a device: let go quietly
+        pairs = [(device_id, c.session.session_id) for c in list(self.connections.values()) if c.session.session_id
+                 for device_id in c.held() if device_id not in to_end]
+        for device_id, session_id in await in_thread(replaced_sessions)(pairs):
+            for older in [c for c in list(self.connections.values()) if c.session.session_id == session_id]:
+                await self._drop(older, device_id, "replaced by a new login", end_session=False)
         not_before = now() - dt.timedelta(seconds=MAX_COMMAND_TIMEOUT)
         waiting = await in_thread(undelivered_commands)(list(held), not_before)
         for invocation_id, device_id, message in waiting:
             if device_id in owner and device_id not in to_end:
                 await self._send_command(owner[device_id], invocation_id, device_id, message)
+        gateways = [c.session.device.id for c in self.connections.values() if c.session.device.is_gateway]
+        for notice_id, device_id, message in await in_thread(unsent_notices)(gateways, not_before):
+            if device_id in owner and owner[device_id].session.device.id == device_id:
+                await self._send_notice(owner[device_id], notice_id, message)
 
     # --- bookkeeping ------------------------------------------------------------------------------------
 
     async def _closed(self, connection: Connection) -> None:
         if self.connections.get(connection.client_id) is not connection:
             return
-        await self._forget(connection, end_session=True)
+        await self._forget(connection)
 
-    async def _forget(self, connection: Connection, *, end_session: bool) -> None:
+    async def _forget(self, connection: Connection) -> None:
+        """Let go of a connection. Its session ends too: that touches only rows still carrying its
+        session id, so a replaced connection takes its sub-devices' sessions with it and leaves the
+        device, now held by the newer one, alone."""
         if self.connections.get(connection.client_id) is connection:
             del self.connections[connection.client_id]
             heartbeat.release(connection.session.session_id)
@@ -320,8 +347,7 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
             for device_id in connection.joined:
                 await layer.group_discard(bus.device_group(device_id), self.channel)
         connection.joined.clear()
-        if end_session:
-            await in_thread(close_session)(connection.session, connection.close_reason)
+        await in_thread(close_session)(connection.session, connection.close_reason)
 
     async def _refresh_groups(self) -> None:
         """channels-redis forgets group members after a day; connections live longer."""
