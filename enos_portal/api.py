@@ -1,11 +1,19 @@
-"""The API's one error body: {"code", "message", "details": {field: [messages]}}."""
+"""The API's one error body: {"code", "message", "details": {field: [messages]}}.
+
+Also what /api/ answers outside its views: an unknown path is a JSON 404 (not the console's
+HTML page), and an unexpected crash a JSON 500, so an integration never has to parse HTML.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
+from django.utils.translation import gettext as _
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -44,3 +52,40 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             "details": _flatten(exc.detail) if isinstance(exc.detail, dict | list) else {},
         }
     return response
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": {}}
+
+
+def _view_with_slash(request: HttpRequest) -> bool:
+    """Whether the path with a slash appended names a real API view (APPEND_SLASH's question)."""
+    if request.path_info.endswith("/"):
+        return False
+    try:
+        match = resolve(f"{request.path_info}/", getattr(request, "urlconf", None))
+    except Resolver404:
+        return False
+    return match.func is not not_found
+
+
+def not_found(request: HttpRequest, unmatched: str = "") -> HttpResponse:
+    """Every /api/ path no route matches. Keeps APPEND_SLASH's redirect for reads; a write to the
+    slashless URL is told where to go instead (a redirect would lose its body)."""
+    if settings.APPEND_SLASH and _view_with_slash(request):
+        if request.method in ("GET", "HEAD"):
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+        message = _("No such API URL: did you mean %(path)s/ (with the trailing slash)?") % {
+            "path": request.path}
+    else:
+        message = _("No such API URL: %(path)s. The list of operations is at /api/schema/.") % {
+            "path": request.path}
+    return JsonResponse(error_body("not_found", message), status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: JSON under /api/, the console's page elsewhere."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse(error_body("server_error", _("Server error: the request was not completed.")),
+                            status=500)
+    return defaults.server_error(request)

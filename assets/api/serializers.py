@@ -56,9 +56,9 @@ class DeviceSerializer(serializers.ModelSerializer):
                                            default=None)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
-    activatedAt = serializers.DateTimeField(source="activated_at", read_only=True)
-    lastOnlineAt = serializers.DateTimeField(source="last_online_at", read_only=True)
-    lastOfflineAt = serializers.DateTimeField(source="last_offline_at", read_only=True)
+    activatedAt = serializers.DateTimeField(source="activated_at", read_only=True, allow_null=True)
+    lastOnlineAt = serializers.DateTimeField(source="last_online_at", read_only=True, allow_null=True)
+    lastOfflineAt = serializers.DateTimeField(source="last_offline_at", read_only=True, allow_null=True)
     attributes = serializers.DictField(read_only=True)
     tags = serializers.DictField(child=serializers.CharField(), read_only=True)
 
