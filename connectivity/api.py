@@ -7,15 +7,19 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from assets.api.serializers import ErrorSerializer
 from assets.models import Device
 
 from . import services
 from .queries import latest_values, recent_commands
 from .services import MAX_COMMAND_TIMEOUT
+
+ERRORS = {code: ErrorSerializer for code in (400, 403, 404, 409)}
 
 
 def visible_device(user: Any, asset_id: str) -> Device:
@@ -42,7 +46,8 @@ class CommandOutcomeSerializer(serializers.Serializer):
 
 
 class InvokeServiceView(APIView):
-    @extend_schema(request=InvokeSerializer, responses={200: CommandOutcomeSerializer},
+    parser_classes = [JSONParser]  # the API's bodies are JSON
+    @extend_schema(request=InvokeSerializer, responses={200: CommandOutcomeSerializer, **ERRORS},
                    operation_id="devices_service_invoke",
                    summary="Send thing.service.<identifier> to the device and wait for its reply",
                    description="Answers with the outcome: ok or error (the device's reply and code), timeout, or "
@@ -57,7 +62,7 @@ class InvokeServiceView(APIView):
 
 
 class CommandListView(APIView):
-    @extend_schema(responses={200: CommandOutcomeSerializer(many=True)},
+    @extend_schema(responses={200: CommandOutcomeSerializer(many=True), **ERRORS},
                    operation_id="devices_service_invocations", summary="The device's 20 most recent commands")
     def get(self, request: Request, asset_id: str) -> Response:
         device = visible_device(request.user, asset_id)
@@ -67,7 +72,7 @@ class CommandListView(APIView):
 class LatestDataView(APIView):
     @extend_schema(responses={200: inline_serializer("LatestData", {
         "measurepoints": serializers.ListField(child=serializers.DictField()),
-        "events": serializers.ListField(child=serializers.DictField())})},
+        "events": serializers.ListField(child=serializers.DictField())}), **ERRORS},
         operation_id="devices_latest_data", summary="The latest value and time of each measure point and event")
     def get(self, request: Request, asset_id: str) -> Response:
         device = visible_device(request.user, asset_id)

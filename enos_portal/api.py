@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -34,6 +35,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response({"code": exc.code, "message": exc.message, "details": exc.details}, status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, SuspiciousOperation):
+        # e.g. a form body with more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS: Django's answer is an HTML 400
+        exc = exceptions.ParseError(_("The request body was refused: %(reason)s") % {"reason": exc})
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
@@ -69,6 +73,7 @@ def _view_with_slash(request: HttpRequest) -> bool:
     return match.func is not not_found
 
 
+@csrf_exempt  # it changes nothing: a POST to a wrong URL deserves the 404, not a CSRF page
 def not_found(request: HttpRequest, unmatched: str = "") -> HttpResponse:
     """Every /api/ path no route matches. Keeps APPEND_SLASH's redirect for reads; a write to the
     slashless URL is told where to go instead (a redirect would lose its body)."""

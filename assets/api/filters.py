@@ -84,9 +84,19 @@ class PairListField(forms.Field):
         return pairs
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class PairFilter(django_filters.Filter):
     field_class = PairListField
+
+
+# the schema says what PairListField checks: the key's pattern, and the ":" a value needs
+@extend_schema_field({"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z0-9_/-]{1,50}(:[\s\S]*)?$"}})
+class TagFilter(PairFilter):
+    pass
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]{0,63}:"}})
+class AttributeFilter(PairFilter):
+    pass
 
 
 class DeviceFilter(django_filters.FilterSet):
@@ -100,9 +110,9 @@ class DeviceFilter(django_filters.FilterSet):
                                          help_text="inactive, online, offline or disable.")
     productType = django_filters.ChoiceFilter(field_name="product__product_type", choices=ProductType.choices)
     assetType = django_filters.ChoiceFilter(choices=AssetType.choices, method="filter_asset_type")
-    tag = PairFilter(method="filter_tags", key_re=TAG_KEY_RE, key_word=_("tag key"), value_required=False,
+    tag = TagFilter(method="filter_tags", key_re=TAG_KEY_RE, key_word=_("tag key"), value_required=False,
                      help_text="key (has the tag) or key:value; repeat to require several.")
-    attribute = PairFilter(method="filter_attributes", key_re=IDENTIFIER_RE, key_word=_("attribute identifier"),
+    attribute = AttributeFilter(method="filter_attributes", key_re=IDENTIFIER_RE, key_word=_("attribute identifier"),
                            value_required=True, help_text="identifier:value; repeat to require several.")
 
     class Meta:

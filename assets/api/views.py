@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -50,8 +51,16 @@ ERRORS = {status.HTTP_400_BAD_REQUEST: ErrorSerializer, status.HTTP_403_FORBIDDE
           status.HTTP_404_NOT_FOUND: ErrorSerializer, status.HTTP_409_CONFLICT: ErrorSerializer}
 
 
+NON_EMPTY = {"type": "string", "minLength": 1}
+
+
 def responses(ok: Any, code: int = status.HTTP_200_OK) -> dict:
     return {code: ok, **ERRORS}
+
+
+def list_responses(serializer_class: type) -> dict:
+    """A list's page, or 400 for a filter, pageSize or cursor it cannot use."""
+    return {status.HTTP_200_OK: serializer_class(many=True), status.HTTP_400_BAD_REQUEST: ErrorSerializer}
 
 
 def validated(serializer_class: type, data: Any) -> dict[str, Any]:
@@ -67,6 +76,8 @@ def merge(stored: dict, patch: dict) -> dict:
 
 
 class APIViewSet(viewsets.GenericViewSet):
+    # bodies are JSON: attributes, tags and thing model definitions nest, which a form cannot carry
+    parser_classes = [JSONParser]
     pagination_class = KeysetPagination
     lookup_value_regex = "[^/]+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -81,7 +92,8 @@ class APIViewSet(viewsets.GenericViewSet):
 # --- devices ------------------------------------------------------------------------------------
 
 @extend_schema_view(
-    list=extend_schema(summary="Search devices", description="Newest first; all OUs you can see unless `ou`."),
+    list=extend_schema(summary="Search devices", description="Newest first; all OUs you can see unless `ou`.",
+                       responses=list_responses(DeviceSerializer)),
     retrieve=extend_schema(summary="Get a device by assetId", responses=responses(DeviceSerializer)),
 )
 class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -146,8 +158,8 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(summary="Get a device by productKey and deviceKey", responses=responses(DeviceSerializer),
-                   parameters=[OpenApiParameter("productKey", OpenApiTypes.STR, required=True),
-                               OpenApiParameter("deviceKey", OpenApiTypes.STR, required=True)])
+                   parameters=[OpenApiParameter("productKey", NON_EMPTY, required=True),
+                               OpenApiParameter("deviceKey", NON_EMPTY, required=True)])
     @action(detail=False, methods=["get"], url_path="by-key", pagination_class=None, filter_backends=[])
     def by_key(self, request: Request) -> Response:
         keys = {name: request.query_params.get(name) for name in ("productKey", "deviceKey")}
@@ -264,7 +276,8 @@ class SharedViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List products", description="Own and shared (`shared: true`, read-only)."),
+    list=extend_schema(summary="List products", description="Own and shared (`shared: true`, read-only).",
+                       responses=list_responses(ProductSerializer)),
     retrieve=extend_schema(summary="Get a product", responses=responses(ProductSerializer)),
 )
 class ProductViewSet(SharedViewSet):
@@ -316,7 +329,8 @@ OU_PARAMETER = OpenApiParameter(
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List thing models", description="Own and shared (`shared: true`, read-only)."),
+    list=extend_schema(summary="List thing models", description="Own and shared (`shared: true`, read-only).",
+                       responses=list_responses(ThingModelSerializer)),
     retrieve=extend_schema(summary="Get a thing model", parameters=[OU_PARAMETER],
                            responses=responses(ThingModelSerializer)),
 )

@@ -15,6 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +29,7 @@ from ..downloads import jsonl_response
 from ..models import MessageTrace, TraceLog
 from .serializers import DurationSerializer, TraceLogPageSerializer, TraceLogSerializer, TraceSerializer
 
+JSON_BODY = [JSONParser]  # the API's bodies are JSON
 ERRORS = {code: ErrorSerializer for code in (400, 403, 404, 409)}
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
@@ -50,6 +52,8 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 class DeviceTracesView(APIView):
+    parser_classes = JSON_BODY
+
     def device(self, request: Request, asset_id: str) -> Device:
         return get_object_or_404(Device.objects.visible_to(request.user), asset_id=asset_id)
 
@@ -79,6 +83,8 @@ class TraceView(APIView):
 
 
 class TraceExtendView(APIView):
+    parser_classes = JSON_BODY
+
     @extend_schema(summary="Extend a running trace", request=DurationSerializer,
                    responses={200: TraceSerializer, **ERRORS},
                    description="Adds `duration` seconds to its expiry; it may end at most 3 days from now.")
@@ -89,6 +95,8 @@ class TraceExtendView(APIView):
 
 
 class TraceStopView(APIView):
+    parser_classes = JSON_BODY
+
     @extend_schema(summary="Stop a running trace", request=None, responses={200: TraceSerializer, **ERRORS})
     def post(self, request: Request, traceId: int) -> Response:
         trace = get_trace_for(request.user, traceId)
