@@ -7,13 +7,13 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assets.api.serializers import ErrorSerializer
 from assets.models import Device
+from enos_portal.api import APIJSONParser
 
 from . import services
 from .queries import latest_values, recent_commands
@@ -46,7 +46,8 @@ class CommandOutcomeSerializer(serializers.Serializer):
 
 
 class InvokeServiceView(APIView):
-    parser_classes = [JSONParser]  # the API's bodies are JSON
+    parser_classes = [APIJSONParser]  # the API's bodies are JSON
+
     @extend_schema(request=InvokeSerializer, responses={200: CommandOutcomeSerializer, **ERRORS},
                    operation_id="devices_service_invoke",
                    summary="Send thing.service.<identifier> to the device and wait for its reply",

@@ -1,4 +1,4 @@
-"""The API's one error body: {"code", "message", "details": {field: [messages]}}.
+"""The API's one error body: {"code", "message", "details": {field: [messages]}}, and its JSON parser.
 
 Also what /api/ answers outside its views: an unknown path is a JSON 404 (not the console's
 HTML page), and an unexpected crash a JSON 500, so an integration never has to parse HTML.
@@ -10,16 +10,48 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.errors import DomainError
+
+NUL = "\x00"
+
+
+def holds_nul(value: Any) -> bool:
+    """Whether a NUL character is anywhere in `value` (a string, or JSON's lists and objects, keys included)."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_nul(item) for item in value)
+    return False
+
+
+class APIJSONParser(JSONParser):
+    """The API's bodies: JSON without NUL characters, which PostgreSQL stores in neither text nor jsonb."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        data = super().parse(stream, media_type, parser_context)
+        if holds_nul(data):
+            raise exceptions.ParseError(_("The body holds a NUL character (\\u0000): no field can store one."))
+        return data
+
+
+def _request_holds_nul(context: dict) -> bool:
+    request = context.get("request")
+    if request is None:
+        return False
+    return NUL in request.path or holds_nul(dict(request.query_params.lists()))
 
 
 def _flatten(detail: Any) -> dict[str, list[str]]:
@@ -40,6 +72,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.ParseError(_("The request body was refused: %(reason)s") % {"reason": exc})
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DataError) and _request_holds_nul(context):
+        # a NUL in the URL or query reached PostgreSQL, which stores none: the client's mistake, not a crash
+        exc = exceptions.ParseError(_("The URL holds a NUL character (%00): no identifier or filter has one."))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

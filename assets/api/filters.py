@@ -72,6 +72,8 @@ class PairListField(forms.Field):
     def to_python(self, value: Any) -> list[tuple[str, str | None]]:
         pairs = []
         for item in value or []:
+            if "\x00" in str(item):  # PostgreSQL stores no NUL: no tag or attribute holds one
+                raise forms.ValidationError(_("A filter cannot hold a NUL character."), code="null_characters")
             key, sep, text = str(item).partition(":")
             # the input goes in params, never into the message itself: django-filter %-formats messages
             if not self.key_re.match(key):
@@ -88,13 +90,17 @@ class PairFilter(django_filters.Filter):
     field_class = PairListField
 
 
-# the schema says what PairListField checks: the key's pattern, and the ":" a value needs
-@extend_schema_field({"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z0-9_/-]{1,50}(:[\s\S]*)?$"}})
+# the schema says what PairListField checks: the key's pattern, the ":" a value needs, no NUL
+TAG_FILTER_PATTERN = r"^[A-Za-z0-9_/-]{1,50}(:[^\u0000]*)?$"
+ATTRIBUTE_FILTER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}:[^\u0000]*$"
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "pattern": TAG_FILTER_PATTERN}})
 class TagFilter(PairFilter):
     pass
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]{0,63}:"}})
+@extend_schema_field({"type": "array", "items": {"type": "string", "pattern": ATTRIBUTE_FILTER_PATTERN}})
 class AttributeFilter(PairFilter):
     pass
 

@@ -43,7 +43,7 @@ class KeysetPagination(CursorPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        size = int(raw) if raw.isdigit() else 0
+        size = int(raw) if raw.isascii() and raw.isdigit() else 0  # "²".isdigit(), yet int("²") fails
         if not 1 <= size <= self.max_page_size:
             raise ValidationError({self.page_size_query_param: [
                 f"pageSize must be a whole number from 1 to {self.max_page_size}."

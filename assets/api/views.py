@@ -16,15 +16,16 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.errors import DomainError
 from accounts.permissions import VIEW, ou_ids_with
+from enos_portal.api import APIJSONParser
 
 from .. import services
 from ..models import Device, Product, ThingModel
+from . import schema  # noqa: F401 - registers the schema extensions
 from .access import require_write, visible_ou, writable_ou
 from .filters import DeviceFilter, ProductFilter, ThingModelFilter
 from .pagination import KeysetPagination
@@ -77,7 +78,7 @@ def merge(stored: dict, patch: dict) -> dict:
 
 class APIViewSet(viewsets.GenericViewSet):
     # bodies are JSON: attributes, tags and thing model definitions nest, which a form cannot carry
-    parser_classes = [JSONParser]
+    parser_classes = [APIJSONParser]
     pagination_class = KeysetPagination
     lookup_value_regex = "[^/]+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -209,22 +210,29 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
     def add_sub_devices(self, request: Request, assetId: str) -> Response:
         return self._change_sub_devices(request, services.add_sub_devices)
 
-    @extend_schema(summary="Remove sub-devices from a gateway", request=AssetIdsSerializer,
-                   responses=responses(SubDeviceChangeSerializer))
+    @extend_schema(summary="Remove sub-devices from a gateway", responses=responses(SubDeviceChangeSerializer),
+                   parameters=[OpenApiParameter("assetIds", {"type": "array", "items": NON_EMPTY, "minItems": 1},
+                                                required=True, description="Repeat for each sub-device.")],
+                   description="The devices are named in the query (`?assetIds=a&assetIds=b`): a DELETE body "
+                               "is dropped by many clients and proxies. POST …/sub-devices/remove/ takes a body.")
     @sub_devices.mapping.delete
     def delete_sub_devices(self, request: Request, assetId: str) -> Response:
-        return self._change_sub_devices(request, services.remove_sub_devices)
+        if request.query_params.getlist("assetIds"):
+            return self._change_sub_devices(request, services.remove_sub_devices,
+                                            {"assetIds": request.query_params.getlist("assetIds")})
+        return self._change_sub_devices(request, services.remove_sub_devices)  # a body, as before
 
     @extend_schema(summary="Remove sub-devices from a gateway (for clients that cannot send a DELETE body)",
                    request=AssetIdsSerializer, responses=responses(SubDeviceChangeSerializer))
     @action(detail=True, methods=["post"], url_path="sub-devices/remove")
     def remove_sub_devices(self, request: Request, assetId: str) -> Response:
-        return self.delete_sub_devices(request, assetId)
+        return self._change_sub_devices(request, services.remove_sub_devices)
 
-    def _change_sub_devices(self, request: Request, change: Callable[[Any, Device, list[Device]], int]) -> Response:
-        """Add or remove (`change`) the devices the body names; the answer says which and how many."""
+    def _change_sub_devices(self, request: Request, change: Callable[[Any, Device, list[Device]], int],
+                            named: Any = None) -> Response:
+        """Add or remove (`change`) the devices the body (or `named`) names; the answer says which and how many."""
         gateway = self.get_object(write=True)
-        devices = self.named_devices(request.data)
+        devices = self.named_devices(request.data if named is None else named)
         count = change(request.user, gateway, devices)
         return Response({"gatewayAssetId": gateway.asset_id, "assetIds": [d.asset_id for d in devices],
                          "count": count})

@@ -14,11 +14,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.sms import mask_phone
+from enos_portal.api import APIJSONParser
 
 from ..api.serializers import ErrorSerializer, StrictInput
 from ..models import MigrationRequest, MigrationStatus
@@ -108,7 +108,7 @@ ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description
 )
 class MigrationViewSet(viewsets.ViewSet):
     lookup_value_regex = "[0-9]+"
-    parser_classes = [JSONParser]  # the API's bodies are JSON
+    parser_classes = [APIJSONParser]  # the API's bodies are JSON
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)

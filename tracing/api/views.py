@@ -15,13 +15,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assets.api.serializers import ErrorSerializer
 from assets.models import Device
+from enos_portal.api import APIJSONParser
 
 from .. import services
 from ..access import get_trace_for, traces_of
@@ -29,7 +29,7 @@ from ..downloads import jsonl_response
 from ..models import MessageTrace, TraceLog
 from .serializers import DurationSerializer, TraceLogPageSerializer, TraceLogSerializer, TraceSerializer
 
-JSON_BODY = [JSONParser]  # the API's bodies are JSON
+JSON_BODY = [APIJSONParser]  # the API's bodies are JSON
 ERRORS = {code: ErrorSerializer for code in (400, 403, 404, 409)}
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
@@ -46,7 +46,8 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # [0-9], not isdigit(): "²" is a digit to isdigit() and not a number to int()
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
         raise ValidationError({name: [f"Must be an integer from {low} to {high}."]})
     return int(raw)
 
