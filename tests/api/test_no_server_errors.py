@@ -119,3 +119,13 @@ def test_a_crash_in_the_console_still_answers_its_html_page(rf):
     response = server_error(rf.get("/devices/"))
     assert response.status_code == 500
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("path", ["/api/", "/api/devices/", "/api/products/", "/api/models/", "/api/batch/jobs/",
+                                  "/api/devices/{asset_id}/", "/api/devices/{asset_id}/traces/",
+                                  "/api/devices/{asset_id}/latest-data/", "/api/models/inverter/",
+                                  "/api/devices/{gateway_id}/sub-devices/?tag=site&attribute=serial:1"])
+def test_every_browsable_page_renders(client, device, gateway, thing_model, path):
+    response = client.get(path.format(asset_id=device.asset_id, gateway_id=gateway.asset_id), HTTP_ACCEPT="text/html")
+    assert response.status_code == 200, response.content[:500]
+    assert response["Content-Type"].startswith("text/html")
