@@ -2,7 +2,8 @@
 
 Support staff look across OUs here. The admin is one more door: writes go through the same
 services as the console and the API (memberships through `accounts.services`, so guardian grants
-stay in sync), and non-superuser staff see only the OUs they hold `view_assets` on.
+stay in sync), and every admin derives from `OUScopedAdmin` (accounts.admin_scope): non-superuser
+staff see only the OUs they hold `view_assets` on, and write only where they may.
 
 The pieces every admin of this project shares (OU filter, scoping, a paginator that does not
 count a million rows, service refusals shown as messages) live here; `assets.admin` uses them.
@@ -15,17 +16,21 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.core.paginator import Paginator
 from django.db import connections, models, router, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
-from guardian.shortcuts import assign_perm, remove_perm
+from rest_framework.authtoken.admin import TokenAdmin as BaseTokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from . import audit, services
+from .admin_scope import OUScopedAdmin, SuperuserOnlyAdmin, within_ous
 from .errors import AccessDenied, DomainError
 from .models import (
     OU_PERMISSIONS,
@@ -48,13 +53,10 @@ def visible_ou_ids(request: HttpRequest) -> frozenset[int] | None:
 
 def scope_to_visible_ous(request: HttpRequest, queryset: QuerySet, ou_lookup: str = "ou") -> QuerySet:
     """For models without `visible_to`: the same restriction, on their OU foreign key."""
-    ids = visible_ou_ids(request)
-    if ids is None:
-        return queryset
-    return queryset.filter(**{f"{ou_lookup}__in": sorted(ids)})
+    return within_ous(queryset, visible_ou_ids(request), ou_lookup)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(OUScopedAdmin):
     """Look, never write: what it lists is written elsewhere (services, sweeps, devices' connections)."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -110,7 +112,7 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
-class ServiceAdmin(admin.ModelAdmin):
+class ServiceAdmin(OUScopedAdmin):
     """An admin whose writes are service calls: a refusal (DomainError) becomes an error message.
 
     The whole view runs in one transaction, so a refusal half-way (a bulk delete, a log entry
@@ -162,8 +164,16 @@ def pretty_json(value: Any) -> str:
 # --- users, OUs, memberships ----------------------------------------------------------------------
 
 
+# a non-superuser never sees these in a form, so never posts them: no granting oneself power
+SUPERUSER_ONLY_USER_FIELDS = frozenset({"is_staff", "is_superuser", "groups", "user_permissions"})
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(ServiceAdmin, BaseUserAdmin):
+    """Non-superuser staff see the members of their OUs (never a superuser) and change a member's
+    details, active flag or password only as OU admin of every OU that member belongs to
+    (`services.can_manage_user`); creating users, staff and superusers is superusers' work."""
+
     fieldsets = (
         (None, {"fields": ("username", "password")}),
         ("Personal info", {"fields": ("first_name", "last_name", "email", "phone")}),
@@ -176,6 +186,53 @@ class UserAdmin(BaseUserAdmin):
     )
     list_display = ("username", "email", "phone", "first_name", "last_name", "is_staff", "is_active")
     search_fields = ("username", "email", "phone", "first_name", "last_name")
+    readonly_fields = ("last_login", "date_joined")  # facts of the account, not settings
+
+    def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        ids = visible_ou_ids(request)
+        if ids is None:
+            return queryset
+        members = Membership.objects.filter(ou__in=sorted(ids)).values("user")
+        return queryset.filter(is_superuser=False, pk__in=members)
+
+    def may_write(self, request: HttpRequest, obj: User) -> bool:
+        return services.can_manage_user(request.user, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # an OU admin takes a member out of their OU (the membership), never the account itself
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        return [(name, {**options, "fields": [f for f in options["fields"] if f not in SUPERUSER_ONLY_USER_FIELDS]})
+                for name, options in fieldsets]
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        if request.user.is_superuser:
+            return super().get_list_filter(request)
+        return ("is_staff", "is_active")  # the group filter would list every group's name
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)  # superusers only (has_add_permission)
+            return
+        stored = User.objects.get(pk=obj.pk)
+        editable = (*services.USER_FIELDS, *services.PRIVILEGE_FIELDS)
+        changes = {f: form.cleaned_data[f] for f in form.changed_data if f in editable}
+        adopt(obj, services.update_user(request.user, stored, **changes))
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        # the password form saves itself (and checks has_change_permission first): audit what it did
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            user = self.get_object(request, unquote(id))
+            audit.record(request.user, "user.password_change", user, object_id=str(user.pk))
+        return response
 
 
 class MembershipInline(admin.TabularInline):
@@ -200,6 +257,10 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(OrganizationUnit)
 class OrganizationUnitAdmin(ServiceAdmin):
+    """An OU admin renames their OU or hands it to another member; new OUs are superusers' work."""
+
+    ou_path = "pk"
+    write_permission = MANAGE_MEMBERS
     list_display = ("name", "ou_id", "owner", "owner_phone", "created_at")
     list_select_related = ("owner",)
     search_fields = ("name", "ou_id__exact", "owner__username")
@@ -210,8 +271,8 @@ class OrganizationUnitAdmin(ServiceAdmin):
     def owner_phone(self, ou: OrganizationUnit) -> str:
         return ou.owner.phone
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope_to_visible_ous(request, super().get_queryset(request), "pk")
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser and super().has_add_permission(request)
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> tuple:
         return self.inlines if obj else ()  # a new OU's only member is its owner, made by create_ou
@@ -221,7 +282,7 @@ class OrganizationUnitAdmin(ServiceAdmin):
 
     def save_model(self, request: HttpRequest, obj: OrganizationUnit, form: Any, change: bool) -> None:
         if not change:
-            adopt(obj, services.create_ou(obj.name, obj.owner, actor=request.user))
+            adopt(obj, services.create_ou(request.user, obj.name, obj.owner))
             return
         stored = OrganizationUnit.objects.get(pk=obj.pk)
         services.update_ou(request.user, stored, name=obj.name, owner=obj.owner)
@@ -232,16 +293,16 @@ class OrganizationUnitAdmin(ServiceAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(ServiceAdmin):
-    """Saving and deleting go through set_membership/remove_membership: guardian grants follow."""
+    """Saving and deleting go through set_membership/remove_membership: guardian grants follow.
+    A non-superuser OU admin manages the members of the OUs they administer, choosing among the
+    users they can see (members of their OUs)."""
 
+    write_permission = MANAGE_MEMBERS
     list_display = ("user", "ou", "role", "created_at")
     list_filter = ("role", ("ou", OUListFilter))
     list_select_related = ("user", "ou")
     search_fields = ("user__username", "user__email", "ou__name", "ou__ou_id__exact")
     autocomplete_fields = ("user", "ou")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope_to_visible_ous(request, super().get_queryset(request))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple:
         return ("user", "ou", "created_at") if obj else ()
@@ -251,27 +312,21 @@ class MembershipAdmin(ServiceAdmin):
             kwargs["queryset"] = _ous_managed_by(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and _manages(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and _manages(request, obj)
-
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
         _require_manage(request, obj)
-        adopt(obj, services.set_membership(obj.ou, obj.user, obj.role, actor=request.user))
+        adopt(obj, services.set_membership(request.user, obj.ou, obj.user, obj.role))
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         _require_manage(request, obj)
-        services.remove_membership(obj, actor=request.user)
+        services.remove_membership(request.user, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for membership in queryset.select_related("user", "ou"):
             self.delete_model(request, membership)
 
 
-# set_membership trusts its caller (it also serves create_ou and the demo data), so this door
-# checks that a non-superuser staff member is an OU admin of the OU: no granting oneself access.
+# set_membership checks the actor manages the OU's members; this door also narrows the form's OU
+# choices to those, so a non-superuser staff member cannot even pick another OU.
 def _ous_managed_by(request: HttpRequest) -> QuerySet:
     ids = ou_ids_with(request.user, MANAGE_MEMBERS)
     ous = OrganizationUnit.objects.all()
@@ -290,7 +345,10 @@ def _require_manage(request: HttpRequest, membership: Membership) -> None:
 # --- OU object permissions ------------------------------------------------------------------------
 
 
-class OUPermissionAdmin(admin.ModelAdmin):
+class OUPermissionAdmin(OUScopedAdmin):
+    """Grants on the staff member's OUs, for reading; only superusers give or take them."""
+
+    ou_path = "content_object"
     list_select_related = ("permission__content_type", "content_object")
     list_filter = ("permission", ("content_object", OUListFilter))
     autocomplete_fields = ("content_object",)
@@ -303,8 +361,8 @@ class OUPermissionAdmin(admin.ModelAdmin):
     def codename(self, grant: Any) -> str:
         return grant.permission.codename
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope_to_visible_ous(request, super().get_queryset(request), "content_object")
+    def may_write(self, request: HttpRequest, obj: Any) -> bool:
+        return False  # user grants follow memberships; group grants are superusers' (see below)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "permission":
@@ -347,16 +405,10 @@ class OUGroupObjectPermissionAdmin(OUPermissionAdmin):
         return request.user.is_superuser
 
     def save_model(self, request: HttpRequest, obj: OUGroupObjectPermission, form: Any, change: bool) -> None:
-        ou, group, perm = obj.content_object, obj.group, obj.permission
-        adopt(obj, assign_perm(perm.codename, group, ou))
-        audit.record(request.user, "ou_permission.grant", ou=ou, object_type="group",
-                     object_id=str(group.pk), object_repr=group.name, after={"permission": perm.codename})
+        adopt(obj, services.grant_ou_to_group(request.user, obj.group, obj.content_object, obj.permission.codename))
 
     def delete_model(self, request: HttpRequest, obj: OUGroupObjectPermission) -> None:
-        ou, group, codename = obj.content_object, obj.group, obj.permission.codename
-        remove_perm(codename, group, ou)
-        audit.record(request.user, "ou_permission.revoke", ou=ou, object_type="group",
-                     object_id=str(group.pk), object_repr=group.name, before={"permission": codename})
+        services.revoke_ou_from_group(request.user, obj.group, obj.content_object, obj.permission.codename)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for grant in queryset.select_related("group", "permission", "content_object"):
@@ -371,7 +423,7 @@ class ActionFamilyFilter(admin.SimpleListFilter):
 
     title = "action"
     parameter_name = "family"
-    families = ("device", "product", "model", "membership", "ou", "ou_permission", "trace", "migration",
+    families = ("device", "product", "model", "membership", "ou", "ou_permission", "user", "trace", "migration",
                 "batch")
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
@@ -406,5 +458,20 @@ class AuditEventAdmin(ReadOnlyAdmin):
     def after_json(self, event: AuditEvent) -> str:
         return pretty_json(event.after)
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope_to_visible_ous(request, super().get_queryset(request))
+    # scoped by OUScopedAdmin on `ou`: events of no OU (a user's account) are superusers' reading
+
+
+# --- models that belong to no OU: superusers only ------------------------------------------------------
+
+admin.site.unregister(Group)
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(Group)
+class GroupAdmin(SuperuserOnlyAdmin, BaseGroupAdmin):
+    """A group carries model permissions and OU grants to all its members: superusers' only."""
+
+
+@admin.register(TokenProxy)
+class TokenAdmin(SuperuserOnlyAdmin, BaseTokenAdmin):
+    """An API token acts as its user on every OU they belong to: superusers make and read them."""

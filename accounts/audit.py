@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import models
 
+from .actors import require_actor
 from .models import AuditEvent, OrganizationUnit
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
@@ -29,7 +30,8 @@ def record(
     object_id: str = "",
     object_repr: str = "",
 ) -> AuditEvent:
-    """Record one write. `actor` may be None (a device, a task) or an anonymous user."""
+    """Record one write by `actor`: a user, or SYSTEM (stored with no user). None is refused."""
+    require_actor(actor)
     if obj is not None:
         object_type = object_type or obj._meta.model_name or ""
         object_id = object_id or str(getattr(obj, "public_id", obj.pk))

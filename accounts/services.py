@@ -1,29 +1,52 @@
-"""Domain operations on OUs and memberships: the only place that writes them."""
+"""Domain operations on OUs and memberships: the only place that writes them.
+
+Each takes its actor first: a user, whose permission is checked, or SYSTEM (accounts.actors) for
+the portal's own writes (demo data, an OU's owner made its admin), allowed where said below.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.utils.translation import gettext as _
+from guardian.shortcuts import assign_perm, remove_perm
 
 from . import audit
-from .errors import AccessDenied
+from .actors import is_system
+from .errors import AccessDenied, DomainError
 from .models import (
     OU_PERMISSIONS,
     ROLE_PERMISSIONS,
     Membership,
     OrganizationUnit,
+    OUGroupObjectPermission,
     OUUserObjectPermission,
     User,
 )
-from .permissions import MANAGE_MEMBERS, can, forget_ou_permissions
+from .permissions import MANAGE_MEMBERS, can, forget_ou_permissions, ou_ids_with
+
+# what an OU admin may change of a member's account; the privilege flags are superusers' only
+USER_FIELDS = ("username", "first_name", "last_name", "email", "phone", "is_active")
+PRIVILEGE_FIELDS = ("is_staff", "is_superuser")
 
 
-def require_manage_members(actor: Any, ou: OrganizationUnit) -> None:
-    """Only an OU admin (or a superuser) changes an OU's members; None is the system itself."""
-    if actor is not None and not can(actor, MANAGE_MEMBERS, ou.pk):
+def require_manage_members(actor: Any, ou: OrganizationUnit, *, system_allowed: bool = False) -> None:
+    """Only an OU admin (or a superuser) changes an OU's members, or SYSTEM where the caller allows it."""
+    if is_system(actor, system_allowed=system_allowed):
+        return
+    if not can(actor, MANAGE_MEMBERS, ou.pk):
         raise AccessDenied("Only an OU admin of this OU can change its members.")
+
+
+def require_create_ou(actor: Any) -> None:
+    """OUs are made by SYSTEM (demo data, set-up scripts) or by users granted it (superusers, staff
+    given accounts.add_organizationunit in the admin)."""
+    if is_system(actor, system_allowed=True):
+        return
+    if not (getattr(actor, "is_active", False) and actor.has_perm("accounts.add_organizationunit")):
+        raise AccessDenied("You may not create OUs.")
 
 
 def _ou_permissions() -> dict[str, Permission]:
@@ -51,8 +74,9 @@ def _sync_permissions(user: User, ou: OrganizationUnit, role: str | None) -> Non
 
 
 @transaction.atomic
-def create_ou(name: str, owner: User, actor: Any = None) -> OrganizationUnit:
+def create_ou(actor: Any, name: str, owner: User) -> OrganizationUnit:
     """A new OU; its owner becomes its OU admin."""
+    require_create_ou(actor)
     ou = OrganizationUnit.objects.create(name=name, owner=owner)
     _write_membership(ou, owner, "ou_admin", actor)  # creating the OU is the authority here
     audit.record(actor, "ou.create", ou, ou=ou, after={"name": name, "owner": owner.username})
@@ -76,8 +100,9 @@ def update_ou(actor: Any, ou: OrganizationUnit, *, name: str | None = None, owne
 
 
 @transaction.atomic
-def set_membership(ou: OrganizationUnit, user: User, role: str, actor: Any = None) -> Membership:
-    require_manage_members(actor, ou)
+def set_membership(actor: Any, ou: OrganizationUnit, user: User, role: str) -> Membership:
+    """Give `user` the role in `ou` (the demo data and set-up scripts do it as SYSTEM)."""
+    require_manage_members(actor, ou, system_allowed=True)
     return _write_membership(ou, user, role, actor)
 
 
@@ -99,7 +124,7 @@ def _write_membership(ou: OrganizationUnit, user: User, role: str, actor: Any) -
 
 
 @transaction.atomic
-def remove_membership(membership: Membership, actor: Any = None) -> None:
+def remove_membership(actor: Any, membership: Membership) -> None:
     ou, user = membership.ou, membership.user
     require_manage_members(actor, ou)
     before = {"user": user.username, "role": membership.role}
@@ -107,3 +132,72 @@ def remove_membership(membership: Membership, actor: Any = None) -> None:
     _sync_permissions(user, ou, None)
     audit.record(actor, "membership.remove", ou=ou, object_type="membership",
                  object_repr=f"{user.username} in {ou.name}", before=before)
+
+
+# --- user accounts ---------------------------------------------------------------------------------
+
+
+def _is_superuser(actor: Any) -> bool:
+    return actor is None or (getattr(actor, "is_active", False) and getattr(actor, "is_superuser", False))
+
+
+def can_manage_user(actor: Any, user: User) -> bool:
+    """Whether `actor` may change `user`'s account (details, active flag, password, API access).
+
+    A superuser may; otherwise only an OU admin of every OU the user belongs to, and never for a
+    staff member or a superuser: their accounts reach past any one OU's members."""
+    managed = None if actor is None else ou_ids_with(actor, MANAGE_MEMBERS)
+    if managed is None:
+        return True
+    if user.is_superuser or user.is_staff:
+        return False
+    ous = set(Membership.objects.filter(user=user).values_list("ou_id", flat=True))
+    return bool(ous) and ous <= managed
+
+
+@transaction.atomic
+def update_user(actor: Any, user: User, **changes: Any) -> User:
+    """Change a user's details or active flag (superusers also staff/superuser flags); audited."""
+    unknown = set(changes) - set(USER_FIELDS) - set(PRIVILEGE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not a user field: {', '.join(sorted(unknown))}")
+    if not can_manage_user(actor, user):
+        raise AccessDenied(_("Only an OU admin of every OU this user belongs to can change their account."))
+    if set(changes) & set(PRIVILEGE_FIELDS) and not _is_superuser(actor):
+        raise AccessDenied(_("Only a superuser can make a user staff or superuser."))
+    before = {field: getattr(user, field) for field in changes}
+    if before == changes:
+        return user
+    for field, value in changes.items():
+        setattr(user, field, value)
+    user.save(update_fields=list(changes))
+    audit.record(actor, "user.update", user, before=before, after=changes)
+    return user
+
+
+# --- OU grants to groups ---------------------------------------------------------------------------
+
+
+def _require_superuser_for_group_grants(actor: Any) -> None:
+    # a group grant reaches every member of the group, past memberships and their OU admins
+    if not _is_superuser(actor):
+        raise AccessDenied(_("Only a superuser can grant an OU to a group."))
+
+
+@transaction.atomic
+def grant_ou_to_group(actor: Any, group: Group, ou: OrganizationUnit, codename: str) -> OUGroupObjectPermission:
+    _require_superuser_for_group_grants(actor)
+    if codename not in OU_PERMISSIONS:
+        raise DomainError(_("Only OU permissions can be granted on an OU."), code="invalid")
+    grant = assign_perm(codename, group, ou)
+    audit.record(actor, "ou_permission.grant", ou=ou, object_type="group", object_id=str(group.pk),
+                 object_repr=group.name, after={"permission": codename})
+    return grant
+
+
+@transaction.atomic
+def revoke_ou_from_group(actor: Any, group: Group, ou: OrganizationUnit, codename: str) -> None:
+    _require_superuser_for_group_grants(actor)
+    remove_perm(codename, group, ou)
+    audit.record(actor, "ou_permission.revoke", ou=ou, object_type="group", object_id=str(group.pk),
+                 object_repr=group.name, before={"permission": codename})

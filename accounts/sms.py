@@ -1,6 +1,7 @@
 """Text messages (migration codes) through a pluggable backend chosen by settings.SMS_BACKEND.
 
-- ConsoleBackend: the embedded default, writes the message to the portal's log;
+- ConsoleBackend: the embedded default, writes the message to the portal's log; refused in production
+  (DEBUG=0) unless SMS_ALLOW_CONSOLE is set, since the log then holds live verification codes;
 - FileBackend: appends one JSON line per message to settings.SMS_FILE_PATH (demos, integration tests);
 - LocmemBackend: keeps messages in `outbox` in this process (tests);
 - HttpGatewayBackend: POSTs {"to", "message"} as JSON to settings.SMS_HTTP_URL with a bearer token,
@@ -20,6 +21,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,12 @@ class SmsBackend:
 
 class ConsoleBackend(SmsBackend):
     def send(self, to: str, message: str) -> None:
+        if not settings.SMS_ALLOW_CONSOLE:
+            # the message holds a verification code: it must not land in a production log
+            logger.error("SMS to %s not sent: SMS_BACKEND is the console backend, which writes codes to the log; "
+                         "set SMS_BACKEND to a real provider (or SMS_ALLOW_CONSOLE=1 for a demo)", to)
+            raise SmsDeliveryError(_("No SMS provider is configured on this portal: the code cannot be sent. "
+                                     "Ask the portal's operator to set one up."))
         logger.info("SMS to %s: %s", to, message)
 
 

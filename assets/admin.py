@@ -3,7 +3,8 @@
 Support staff look across OUs and fix data here, through the same services as every other
 door: every save, delete, enable and disable is a call into `assets.services` with the staff
 member as actor, so it is checked and audited like a console click. Non-superuser staff see
-what `visible_to(user)` lets them see, nothing more.
+what `visible_to(user)` lets them see, nothing more, and change what they may write
+(`OUScopedAdmin`, accounts.admin_scope, under every admin here).
 
 Built for a million devices: the device list never counts the whole table, joins what it shows
 in one query, and its filters run on indexed columns.
@@ -21,7 +22,6 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 
-from accounts import audit
 from accounts.admin import (
     EstimatedCountPaginator,
     OUListFilter,
@@ -31,7 +31,6 @@ from accounts.admin import (
     visible_ou_ids,
 )
 from accounts.errors import Conflict, DomainError
-from accounts.permissions import CHANGE, can
 
 from . import services
 from .models import (
@@ -65,31 +64,8 @@ class JSONDefaultsForm(forms.ModelForm):
 
 
 class AssetAdmin(ServiceAdmin):
-    """Scoping and object-level write checks shared by the OU-owned asset admins."""
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).visible_to(request.user)
-
-    def _may_write(self, request: HttpRequest, obj: Any) -> bool:
-        return obj is None or can(request.user, CHANGE, obj.ou_id)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # read-only access (or a shared copy) shows the form read-only instead of failing on save
-        return super().has_change_permission(request, obj) and self._may_write(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._may_write(request, obj)
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        # choices (and raw-id values typed by hand) stay within what the staff member may see
-        related = db_field.related_model
-        if hasattr(related.objects, "visible_to"):
-            kwargs["queryset"] = related.objects.visible_to(request.user)
-        elif related._meta.label == "accounts.OrganizationUnit":
-            ids = visible_ou_ids(request)
-            if ids is not None:
-                kwargs["queryset"] = related.objects.filter(pk__in=sorted(ids))
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    """The OU-owned asset admins. Scoping (visible_to), object-level write checks (read-only access
+    or a shared copy shows the form read-only) and form choices come from OUScopedAdmin."""
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list, dict, set, list]:
         # Django's collector would walk every related row (a product's 100,000 devices) to draw
@@ -152,8 +128,8 @@ class ModelShareAdmin(ReadOnlyAdmin):
     def model_owner(self, share: ModelShare) -> Any:
         return share.model.ou
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return _shares_visible(request, super().get_queryset(request), "model")
+    def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return _shares_visible(request, queryset, "model")
 
 
 def _shares_visible(request: HttpRequest, queryset: QuerySet, shared: str) -> QuerySet:
@@ -161,6 +137,8 @@ def _shares_visible(request: HttpRequest, queryset: QuerySet, shared: str) -> Qu
     ids = visible_ou_ids(request)
     if ids is None:
         return queryset
+    if not ids:
+        return queryset.none()
     ids = sorted(ids)
     return queryset.filter(Q(**{f"{shared}__ou__in": ids}) | Q(ou__in=ids))
 
@@ -222,17 +200,14 @@ class ProductShareAdmin(ServiceAdmin):
     def product_owner(self, share: ProductShare) -> Any:
         return share.product.ou
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return _shares_visible(request, super().get_queryset(request), "product")
+    def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return _shares_visible(request, queryset, "product")
+
+    def may_write(self, request: HttpRequest, obj: ProductShare) -> bool:
+        return False  # shares are made, never edited or removed here
 
     def save_model(self, request: HttpRequest, obj: ProductShare, form: Any, change: bool) -> None:
-        product, ou = obj.product, obj.ou
-        services.require_write(request.user, product.ou_id)
-        if product.ou_id == ou.pk:
-            raise DomainError("A product cannot be shared to the OU that owns it.", code="invalid")
-        services.share_product(product, ou)
-        audit.record(request.user, "product.share", product, after={"ou": ou.ou_id})
-        adopt(obj, ProductShare.objects.get(product=product, ou=ou))
+        adopt(obj, services.share_product_to(request.user, obj.product, obj.ou))
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

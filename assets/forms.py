@@ -60,8 +60,8 @@ class DeviceFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["product"].choices = [("", "All products")] + [(p.product_key, p.name) for p in products]
         for name in ("product", "status", "type", "size"):
-            # a new choice refreshes the table at once (htmx submits the form)
-            self.fields[name].widget.attrs["onchange"] = "this.form.requestSubmit()"
+            # a new choice refreshes the table at once (htmx submits the form; portal.js, not an inline handler)
+            self.fields[name].widget.attrs["data-submit-on-change"] = True
 
 
 class DeviceForm(forms.Form):

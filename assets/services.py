@@ -1,7 +1,8 @@
 """Domain operations on devices, products and thing models: the one place that writes them.
 
-Views, the API, admin actions, tasks and consumers all call these. Each takes the acting user
-(None for the system itself), checks write access on the OU, and leaves one audit event.
+Views, the API, admin actions, tasks and consumers all call these. Each takes its actor first: a
+user, whose write access on the OU is checked, or SYSTEM (accounts.actors) for the portal's own
+writes, accepted only by the services that say so (`system_allowed=True`). Each leaves one audit event.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts import audit
+from accounts.actors import is_system
 from accounts.errors import AccessDenied, Conflict, DomainError
 from accounts.models import OrganizationUnit
 from accounts.permissions import CHANGE, can
@@ -28,15 +30,16 @@ from .models import (
     generate_device_key,
     generate_device_secret,
 )
-from .signals import device_secrets_reset, devices_deleted, devices_disabled
+from .signals import device_secrets_reset, devices_deleted, devices_disabled, devices_enabled
 from .validators import tag_problems, validate_device_key, validate_device_name, validate_timezone
 
 DEVICE_FIELDS = ("name", "description", "timezone", "attributes", "tags")
 
 
-def require_write(actor: Any, ou: OrganizationUnit | int) -> None:
-    if actor is None:
-        return  # the system itself (demo data, tasks acting on their own records)
+def require_write(actor: Any, ou: OrganizationUnit | int, *, system_allowed: bool = False) -> None:
+    """The actor may change the OU's assets: a user with write access, or SYSTEM where allowed."""
+    if is_system(actor, system_allowed=system_allowed):
+        return
     ou_pk = ou if isinstance(ou, int) else ou.pk
     if not can(actor, CHANGE, ou_pk):
         raise AccessDenied()
@@ -119,7 +122,7 @@ def _product_usable_in(product: Product, ou: OrganizationUnit) -> bool:
 def create_device(actor: Any, ou: OrganizationUnit, product: Product, *, name: str,
                   device_key: str | None = None, description: str = "", timezone: str = "+08:00",
                   attributes: dict | None = None, tags: dict | None = None) -> Device:
-    require_write(actor, ou)
+    require_write(actor, ou, system_allowed=True)  # SYSTEM: a gateway registering sub-devices
     if not _product_usable_in(product, ou):
         raise DomainError(f"Product {product.product_key} is not available in OU {ou.ou_id}.",
                           code="product_not_found", field="productKey")
@@ -142,7 +145,7 @@ def create_device(actor: Any, ou: OrganizationUnit, product: Product, *, name: s
 
 @transaction.atomic
 def update_device(actor: Any, device: Device, **changes: Any) -> Device:
-    require_write(actor, device.ou_id)
+    require_write(actor, device.ou_id, system_allowed=True)  # SYSTEM: a device reporting its attributes
     unknown = set(changes) - set(DEVICE_FIELDS)
     if unknown:
         raise DomainError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
@@ -176,9 +179,9 @@ def _set_enabled(actor: Any, device: Device, enabled: bool) -> Device:
         device.enabled = enabled
         audit.record(actor, "device.enable" if enabled else "device.disable", device,
                      before={"enabled": not enabled}, after={"enabled": enabled})
-        if not enabled:
-            # the connectivity app closes the live session when it hears this
-            transaction.on_commit(lambda: devices_disabled.send(sender=Device, device_ids=[device.pk]))
+        # the connectivity app closes the live session of a disabled device, and tells gateways
+        signal = devices_enabled if enabled else devices_disabled
+        transaction.on_commit(lambda: signal.send(sender=Device, device_ids=[device.pk]))
     device.refresh_from_db(fields=["enabled", "online", "activated_at", "last_offline_at", "updated_at"])
     return device
 
@@ -218,7 +221,7 @@ def sub_device_candidates(gateway: Device):
 
 @transaction.atomic
 def add_sub_devices(actor: Any, gateway: Device, devices: Iterable[Device]) -> int:
-    require_write(actor, gateway.ou_id)
+    require_write(actor, gateway.ou_id, system_allowed=True)  # SYSTEM: a gateway's thing.topo.add
     if not gateway.product.is_gateway:
         raise DomainError(f"{gateway.name} is not a gateway: only Gateway devices have sub-devices.",
                           code="not_a_gateway")
@@ -245,7 +248,7 @@ def add_sub_devices(actor: Any, gateway: Device, devices: Iterable[Device]) -> i
 
 @transaction.atomic
 def remove_sub_devices(actor: Any, gateway: Device, devices: Iterable[Device]) -> int:
-    require_write(actor, gateway.ou_id)
+    require_write(actor, gateway.ou_id, system_allowed=True)  # SYSTEM: a gateway's thing.topo.delete
     devices = list(devices)
     ids = [d.pk for d in devices]
     # the database decides, as for adding: a copy loaded earlier may be stale
@@ -276,7 +279,7 @@ def _full_clean(obj: Any, exclude: list[str] | None = None) -> None:
 
 @transaction.atomic
 def create_model(actor: Any, ou: OrganizationUnit, **fields: Any) -> ThingModel:
-    require_write(actor, ou)
+    require_write(actor, ou, system_allowed=True)  # SYSTEM: the demo data
     model = ThingModel(ou=ou, **fields)
     _full_clean(model, exclude=["ou"])
     if ThingModel.objects.filter(ou=ou, model_id=model.model_id).exists():
@@ -312,7 +315,7 @@ def delete_model(actor: Any, model: ThingModel) -> None:
 
 @transaction.atomic
 def create_product(actor: Any, ou: OrganizationUnit, *, model: ThingModel, **fields: Any) -> Product:
-    require_write(actor, ou)
+    require_write(actor, ou, system_allowed=True)  # SYSTEM: the demo data
     if model.ou_id != ou.pk and not model.shares.filter(ou=ou).exists():
         raise DomainError(f"Model {model.model_id} is not available in this OU.", code="model_not_found",
                           field="model")
@@ -354,8 +357,10 @@ def delete_product(actor: Any, product: Product) -> None:
     product.delete()
 
 
-def share_product(product: Product, ou: OrganizationUnit) -> bool:
-    """Share a product (and its model) read-only to `ou`; True when a share was made."""
+@transaction.atomic
+def share_product(actor: Any, product: Product, ou: OrganizationUnit) -> bool:
+    """Share a product (and its model) read-only to `ou`; True when a share was made (and audited)."""
+    require_write(actor, product.ou_id)
     made = False
     if product.model.ou_id != ou.pk:
         _, created = ModelShare.objects.get_or_create(model=product.model, ou=ou)
@@ -363,4 +368,16 @@ def share_product(product: Product, ou: OrganizationUnit) -> bool:
     if product.ou_id != ou.pk:
         _, created = ProductShare.objects.get_or_create(product=product, ou=ou)
         made |= created
+    if made:
+        audit.record(actor, "product.share", product, after={"ou": ou.ou_id})
     return made
+
+
+@transaction.atomic
+def share_product_to(actor: Any, product: Product, ou: OrganizationUnit) -> ProductShare:
+    """A writer of the product's OU shares it (and its model) read-only to another OU; audited."""
+    require_write(actor, product.ou_id)
+    if product.ou_id == ou.pk:
+        raise DomainError("A product cannot be shared to the OU that owns it.", code="invalid")
+    share_product(actor, product, ou)  # audited there
+    return ProductShare.objects.get(product=product, ou=ou)

@@ -4,6 +4,8 @@ from django.dispatch import Signal
 
 # sent with device_ids=list[int] after the transaction that disabled them commits
 devices_disabled = Signal()
+# sent with device_ids=list[int] after the transaction that enabled them commits
+devices_enabled = Signal()
 # sent with device_ids after secrets were reset: live sessions must log in again
 device_secrets_reset = Signal()
 # sent with device_ids before deletion commits

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db import connection
 
+from accounts.actors import SYSTEM
 from accounts.models import OrganizationUnit, User
 from accounts.services import create_ou, set_membership
 from assets.batch import services as batch
@@ -66,8 +67,8 @@ def cast() -> tuple[User, OrganizationUnit, Product]:
     if user is None or ou is None:
         owner, _ = User.objects.get_or_create(username="bench-owner")
         user, _ = User.objects.get_or_create(username="bench-writer")
-        ou = create_ou(OU_NAME, owner)
-        set_membership(ou, user, "asset_manager")
+        ou = create_ou(SYSTEM, OU_NAME, owner)
+        set_membership(SYSTEM, ou, user, "asset_manager")
     model, _ = ThingModel.objects.get_or_create(ou=ou, model_id="bench-inverter",
                                                 defaults={"name": "Bench inverter", "attributes": ATTRIBUTES})
     product, _ = Product.objects.get_or_create(ou=ou, name="Bench Inverter", defaults={"model": model})

@@ -42,13 +42,14 @@ def setup_devices(count: int) -> list[tuple[str, str, str]]:
 
     call_command("migrate", verbosity=0)  # the server refuses logins on a schema it does not know
 
+    from accounts.actors import SYSTEM
     from accounts.models import OrganizationUnit, User
     from accounts.services import create_ou
     from assets.models import Device, Product, ThingModel
     from connectivity.models import DeviceSession
 
     owner, _ = User.objects.get_or_create(username="bench-owner", defaults={"phone": "+8613800009999"})
-    ou = OrganizationUnit.objects.filter(name="Bench").first() or create_ou("Bench", owner)
+    ou = OrganizationUnit.objects.filter(name="Bench").first() or create_ou(SYSTEM, "Bench", owner)
     model, _ = ThingModel.objects.get_or_create(ou=ou, model_id="bench_meter", defaults={
         "name": "Bench meter",
         "measurepoints": [

@@ -41,6 +41,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.pagination import Cursor
 
+from accounts.actors import SYSTEM
 from accounts.models import OrganizationUnit, User
 from accounts.services import create_ou, set_membership
 from assets import services
@@ -162,8 +163,8 @@ def build() -> None:
     for index in range(OUS):
         owner = User.objects.create_user(f"bench-owner-{index:02d}", phone=f"+861380000{index:04d}")
         manager = User.objects.create_user(f"bench-manager-{index:02d}", phone=f"+861390000{index:04d}")
-        ou = create_ou(OU_NAME.format(index), owner)
-        set_membership(ou, manager, "asset_manager")
+        ou = create_ou(SYSTEM, OU_NAME.format(index), owner)
+        set_membership(SYSTEM, ou, manager, "asset_manager")
         model = services.create_model(owner, ou, model_id="bench_pv", name="PV plant equipment")
         device_product = services.create_product(owner, ou, model=model, name="Bench Device",
                                                  product_type=ProductType.DEVICE)
@@ -354,7 +355,7 @@ def reader_of(count: int) -> User:
     """A user with read access to the first `count` bench OUs (made on first use; set_membership is idempotent)."""
     user, _ = User.objects.get_or_create(username=f"bench-reader-{count:02d}-ous")
     for index in range(count):
-        set_membership(OrganizationUnit.objects.get(name=OU_NAME.format(index)), user, "asset_viewer")
+        set_membership(SYSTEM, OrganizationUnit.objects.get(name=OU_NAME.format(index)), user, "asset_viewer")
     return user
 
 

@@ -23,6 +23,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts import sms
+from accounts.actors import SYSTEM
 from accounts.models import User
 from accounts.services import create_ou, set_membership
 from assets.migration import services
@@ -36,9 +37,10 @@ TARGET_SECONDS = 3.0
 def gateway_with_sub_devices(run: str, size: int) -> tuple[User, Device, str]:
     """A source OU (with its writer), a target OU (owner with a phone), a gateway and `size` sub-devices."""
     writer = User.objects.create_user(f"writer-{run}", password="x")
-    source = create_ou(f"Source {run}", User.objects.create_user(f"source-{run}", password="x"))
-    set_membership(source, writer, "asset_manager")
-    target = create_ou(f"Target {run}", User.objects.create_user(f"target-{run}", password="x", phone="+8613800000000"))
+    source = create_ou(SYSTEM, f"Source {run}", User.objects.create_user(f"source-{run}", password="x"))
+    set_membership(SYSTEM, source, writer, "asset_manager")
+    target_owner = User.objects.create_user(f"target-{run}", password="x", phone="+8613800000000")
+    target = create_ou(SYSTEM, f"Target {run}", target_owner)
     model = ThingModel.objects.create(ou=source, model_id=f"m-{run}", name="Model")
     gateway_product = Product.objects.create(ou=source, name="Gateway", model=model, product_type=ProductType.GATEWAY)
     device_product = Product.objects.create(ou=source, name="Meter", model=model)

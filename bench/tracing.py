@@ -64,14 +64,16 @@ def build(devices: int, traced: int) -> tuple[list[int], list[int], list[str], s
     the triples of all devices)."""
     from django.test import Client
 
+    from accounts.actors import SYSTEM
     from accounts.models import User
     from accounts.services import create_ou, set_membership
     from assets.models import Device, Product, ThingModel
     from tracing import services
 
     viewer = User.objects.create_user("bench-viewer", password="x")
-    ou = create_ou("Bench tracing", User.objects.create_user("bench-owner", password="x"))
-    set_membership(ou, viewer, "asset_viewer")
+    owner = User.objects.create_user("bench-owner", password="x")
+    ou = create_ou(SYSTEM, "Bench tracing", owner)
+    set_membership(SYSTEM, ou, viewer, "asset_viewer")
     model = ThingModel.objects.create(ou=ou, model_id="meter", name="Meter", measurepoints=[
         {"identifier": "power", "name": "Power", "data_type": "double"},
         {"identifier": "temperature", "name": "Temperature", "data_type": "float", "spec": {"min": -50, "max": 150}},
@@ -82,7 +84,7 @@ def build(devices: int, traced: int) -> tuple[list[int], list[int], list[str], s
     fleet = list(Device.objects.filter(ou=ou).order_by("pk"))
     chosen = fleet[:: max(1, devices // traced)][:traced]
     for device in chosen:
-        services.start_trace(None, device, timedelta(days=3))
+        services.start_trace(owner, device, timedelta(days=3))
     client = Client()
     client.force_login(viewer)
     return ([d.pk for d in fleet], [d.pk for d in chosen], [d.asset_id for d in chosen],

@@ -19,8 +19,11 @@ from .models import CommandInvocation, DeviceSession
 class VisibleDevicesAdmin(ReadOnlyAdmin):
     """Rows of the devices the staff member may see."""
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request).select_related("device")
+    ou_path = "device__ou"
+
+    def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        # OUScopedAdmin's hook: the rows of devices `visible_to` the staff member
+        queryset = queryset.select_related("device")
         if request.user.is_superuser:
             return queryset
         return queryset.filter(device__in=Device.objects.visible_to(request.user).values("pk"))
@@ -37,6 +40,17 @@ class DeviceSessionAdmin(VisibleDevicesAdmin):
 
 @admin.register(CommandInvocation)
 class CommandInvocationAdmin(VisibleDevicesAdmin):
+    """Invocations belong to the OU that issued them: after a migration the target's staff do not see
+    the source OU's commands (CommandInvocation.objects.visible_to)."""
+
+    ou_path = "ou"
+
+    def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        queryset = queryset.select_related("device")
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(pk__in=CommandInvocation.objects.visible_to(request.user).values("pk"))
+
     list_display = ("created_at", "device", "service", "status", "code", "requested_by")
     list_filter = ("status",)
     search_fields = ("device__device_key", "device__asset_id", "service")

@@ -16,7 +16,8 @@ from assets.models import Device
 from enos_portal.api import APIJSONParser
 
 from . import services
-from .queries import latest_values, recent_commands
+from .models import CommandInvocation
+from .queries import latest_values
 from .services import MAX_COMMAND_TIMEOUT
 
 ERRORS = {code: ErrorSerializer for code in (400, 403, 404, 409)}
@@ -26,10 +27,26 @@ def visible_device(user: Any, asset_id: str) -> Device:
     return get_object_or_404(Device.objects.visible_to(user).select_related("product__model"), asset_id=asset_id)
 
 
-class InvokeSerializer(serializers.Serializer):
-    params = serializers.DictField(required=False, default=dict, help_text="Input parameters by identifier.")
+class TimeoutSerializer(serializers.Serializer):
     timeout = serializers.FloatField(required=False, min_value=0.1, max_value=MAX_COMMAND_TIMEOUT,
                                      help_text="Seconds to wait for the device's reply (default 10).")
+
+
+class InvokeSerializer(TimeoutSerializer):
+    params = serializers.DictField(required=False, default=dict, help_text="Input parameters by identifier.")
+    wait = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                    help_text="Wait for the reply (sync) or answer once sent (async, status "
+                                              "pending; read the outcome from the invocations list). Default: "
+                                              "the service's call type in the model (sync unless async).")
+
+
+class SetMeasurepointsSerializer(TimeoutSerializer):
+    values = serializers.DictField(help_text="Measure point values by identifier.")
+
+
+class GetMeasurepointsSerializer(TimeoutSerializer):
+    identifiers = serializers.ListField(child=serializers.CharField(), required=False,
+                                        help_text="The measure points to read (default: all of the model's).")
 
 
 class CommandOutcomeSerializer(serializers.Serializer):
@@ -37,7 +54,7 @@ class CommandOutcomeSerializer(serializers.Serializer):
 
     invocationId = serializers.IntegerField()  # noqa: N815 - the API speaks camelCase like EnOS
     service = serializers.CharField()
-    status = serializers.CharField(help_text="ok | error | timeout | offline")
+    status = serializers.CharField(help_text="pending | ok | error | timeout | offline")
     code = serializers.IntegerField(allow_null=True, help_text="The device's reply code; 408 timeout, 503 offline.")
     message = serializers.CharField()
     data = serializers.JSONField(allow_null=True, help_text="The data of the device's reply.")
@@ -58,7 +75,36 @@ class InvokeServiceView(APIView):
         body = InvokeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         invocation = services.invoke_service(request.user, device, identifier, body.validated_data["params"],
-                                             timeout=body.validated_data.get("timeout"))
+                                             timeout=body.validated_data.get("timeout"),
+                                             wait=body.validated_data.get("wait"))
+        return Response(invocation.outcome())
+
+
+class SetMeasurepointsView(APIView):
+    @extend_schema(request=SetMeasurepointsSerializer, responses={200: CommandOutcomeSerializer},
+                   operation_id="devices_measurepoints_set",
+                   summary="Send thing.service.measurepoint.set to the device and wait for its reply")
+    def post(self, request: Request, asset_id: str) -> Response:
+        device = visible_device(request.user, asset_id)
+        body = SetMeasurepointsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        invocation = services.set_measurepoints(request.user, device, body.validated_data["values"],
+                                                timeout=body.validated_data.get("timeout"))
+        return Response(invocation.outcome())
+
+
+class GetMeasurepointsView(APIView):
+    @extend_schema(request=GetMeasurepointsSerializer, responses={200: CommandOutcomeSerializer},
+                   operation_id="devices_measurepoints_get",
+                   summary="Send thing.service.measurepoint.get; the reply's data has the current values")
+    def post(self, request: Request, asset_id: str) -> Response:
+        device = visible_device(request.user, asset_id)
+        body = GetMeasurepointsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        identifiers = body.validated_data.get("identifiers") or [
+            f["identifier"] for f in device.product.model.measurepoints if isinstance(f, dict)]
+        invocation = services.get_measurepoints(request.user, device, identifiers,
+                                                timeout=body.validated_data.get("timeout"))
         return Response(invocation.outcome())
 
 
@@ -67,7 +113,7 @@ class CommandListView(APIView):
                    operation_id="devices_service_invocations", summary="The device's 20 most recent commands")
     def get(self, request: Request, asset_id: str) -> Response:
         device = visible_device(request.user, asset_id)
-        return Response([invocation.outcome() for invocation in recent_commands(device)])
+        return Response([invocation.outcome() for invocation in CommandInvocation.objects.recent_for(device)])
 
 
 class LatestDataView(APIView):

@@ -2,13 +2,18 @@
 
 from django.urls import path
 
-from . import api, emqx
+from . import api
+from .transports import emqx
 
 urlpatterns = [
     path("devices/<str:asset_id>/services/<str:identifier>/invoke/", api.InvokeServiceView.as_view(),
          name="api-device-service-invoke"),
     path("devices/<str:asset_id>/services/invocations/", api.CommandListView.as_view(),
          name="api-device-service-invocations"),
+    path("devices/<str:asset_id>/measurepoints/set/", api.SetMeasurepointsView.as_view(),
+         name="api-device-measurepoints-set"),
+    path("devices/<str:asset_id>/measurepoints/get/", api.GetMeasurepointsView.as_view(),
+         name="api-device-measurepoints-get"),
     path("devices/<str:asset_id>/latest-data/", api.LatestDataView.as_view(), name="api-device-latest-data"),
     # called by an EMQX cluster, not by people: bearer token EMQX_WEBHOOK_TOKEN
     path("emqx/authenticate/", emqx.authenticate, name="emqx-authenticate"),

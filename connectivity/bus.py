@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 KICK = "device.kick"
 REPLACED = "device.replaced"
 COMMAND = "device.command"
+NOTICE = "device.notice"
 
 
 def device_group(device_id: int) -> str:
@@ -49,3 +50,8 @@ def replaced(device_id: int, session_id: str) -> None:
 def command(device_id: int, invocation_id: int, message: dict) -> None:
     _send(device_id, {"type": COMMAND, "device_id": device_id, "invocation_id": invocation_id,
                       "message": message})
+
+
+def notice(device_id: int, message: dict) -> None:
+    """A downstream request with no outcome to wait for (combine.disable/enable/delete to a gateway)."""
+    _send(device_id, {"type": NOTICE, "device_id": device_id, "message": message})

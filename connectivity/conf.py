@@ -31,8 +31,9 @@ setting_changed.connect(_forget, dispatch_uid="connectivity.conf")
 
 
 def sign_window_seconds() -> int:
-    """How far a login's timestamp may be from the portal's clock (either way)."""
-    return _value("CONNECTIVITY_SIGN_WINDOW_SECONDS", 900, int)
+    """How far a login's timestamp may be from the portal's clock (either way); 0 (the default) does not
+    check it, as EnOS does not: the official SDK signs once and re-sends that timestamp at every reconnect."""
+    return _value("CONNECTIVITY_SIGN_WINDOW_SECONDS", 0, int)
 
 
 def keepalive_seconds() -> int:

@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 BOOL_CHOICES = [("", "—"), ("true", "true"), ("false", "false")]
+
+
+def measurepoint_set_service(model_measurepoints: list[dict]) -> dict:
+    """thing.service.measurepoint.set as a service whose inputs are the model's measure points."""
+    return {"identifier": "measurepoint.set", "name": _("Set measure points"),
+            "input": [{**f, "required": False} for f in model_measurepoints if isinstance(f, dict)]}
 
 
 def service_form(service: dict, data: Any = None) -> forms.Form:
@@ -30,4 +37,4 @@ def service_form(service: dict, data: Any = None) -> forms.Form:
         field.label, field.help_text = label, hint
         fields[feature["identifier"]] = field
     form_class = type("ServiceForm", (forms.Form,), fields)
-    return form_class(data=data, prefix=service["identifier"])
+    return form_class(data=data, prefix=service["identifier"].replace(".", "-"))

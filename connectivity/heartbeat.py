@@ -7,9 +7,9 @@ sweep (`connectivity.tasks.end_stale_sessions`) ends them after three missed bea
 
 from __future__ import annotations
 
-from . import services
 from .conf import session_heartbeat_seconds
 from .db import in_thread
+from .handlers.session import touch_sessions
 from .periodic import Periodic
 
 
@@ -28,7 +28,7 @@ class SessionHeartbeat:
 
     async def beat(self) -> int:
         held = list(self.session_ids)
-        return await in_thread(services.touch_sessions)(held) if held else 0
+        return await in_thread(touch_sessions)(held) if held else 0
 
 
 # one per process: every device connection of the process beats through it

@@ -2,15 +2,42 @@
 
 Status itself stays on the device (online, last_online_at, …); these tables say which
 connection holds a device, what it last reported, and what was asked of it.
+
+What follows a device when it migrates to another OU, kind of history by kind:
+
+- **Live session and latest values** (`DeviceSession`, `LatestValue`) are the device's present
+  state, not a record of anyone's work: they move with it. The target OU sees the values the
+  device last reported, as the device itself would tell anyone who asked.
+- **Command invocations** (`CommandInvocation`) belong to the OU that issued them: their
+  parameters, the device's replies and the username of whoever sent them are that OU's business.
+  Each invocation records its issuing OU (`ou`); a device's invocations are shown only where
+  `invocation.ou` is the device's present OU (`CommandInvocationQuerySet.visible_to`,
+  `recent_for`). After a move the target starts with an empty command history, and the source
+  no longer sees the device at all; if the device ever comes back, the source's own invocations
+  show again.
+- **Message traces** (tracing) belong to the OU their device was in when they started, and a
+  migration ends the device's open trace: the same rule as invocations (`tracing.models`).
+- **Audit events** (accounts) are written against an OU and stay with it: the source keeps
+  `device.migrate_out` and everything before it, the target starts with `device.migrate_in`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Self
+
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 from django.utils.timezone import now
 
+from accounts.models import OrganizationUnit
+from accounts.permissions import OUScopedQuerySet
 from assets.models import Device
+
+if TYPE_CHECKING:
+    from accounts.permissions import AnyUser
+
+RECENT_COMMANDS = 20
 
 
 class Transport(models.TextChoices):
@@ -74,6 +101,27 @@ class LatestValue(models.Model):
         return f"{self.identifier}={self.value!r}"
 
 
+class ValueHistory(models.Model):
+    """Values a device resumed (cached while offline and sent later), each with its own time.
+
+    Live posts only keep the latest value; resumed data is history the device could not send
+    in time, so it is kept as such (and becomes the latest value only where it is newer).
+    """
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="value_history")
+    kind = models.CharField(max_length=12, choices=ValueKind.choices, default=ValueKind.MEASUREPOINT)
+    identifier = models.CharField(max_length=64)
+    value = models.JSONField(null=True)
+    time = models.DateTimeField()
+    received_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "identifier", "-time"], name="value_history_point")]
+
+    def __str__(self) -> str:
+        return f"{self.identifier}={self.value!r} at {self.time}"
+
+
 class CommandStatus(models.TextChoices):
     PENDING = "pending", "Waiting for the reply"
     OK = "ok", "Succeeded"
@@ -82,10 +130,25 @@ class CommandStatus(models.TextChoices):
     OFFLINE = "offline", "Device offline"
 
 
+class CommandInvocationQuerySet(OUScopedQuerySet):
+    def visible_to(self, user: AnyUser) -> Self:
+        """Invocations the user's OUs issued to devices that are still in the issuing OU."""
+        return super().visible_to(user).filter(device__ou_id=F("ou_id"))
+
+    def writable_by(self, user: AnyUser) -> Self:
+        return super().writable_by(user).filter(device__ou_id=F("ou_id"))
+
+    def recent_for(self, device: Device, limit: int = RECENT_COMMANDS) -> list[CommandInvocation]:
+        """The device's latest invocations issued by its present OU (an earlier OU's stay hidden)."""
+        return list(self.filter(device=device, ou_id=device.ou_id).select_related("requested_by")[:limit])
+
+
 class CommandInvocation(models.Model):
     """One `thing.service.<identifier>` sent to a device, with its outcome."""
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="command_invocations")
+    # the OU that issued the command, which keeps it when the device migrates (see the module docstring)
+    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="command_invocations")
     service = models.CharField(max_length=64)
     params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=CommandStatus.choices, default=CommandStatus.PENDING)
@@ -98,6 +161,8 @@ class CommandInvocation(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)  # claimed by the connection that sent it
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = CommandInvocationQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -107,6 +172,12 @@ class CommandInvocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} → {self.device_id}: {self.status}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # an invocation created without its OU is issued by the device's OU at this moment
+        if self.ou_id is None and self.device_id is not None:
+            self.ou_id = Device.objects.filter(pk=self.device_id).values_list("ou_id", flat=True).first()
+        super().save(*args, **kwargs)
 
     @property
     def message_id(self) -> str:

@@ -16,26 +16,38 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # --- return codes -----------------------------------------------------------------------------
-# EnOS's own codes where EnOS defines one; the others are this portal's, in HTTP's spirit.
+# EnOS's own codes (device-connection reference: common return codes, sub-device login, topology,
+# attributes, measure points) where EnOS defines one; the others are this portal's, in HTTP's spirit.
 SUCCESS = 200
 BAD_REQUEST = 400
 NOT_LOGGED_IN = 401
-NOT_FOUND = 404  # unknown device, unknown method, unknown service
+NOT_FOUND = 404  # unknown method or service
+METHOD_NOT_FOUND = NOT_FOUND
 COMMAND_TIMEOUT = 408
-INVALID_VALUE = 460  # a measure point, attribute, event or parameter that does not fit the model
+TOO_MANY_REQUESTS = 429  # the SDK's ResponseCode.TOO_MANY_REQUESTS: too many failed logins
 INTERNAL_ERROR = 500
 DEVICE_OFFLINE = 503
-DEVICE_DISABLED = 723
-SUB_DEVICE_NOT_OF_GATEWAY = 740
-SUB_DEVICE_DIRECT_LOGIN = 741
-SIGN_CHECK_FAILED = 742
-DYNAMIC_ACTIVATION_NOT_ALLOWED = 770
-ALREADY_ACTIVATED = 771
+DEVICE_KEY_EXISTS = 702  # thing.device.register
+SUB_DEVICE_NOT_FOUND = 705  # "It failed to query device, not existed this device"
+DEVICE_DISABLED = 723  # "Device is disable"
+SUB_DEVICE_NOT_OF_GATEWAY = 740  # "Sub device not belong the gateway"
+SIGN_CHECK_FAILED = 742  # "Sign check failed"
+DYNAMIC_ACTIVATION_NOT_ALLOWED = 770  # "Dynamic activate is not allowed" (also: already activated)
+SUB_DEVICE_DIRECT_LOGIN = 771  # "Sub device cannot connect to mqtt broker directly"
 MESSAGE_TOO_LARGE = 1008
-NO_PUBLISH_PERMISSION = 1009
+NO_PUBLISH_PERMISSION = 1009  # also: a message for a sub-device that is not logged in
+TOPO_GET_FAILED = 1200  # "Parse error": e.g. the caller is not a gateway
+INVALID_VALUE = 1204  # "Model validate failed": a point, attribute or event that does not fit the model
+MEASUREPOINT_FORMAT_ERROR = 1206
+ATTRIBUTE_UPDATE_FORMAT_ERROR = 1207
+ATTRIBUTE_QUERY_FORMAT_ERROR = 1208
+ATTRIBUTE_DELETE_FORMAT_ERROR = 1209
+SUB_DEVICE_NO_PERMISSION = 1212  # "No sub-device permission": offline or not this gateway's
 PAYLOAD_FORMAT_ERROR = 1220
 PAYLOAD_EMPTY = 1251
-METHOD_TOPIC_MISMATCH = 1260
+TOPO_ADD_FAILED = 1255  # "add topo failure"
+TOPO_DELETE_FAILED = 1256  # "Remove topo failure"
+METHOD_TOPIC_MISMATCH = 1260  # "Methods not consistent"
 
 MAX_MESSAGE_BYTES = 256 * 1024
 
@@ -43,9 +55,26 @@ MAX_MESSAGE_BYTES = 256 * 1024
 LOGIN = "login"  # the websocket transport's first message (MQTT logs in at CONNECT)
 PING = "ping"
 MEASUREPOINT_POST = "thing.measurepoint.post"
+MEASUREPOINT_POST_BATCH = "thing.measurepoint.post.batch"
+MEASUREPOINT_RESUME = "thing.measurepoint.resume"
+MEASUREPOINT_RESUME_BATCH = "thing.measurepoint.resume.batch"
+ATTRIBUTE_QUERY = "thing.attribute.query"
 ATTRIBUTE_UPDATE = "thing.attribute.update"
+ATTRIBUTE_DELETE = "thing.attribute.delete"
+TAG_QUERY = "thing.tag.query"
+TAG_UPDATE = "thing.tag.update"
+TAG_DELETE = "thing.tag.delete"
+TSL_TEMPLATE_GET = "thing.tsltemplate.get"
 COMBINE_LOGIN = "combine.login"
+COMBINE_LOGIN_BATCH = "combine.login.batch"
 COMBINE_LOGOUT = "combine.logout"
+COMBINE_DISABLE = "combine.disable"  # downstream notices to a gateway about a sub-device
+COMBINE_ENABLE = "combine.enable"
+COMBINE_DELETE = "combine.delete"
+TOPO_ADD = "thing.topo.add"
+TOPO_GET = "thing.topo.get"
+TOPO_DELETE = "thing.topo.delete"
+DEVICE_REGISTER = "thing.device.register"
 ACTIVATE_INFO = "thing.activate.info"
 OFFLINE = "offline"  # not a device method: the name traces give to a session ending
 EVENT_RE = re.compile(r"^thing\.event\.([A-Za-z_][A-Za-z0-9_]{0,63})\.post\Z")
@@ -74,6 +103,11 @@ class Request:
     # the websocket transport names a gateway's sub-device here (MQTT names it in the topic)
     product_key: str | None = None
     device_key: str | None = None
+    # the request's other top-level fields (e.g. a batch's skipInvalidMeasurepoints)
+    options: dict = field(default_factory=dict)
+
+
+_REQUEST_FIELDS = frozenset({"id", "version", "method", "params", "productKey", "deviceKey"})
 
 
 def parse_request(content: Any) -> Request:
@@ -92,6 +126,7 @@ def parse_request(content: Any) -> Request:
         version=str(content.get("version") or "1.0"),
         product_key=product_key if isinstance(product_key, str) else None,
         device_key=device_key if isinstance(device_key, str) else None,
+        options={k: v for k, v in content.items() if k not in _REQUEST_FIELDS},
     )
 
 
@@ -129,22 +164,52 @@ def sign_content(fields: Mapping[str, Any]) -> str:
     return "".join(f"{name}{fields[name]}" for name in sorted(SIGNED_FIELDS))
 
 
-def compute_sign(fields: Mapping[str, Any], secret: str) -> str:
-    return hashlib.sha256((sign_content(fields) + secret).encode()).hexdigest()
+# signmethod → digest; EnOS's "hmac" names are plain digests of the signed text + secret
+SIGN_DIGESTS = {"sha256": "sha256", "hmacsha256": "sha256", "sha1": "sha1", "hmacsha1": "sha1",
+                "md5": "md5", "hmacmd5": "md5"}
 
 
-def sign_matches(fields: Mapping[str, Any], secret: str, given: str) -> bool:
+def compute_sign(fields: Mapping[str, Any], secret: str, sign_method: str = "sha256") -> str:
+    digest = SIGN_DIGESTS.get(sign_method.lower())
+    if digest is None:
+        raise ProtocolError(BAD_REQUEST, f"signmethod {sign_method!r} is not supported: use one of "
+                                         f"{', '.join(sorted(SIGN_DIGESTS))}.")
+    return hashlib.new(digest, (sign_content(fields) + secret).encode()).hexdigest()
+
+
+def sign_matches(fields: Mapping[str, Any], secret: str, given: str, sign_method: str = "sha256") -> bool:
     """EnOS devices send the hex upper-case, SDKs often lower-case: accept either."""
     if not isinstance(given, str):
         return False
-    return hmac.compare_digest(compute_sign(fields, secret), given.strip().lower())
+    try:
+        expected = compute_sign(fields, secret, sign_method)
+    except ProtocolError:
+        return False
+    return hmac.compare_digest(expected, given.strip().lower())
+
+
+def timestamp_ms(timestamp: Any) -> float | None:
+    """A login's timestamp as milliseconds since the epoch: the SDK sends decimals
+    (`1796160900313.864`) and, in combine.login.batch, seconds; both are accepted."""
+    try:
+        stamp = float(str(timestamp).strip())
+    except ValueError:
+        return None
+    if stamp != stamp or stamp in (float("inf"), float("-inf")) or stamp < 0:
+        return None
+    return stamp * 1000 if stamp < 1e11 else stamp  # < 1e11 ms would be 1973: it is seconds
+
+
+def timestamp_format_problem(timestamp: Any) -> str | None:
+    if timestamp_ms(timestamp) is None:
+        return f"timestamp {timestamp!r} is not milliseconds since the epoch"
+    return None
 
 
 def timestamp_problem(timestamp: Any, window_seconds: int, now_ms: int | None = None) -> str | None:
-    """Why a login's timestamp (ms since the epoch) is refused, or None when it is fresh."""
-    try:
-        stamp = int(str(timestamp))
-    except ValueError:
+    """Why a login's timestamp (ms or s since the epoch) is refused, or None when it is fresh."""
+    stamp = timestamp_ms(timestamp)
+    if stamp is None:
         return f"timestamp {timestamp!r} is not milliseconds since the epoch"
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     if abs(now_ms - stamp) > window_seconds * 1000:
@@ -194,11 +259,13 @@ class LoginRequest:
 
 
 def login_params(product_key: str, device_key: str, secret: str, *, client_id: str | None = None,
-                 timestamp: int | None = None, secure_mode: int = STATIC_ACTIVATION) -> dict[str, Any]:
+                 timestamp: int | None = None, secure_mode: int = STATIC_ACTIVATION,
+                 sign_method: str = "sha256") -> dict[str, Any]:
     """A device's signed login params (used by the simulator and tests)."""
     fields = {"clientId": client_id or device_key, "deviceKey": device_key, "productKey": product_key,
               "timestamp": str(timestamp if timestamp is not None else now_ms())}
-    return {**fields, "signMethod": "sha256", "secureMode": secure_mode, "sign": compute_sign(fields, secret)}
+    return {**fields, "signMethod": sign_method, "secureMode": secure_mode,
+            "sign": compute_sign(fields, secret, sign_method)}
 
 
 # --- MQTT ---------------------------------------------------------------------------------------
@@ -274,7 +341,7 @@ def parse_topic(topic: str) -> Topic | None:
 
 def topic_for(product_key: str, device_key: str, method: str, *, reply: bool = False) -> str:
     """The topic a method travels on (with `_reply` for its answer)."""
-    root = "ext/session" if method.startswith("combine.") else "sys"
+    root = "ext/session" if method.startswith("combine.") or method == ACTIVATE_INFO else "sys"
     return f"/{root}/{product_key}/{device_key}/{method.replace('.', '/')}" + ("_reply" if reply else "")
 
 

@@ -7,9 +7,7 @@ from typing import Any
 
 from assets.models import Device
 
-from .models import CommandInvocation, LatestValue, ValueKind
-
-RECENT_COMMANDS = 20
+from .models import LatestValue, ValueKind
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,3 @@ def latest_values(device: Device) -> dict[str, list[LatestRowView]]:
                 received_at=held.received_at if held else None))
         result[kind.value] = rows
     return result
-
-
-def recent_commands(device: Device) -> list[CommandInvocation]:
-    return list(CommandInvocation.objects.filter(device=device).select_related("requested_by")[:RECENT_COMMANDS])

@@ -1,20 +1,28 @@
-"""What assets tells connectivity: a disabled, reset or deleted device loses its live session at once."""
+"""What assets tells connectivity: a disabled, reset or deleted device loses its live session at once,
+and the connected gateway of a sub-device hears of it (combine.disable / enable / delete)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.dispatch import receiver
 
-from assets.signals import device_secrets_reset, devices_deleted, devices_disabled
+from assets.signals import device_secrets_reset, devices_deleted, devices_disabled, devices_enabled
 
 from . import protocol as p
-from .services import kick_devices
+from .services import gateway_notices, kick_devices, send_notices
 
 
 @receiver(devices_disabled, dispatch_uid="connectivity.kick_disabled")
 def kick_disabled(sender: Any, device_ids: list[int], **kwargs: Any) -> None:
     kick_devices(device_ids, "device disabled", p.DEVICE_DISABLED)
+    send_notices(gateway_notices(device_ids, p.COMBINE_DISABLE))
+
+
+@receiver(devices_enabled, dispatch_uid="connectivity.notice_enabled")
+def notice_enabled(sender: Any, device_ids: list[int], **kwargs: Any) -> None:
+    send_notices(gateway_notices(device_ids, p.COMBINE_ENABLE))
 
 
 @receiver(device_secrets_reset, dispatch_uid="connectivity.kick_reset")
@@ -25,3 +33,5 @@ def kick_reset(sender: Any, device_ids: list[int], **kwargs: Any) -> None:
 @receiver(devices_deleted, dispatch_uid="connectivity.kick_deleted")
 def kick_deleted(sender: Any, device_ids: list[int], **kwargs: Any) -> None:
     kick_devices(device_ids, "device deleted", p.NOT_FOUND)
+    notices = gateway_notices(device_ids, p.COMBINE_DELETE)  # before the rows (and their gateway link) go
+    transaction.on_commit(lambda: send_notices(notices))

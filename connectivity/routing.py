@@ -13,7 +13,7 @@ from typing import Any
 from channels.routing import URLRouter
 from django.urls import re_path
 
-from .consumers import DeviceConsumer
+from .transports.websocket import DeviceConsumer
 
 DEVICE_PATH = "ws/device/"
 

@@ -53,6 +53,7 @@ class Session:
     transport: str
     device: DeviceRef
     client_id: str = ""
+    client_ip: str = ""  # where the connection comes from: its sub-devices' failed logins count there too
     sub_devices: dict[tuple[str, str], DeviceRef] = field(default_factory=dict)
     # dynamic activation: the deviceSecret to hand to the device once (never traced)
     issued_secret: str | None = None

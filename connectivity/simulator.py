@@ -2,12 +2,15 @@
 
 `SimulatedDevice` logs in with a real triple over the portal's websocket or MQTT, reports measure
 points at a rate, answers commands, and misbehaves on request (bad sign, unknown measure point,
-slow replies, a dropped connection). Pure asyncio; no Django needed to run one.
+slow replies, a dropped connection). Like the EnOS SDK it comes back by itself after any close that
+is not its own `close()` (kicked, disabled, dropped, server restarted): `reconnect()` retries with
+capped exponential backoff and jitter. Pure asyncio; no Django needed to run one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -49,6 +52,23 @@ class Stats:
     refused: int = 0
     commands: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds from send to reply
+    reconnects: int = 0  # connections re-established after a close that was not ours
+    login_refusals: list[int] = field(default_factory=list)  # codes of refused (re)connects
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delays between reconnect attempts: `initial` doubling up to `cap` (the EnOS SDK's paho client
+    uses 1 s to 60 s), each drawn from [half, all] of that so a fleet kicked at once does not come
+    back in lockstep."""
+
+    initial: float = 1.0
+    cap: float = 60.0
+    factor: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.cap, self.initial * self.factor ** min(attempt, 64))
+        return random.uniform(ceiling / 2, ceiling)
 
 
 class LoginFailed(Exception):
@@ -86,7 +106,7 @@ class SimulatedDevice:
 
     def __init__(self, triple: Triple, *, transport: str = WEBSOCKET, url: str = "ws://127.0.0.1:8000/ws/device/",
                  values: Callable[[], dict[str, Any]] | None = None, misbehaviour: Misbehaviour | None = None,
-                 keepalive: int = 60, reply_timeout: float = 10.0) -> None:
+                 keepalive: int = 60, reply_timeout: float = 10.0, backoff: Backoff | None = None) -> None:
         self.triple = triple
         self.transport = transport
         self.url = url
@@ -94,6 +114,7 @@ class SimulatedDevice:
         self.misbehaviour = misbehaviour or Misbehaviour()
         self.keepalive = keepalive
         self.reply_timeout = reply_timeout
+        self.backoff = backoff or Backoff()
         self.stats = Stats()
         self.login_reply: dict = {}
         self.commands: asyncio.Queue[dict] = asyncio.Queue()  # commands received, for tests
@@ -102,11 +123,13 @@ class SimulatedDevice:
         self._reader: asyncio.Task | None = None
         self._socket: Any = None
         self._mqtt: Any = None
-        self.closed = asyncio.Event()
+        self.closed = asyncio.Event()  # the current connection ended (ours or not)
+        self.stopped = False  # close() was called: a final stop, no reconnect
 
     # --- connection -------------------------------------------------------------------------------
 
     async def connect(self) -> dict:
+        self.closed = asyncio.Event()
         if self.transport == MQTT:
             await self._connect_mqtt()
         else:
@@ -160,7 +183,47 @@ class SimulatedDevice:
         self.login_reply = {"code": p.SUCCESS}
         self._reader = asyncio.ensure_future(self._read_mqtt())
 
+    async def reconnect(self, *, stop: asyncio.Event | None = None) -> bool:
+        """After a close that was not ours: connect again, waiting `backoff` between attempts (a
+        refused login, e.g. 723 while the device is disabled, is retried too). True once connected;
+        False when `close()` was called or `stop` was set meanwhile."""
+        attempt = 0
+        while not self.stopped and not (stop is not None and stop.is_set()):
+            await _pause(self.backoff.delay(attempt), stop)
+            if self.stopped or (stop is not None and stop.is_set()):
+                break
+            attempt += 1
+            try:
+                await self._discard_connection()
+                await self.connect()
+            except LoginFailed as refusal:
+                self.stats.login_refusals.append(refusal.code)
+                logger.info("%s: reconnect refused (%s)", self.triple.device_key, refusal)
+                continue
+            except Exception as error:  # noqa: BLE001 - no server, a reset, a close during login: try again
+                logger.info("%s: reconnect failed (%s)", self.triple.device_key, error)
+                continue
+            self.stats.reconnects += 1
+            return True
+        return False
+
+    async def _discard_connection(self) -> None:
+        """Let go of a connection that has ended, without marking the device stopped."""
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
+        with contextlib.suppress(Exception):
+            if self._socket is not None:
+                await self._socket.close()
+        with contextlib.suppress(Exception):
+            if self._mqtt is not None:
+                await self._mqtt.disconnect()
+        self._socket = self._mqtt = None
+        self._connection_ended()
+
     async def close(self) -> None:
+        """A final stop: no reconnect after it."""
+        self.stopped = True
         if self._reader is not None:
             self._reader.cancel()
         try:
@@ -265,6 +328,13 @@ class SimulatedDevice:
         else:
             await self._socket.send(json.dumps(answer))
 
+    def _connection_ended(self) -> None:
+        """Requests still waiting for a reply fail now rather than at their timeout."""
+        self.closed.set()
+        for _, future in list(self._waiting.values()):
+            if not future.done():
+                future.set_exception(ConnectionError("the connection ended"))
+
     async def _read_websocket(self) -> None:
         try:
             async for raw in self._socket:
@@ -272,7 +342,7 @@ class SimulatedDevice:
         except Exception:  # noqa: BLE001 - the connection ended
             pass
         finally:
-            self.closed.set()
+            self._connection_ended()
 
     async def _read_mqtt(self) -> None:
         try:
@@ -284,7 +354,16 @@ class SimulatedDevice:
         except Exception:  # noqa: BLE001 - the connection ended
             pass
         finally:
-            self.closed.set()
+            self._connection_ended()
+
+
+async def _pause(seconds: float, stop: asyncio.Event | None) -> None:
+    """Sleep `seconds`, or less when `stop` is set meanwhile."""
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 def percentile(values: list[float], fraction: float) -> float:

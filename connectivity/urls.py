@@ -8,6 +8,10 @@ app_name = "connectivity"
 urlpatterns = [
     path("devices/<str:asset_id>/services/", views.device_services, name="device-services"),
     path("devices/<str:asset_id>/services/<str:identifier>/invoke/", views.device_invoke, name="device-invoke"),
+    path("devices/<str:asset_id>/measurepoints/set/", views.device_set_measurepoints,
+         name="device-measurepoints-set"),
+    path("devices/<str:asset_id>/measurepoints/get/", views.device_get_measurepoints,
+         name="device-measurepoints-get"),
     path("devices/<str:asset_id>/latest-data/", views.device_latest, name="device-latest"),
     path("device-statuses/", views.device_statuses, name="device-statuses"),
 ]

@@ -3,9 +3,13 @@ latest data card, and live status badges for the Device Assets table."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.errors import DomainError
@@ -14,8 +18,9 @@ from assets.models import Device
 from assets.views.common import console_view
 
 from . import services
-from .forms import service_form
-from .queries import latest_values, recent_commands
+from .forms import measurepoint_set_service, service_form
+from .models import CommandInvocation
+from .queries import latest_values
 
 MAX_STATUS_IDS = 200
 
@@ -24,43 +29,71 @@ MAX_STATUS_IDS = 200
 def device_services(request: HttpRequest, asset_id: str) -> HttpResponse:
     device, writable = get_device_for(request.user, asset_id)
     forms = [(service, service_form(service)) for service in device.product.model.services]
+    points = measurepoint_set_service(device.product.model.measurepoints)
     return render(request, "connectivity/device_services.html", {
         "device": device, "writable": writable, "tab": "services", "service_forms": forms,
-        "invocations": recent_commands(device), "sub_device_count": 0,
+        "set_form": service_form(points) if points["input"] else None,
+        "invocations": CommandInvocation.objects.recent_for(device), "sub_device_count": 0,
     })
 
 
-@console_view
-@require_POST
-def device_invoke(request: HttpRequest, asset_id: str, identifier: str) -> HttpResponse:
-    device, _ = get_device_for(request.user, asset_id, write=True)
-    service = device.product.model.feature("services", identifier)
+def _command_page(request: HttpRequest, device: Any, service: dict | None, identifier: str,
+                  send: Callable[[dict], Any]) -> HttpResponse:
+    """Run a command from a Services-tab form (a service, or measure point set/get) and show its outcome."""
     form = service_form(service or {"identifier": identifier}, data=request.POST)
     invocation = error = None
     if service is None:
-        error = f'"{identifier}" is not a service of this device\'s model.'
+        error = _('"%(identifier)s" is not a service of this device\'s model.') % {"identifier": identifier}
     elif form.is_valid():
         params = {name: value for name, value in form.cleaned_data.items() if value not in ("", None)}
         try:
-            invocation = services.invoke_service(request.user, device, identifier, params, from_text=True)
+            invocation = send(params)
         except DomainError as refusal:
             error = refusal.message
             for name, problems in refusal.details.items():
                 if name in form.fields:
                     form.add_error(name, problems)
     else:
-        error = "Check the parameters."
+        error = _("Check the parameters.")
     if request.htmx:
         return render(request, "connectivity/_invocation_result.html", {
             "device": device, "service": service, "form": form, "invocation": invocation, "error": error,
-            "invocations": recent_commands(device) if invocation is not None else ()},
+            "invocations": CommandInvocation.objects.recent_for(device) if invocation is not None else ()},
             status=200 if error is None else 400)
     if error:
         messages.error(request, error)
     elif invocation is not None:
-        level = messages.SUCCESS if invocation.status == "ok" else messages.WARNING
+        level = messages.SUCCESS if invocation.status in ("ok", "pending") else messages.WARNING
         messages.add_message(request, level, f"{identifier}: {invocation.get_status_display()} — {invocation.message}")
-    return redirect("connectivity:device-services", asset_id=asset_id)
+    return redirect("connectivity:device-services", asset_id=device.asset_id)
+
+
+@console_view
+@require_POST
+def device_invoke(request: HttpRequest, asset_id: str, identifier: str) -> HttpResponse:
+    device, _writable = get_device_for(request.user, asset_id, write=True)
+    service = device.product.model.feature("services", identifier)
+    return _command_page(request, device, service, identifier, lambda params: services.invoke_service(
+        request.user, device, identifier, params, from_text=True))
+
+
+@console_view
+@require_POST
+def device_set_measurepoints(request: HttpRequest, asset_id: str) -> HttpResponse:
+    device, _writable = get_device_for(request.user, asset_id, write=True)
+    service = measurepoint_set_service(device.product.model.measurepoints)
+    return _command_page(request, device, service, service["identifier"], lambda params: services.set_measurepoints(
+        request.user, device, params, from_text=True))
+
+
+@console_view
+@require_POST
+def device_get_measurepoints(request: HttpRequest, asset_id: str) -> HttpResponse:
+    device, _writable = get_device_for(request.user, asset_id, write=True)
+    identifiers = [f["identifier"] for f in device.product.model.measurepoints if isinstance(f, dict)]
+    service = {"identifier": "measurepoint.get", "input": []}
+    return _command_page(request, device, service, service["identifier"], lambda params: services.get_measurepoints(
+        request.user, device, identifiers))
 
 
 @console_view

@@ -2,13 +2,18 @@
 
 With no environment variables set this is the embedded default: SQLite in WAL mode, an
 in-memory channel layer, Celery on kombu's filesystem transport, SMS codes printed to the log.
-DATABASE_URL switches to PostgreSQL, REDIS_URL to Redis for channels and Celery.
+DATABASE_URL switches to PostgreSQL, REDIS_URL to Redis for channels and Celery. DEBUG=0 is
+production: HTTPS only behind a TLS-terminating proxy, static files from `collectstatic` served
+by WhiteNoise (see "Production: HTTPS, headers, static files" below).
 """
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
+
+from csp.constants import NONE, SELF
 
 from .env import allowed_hosts, database_from_url, env_bool, env_float, env_int, env_list, secret_key
 
@@ -29,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -46,6 +52,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -108,6 +117,8 @@ ANONYMOUS_USER_NAME = None  # no guardian anonymous user: anonymous visitors see
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "assets:device-list"
@@ -118,13 +129,58 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "enos_portal" / "static"]
-
+# --- Production: HTTPS, headers, static files -------------------------------------------------
+# The portal runs behind a proxy/load balancer that terminates TLS and tells it so in a header it
+# sets itself (overwriting whatever the client sent): X-Forwarded-Proto: https by default.
+# SECURE_PROXY_SSL_HEADER="" turns that off (TLS ends at daphne itself, or no proxy at all).
+_proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "" if DEBUG else "X-Forwarded-Proto").strip()
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# EMQX's HTTP hooks often call the portal inside the cluster over plain HTTP (they carry their own token)
+SECURE_REDIRECT_EXEMPT = [r"^api/emqx/"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)  # one year
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+
+# Content-Security-Policy (django-csp 4): everything from the portal's own origin, no inline
+# script or style anywhere (templates take their scripts and styles from static files, htmx's
+# indicator style is in portal.css: see base.html's htmx-config). 'self' in connect-src covers
+# the trace page's websocket (ws:/wss: to the same host). data: images are Swagger UI's icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Permissions-Policy: the console uses none of the browser's powerful features.
+PERMISSIONS_POLICY: dict[str, list[str]] = {feature: [] for feature in (
+    "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "fullscreen", "geolocation",
+    "gyroscope", "magnetometer", "microphone", "midi", "payment", "picture-in-picture", "publickey-credentials-get",
+    "screen-wake-lock", "serial", "usb", "xr-spatial-tracking")}
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or VAR_DIR / "static")
+if DEBUG:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns of a missing one (in production: rightly)
+STATICFILES_DIRS = [BASE_DIR / "enos_portal" / "static"]
+# Production serves STATIC_ROOT (filled by `manage.py collectstatic`) through WhiteNoise, with
+# hashed names cached for a year and gzip copies; development serves the apps' folders as they are.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- Redis: channel layer and Celery broker -------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -189,6 +245,8 @@ SPECTACULAR_SETTINGS = {
 # --- Domain settings --------------------------------------------------------------------------
 DEVICE_PAGE_SIZES = [20, 50, 100, 200]
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "accounts.sms.ConsoleBackend")
+# The console backend writes codes to the log: production (DEBUG=0) refuses it unless this says otherwise.
+SMS_ALLOW_CONSOLE = env_bool("SMS_ALLOW_CONSOLE", DEBUG)
 # FileBackend's outbox (one JSON line per message) and HttpGatewayBackend's provider endpoint
 SMS_FILE_PATH = Path(os.environ.get("SMS_FILE_PATH") or VAR_DIR / "sms-outbox.jsonl")
 SMS_HTTP_URL = os.environ.get("SMS_HTTP_URL", "")
@@ -229,5 +287,61 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# --- Rate limits and login lockout (accounts/throttle.py, django-axes, DRF throttles) ----------
+# Counters live in the "throttle" cache: Redis when REDIS_URL is set (shared by every worker and
+# process); otherwise this process's memory (the embedded default runs one web process).
+CACHES["throttle"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "throttle"}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle",
+                       "KEY_PREFIX": "throttle"})
+# Reverse proxies in front of the portal that append the client to X-Forwarded-For; 0 = trust none
+# (the client is REMOTE_ADDR). Set it only when every request passes through that many proxies.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# accounts.throttle scopes, "N/period" (s, m, h, d; "10/15m"); THROTTLE_RATES="scope=N/period,…" overrides
+THROTTLE_RATES = {
+    "api-token-failure-ip": "20/10m",  # wrong API tokens per client address
+    "sms-phone": "5/h",  # migration codes texted to one phone
+    "sms-phone-day": "20/d",
+    "sms-user": "20/h",  # migration codes one user asks for (requests and resends)
+    "sms-ip": "30/h",  # … from one client address
+    "device-login": "10/5m",  # failed device logins per device (productKey/deviceKey)
+    "device-login-ip": "100/5m",  # failed device logins per client address (gateways share addresses)
+}
+for _rule in env_list("THROTTLE_RATES", []):
+    _scope, _, _rate = _rule.partition("=")
+    THROTTLE_RATES[_scope.strip()] = _rate.strip()
+
+# Console and admin logins: django-axes refuses a client address or a username for LOGIN_COOLOFF_MINUTES
+# after LOGIN_FAILURE_LIMIT failures (every refused try restarts the cool-off); the answer is 429.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes asks: it turns a lockout into the 429 page
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # either one locks: spraying and one-account guessing
+# attempts in Redis when the portal runs on it; in the database otherwise (shared by every process)
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
+AXES_CACHE = "throttle"
+# no admin pages: attempts name users and addresses of every OU; superusers use `manage.py axes_reset_*`
+AXES_ENABLE_ADMIN = False
+AXES_CLIENT_IP_CALLABLE = "accounts.throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not kept (the cache handler keeps none either)
+AXES_RESET_ON_SUCCESS = False  # a success must not wipe an address's failures against other accounts
+
+# The API: per-client request rates, and wrong tokens counted per address (a wrong token never
+# reaches a DRF throttle: authentication fails first).
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "accounts.api_auth.ThrottledTokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["accounts.api_auth.AnonRateThrottle",
+                                              "accounts.api_auth.UserRateThrottle"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": os.environ.get("API_RATE_ANON", "60/m"),
+    "user": os.environ.get("API_RATE_USER", "1200/m"),
+}
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT

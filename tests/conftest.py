@@ -12,6 +12,7 @@ import pytest
 import redis
 from django.test import Client
 
+from accounts.actors import SYSTEM
 from accounts.models import OrganizationUnit, User
 from accounts.services import create_ou, set_membership
 from assets.models import Device, Product, ProductType, ThingModel
@@ -48,6 +49,14 @@ def pytest_collection_modifyitems(config, items) -> None:
 def fast_password_hashing(settings) -> None:
     # the default hasher spends ~0.5 s per password by design; tests need no such protection
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles() -> None:
+    """No test inherits another's login failures, rate counts or SMS quotas (accounts.throttle)."""
+    from accounts import throttle
+
+    throttle.reset_all()
 
 
 @pytest.fixture
@@ -94,15 +103,15 @@ def outsider(db) -> User:
 
 @pytest.fixture
 def acme(owner, writer, viewer) -> OrganizationUnit:
-    ou = create_ou("Acme", owner)
-    set_membership(ou, writer, "asset_manager")
-    set_membership(ou, viewer, "asset_viewer")
+    ou = create_ou(SYSTEM, "Acme", owner)
+    set_membership(SYSTEM, ou, writer, "asset_manager")
+    set_membership(SYSTEM, ou, viewer, "asset_viewer")
     return ou
 
 
 @pytest.fixture
 def globex(outsider) -> OrganizationUnit:
-    return create_ou("Globex", outsider)
+    return create_ou(SYSTEM, "Globex", outsider)
 
 
 @pytest.fixture

@@ -31,6 +31,10 @@ print(json.dumps({
     "debug": settings.DEBUG,
     "allowed_hosts": settings.ALLOWED_HOSTS,
     "secure_cookies": settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE,
+    "ssl_redirect": settings.SECURE_SSL_REDIRECT, "hsts_seconds": settings.SECURE_HSTS_SECONDS,
+    "proxy_ssl_header": settings.SECURE_PROXY_SSL_HEADER,
+    "static_storage": settings.STORAGES["staticfiles"]["BACKEND"],
+    "sms_allow_console": settings.SMS_ALLOW_CONSOLE,
     "engine": db["ENGINE"], "name": str(db["NAME"]), "host": db.get("HOST", ""),
     "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
     "channel_hosts": settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts"),
@@ -91,6 +95,20 @@ def test_production_starts_with_everything_set(tmp_path):
     assert loaded["allowed_hosts"] == ["portal.example.com", "api.example.com"]
     assert loaded["secure_cookies"] is True
     assert not (tmp_path / "dev-secret-key").exists()
+    assert loaded["ssl_redirect"] is True and loaded["hsts_seconds"] == 31_536_000
+    assert loaded["proxy_ssl_header"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert loaded["static_storage"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    assert loaded["sms_allow_console"] is False
+
+
+def test_production_reads_its_proxy_header_and_sms_switch_from_the_environment(tmp_path):
+    loaded = loaded_settings(tmp_path, **PRODUCTION, SECURE_PROXY_SSL_HEADER="X-Forwarded-Scheme",
+                             SMS_ALLOW_CONSOLE="1", SECURE_HSTS_SECONDS="3600")
+    assert loaded["proxy_ssl_header"] == ["HTTP_X_FORWARDED_SCHEME", "https"]
+    assert loaded["sms_allow_console"] is True
+    assert loaded["hsts_seconds"] == 3600
+    loaded = loaded_settings(tmp_path, **PRODUCTION, SECURE_PROXY_SSL_HEADER="", SECURE_SSL_REDIRECT="0")
+    assert loaded["proxy_ssl_header"] is None and loaded["ssl_redirect"] is False
 
 
 def test_the_embedded_default_is_sqlite_in_wal_mode_with_in_memory_channels(tmp_path):
@@ -108,6 +126,9 @@ with connection.cursor() as cursor:
     assert loaded["engine"] == "django.db.backends.sqlite3"
     assert loaded["name"] == str(tmp_path / "portal.sqlite3")
     assert loaded["debug"] is True
+    assert loaded["ssl_redirect"] is False and loaded["hsts_seconds"] == 0 and loaded["proxy_ssl_header"] is None
+    assert loaded["static_storage"] == "django.contrib.staticfiles.storage.StaticFilesStorage"
+    assert loaded["sms_allow_console"] is True
     assert loaded["channel_layer"] == "channels.layers.InMemoryChannelLayer"
     assert loaded["celery_broker"] == "filesystem://"
 

@@ -32,6 +32,9 @@ class ActiveTrace:
     trace_id: int
     device_id: int
     expires_ts: float  # POSIX seconds
+    # the device's deviceSecret and its product's productSecret, masked wherever they appear in a
+    # log (tracing.payloads); a secret reset bumps the version stamp, so every process reloads them
+    secrets: tuple[str, ...] = ()
 
 
 def _version_key() -> str:
@@ -52,8 +55,10 @@ def current_version() -> str:
 def load_active() -> dict[int, ActiveTrace]:
     from .models import MessageTrace
 
-    rows = MessageTrace.objects.active().filter(device__isnull=False).values_list("pk", "device_id", "expires_at")
-    return {device_id: ActiveTrace(pk, device_id, expires.timestamp()) for pk, device_id, expires in rows}
+    rows = MessageTrace.objects.active().filter(device__isnull=False).values_list(
+        "pk", "device_id", "expires_at", "device__device_secret", "device__product__product_secret")
+    return {device_id: ActiveTrace(pk, device_id, expires.timestamp(), (device_secret, product_secret))
+            for pk, device_id, expires, device_secret, product_secret in rows}
 
 
 class ActiveTraces:

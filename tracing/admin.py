@@ -1,7 +1,8 @@
 """Message traces in the Django admin: support staff read them across OUs and may stop one.
 
 Read-only except the stop action, which goes through tracing.services (checked and audited like
-a console click). Non-superuser staff see the traces of the OUs they may see.
+a console click). Non-superuser staff see the traces of the OUs they may see (`visible_to`, through
+ReadOnlyAdmin's OUScopedAdmin); stopping one needs write access to its OU (the service checks).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.admin import OUListFilter, ReadOnlyAdmin, scope_to_visible_ous
+from accounts.admin import OUListFilter, ReadOnlyAdmin
 from accounts.errors import DomainError
 
 from . import services
@@ -30,9 +31,6 @@ class MessageTraceAdmin(ReadOnlyAdmin):
     readonly_fields = [field.name for field in MessageTrace._meta.fields]
     actions = ["stop_traces"]
     ordering = ("-started_at", "-id")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope_to_visible_ous(request, super().get_queryset(request))
 
     @admin.action(description="Stop the selected traces", permissions=["view"])
     def stop_traces(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -9,11 +9,12 @@ class TracingConfig(AppConfig):
         from django.db.models.signals import post_delete
 
         from accounts.models import OUUserObjectPermission
-        from assets.signals import devices_deleted, devices_migrated
+        from assets.signals import device_secrets_reset, devices_deleted, devices_migrated
 
         from . import receivers
 
         devices_deleted.connect(receivers.on_devices_deleted, dispatch_uid="tracing.devices_deleted")
         devices_migrated.connect(receivers.on_devices_migrated, dispatch_uid="tracing.devices_migrated")
+        device_secrets_reset.connect(receivers.on_device_secrets_reset, dispatch_uid="tracing.device_secrets_reset")
         post_delete.connect(receivers.on_permission_revoked, sender=OUUserObjectPermission,
                             dispatch_uid="tracing.permission_revoked")

@@ -1,7 +1,10 @@
 """Domain operations on message traces: the one place that writes traces and their logs.
 
-Every door (console, API, admin, tasks, signal receivers) calls these. Writes take an actor (a
-user, or None for the system) and raise DomainError/Conflict/AccessDenied like assets' services.
+Every door (console, API, admin, tasks, signal receivers) calls these. Start, extend and stop take
+their actor first: a user with write access (the system never starts or stops a trace for anyone).
+The sweeps and the ends that follow a device's deletion or migration are the system's own work:
+they take no actor and are audited as SYSTEM (accounts.actors). They raise DomainError, Conflict or
+AccessDenied like assets' services.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from django.db.models import Case, Value, When
 from django.utils.timezone import now
 
 from accounts import audit
+from accounts.actors import SYSTEM, is_system
 from accounts.errors import AccessDenied, Conflict, DomainError
 from accounts.permissions import CHANGE, can
 from assets.models import Device
@@ -24,7 +28,7 @@ from assets.models import Device
 from .active import ActiveTrace, active_traces
 from .conf import MAX_DURATION, MIN_DURATION, max_logs, retention
 from .models import Direction, MessageTrace, Outcome, StopReason, TraceLog
-from .payloads import clean_payload
+from .payloads import clean_payload, mask_secrets, maskable_secrets
 from .push import device_group, publish
 
 if TYPE_CHECKING:
@@ -83,9 +87,8 @@ def _utc(value: datetime) -> str:
 # --- checks ---------------------------------------------------------------------------------------
 
 def require_write(actor: Any, ou_pk: int) -> None:
-    if actor is None:
-        return  # the system itself (tasks, demo data, benchmarks)
-    if not can(actor, CHANGE, ou_pk):
+    # a user with write access only: None is a TypeError, SYSTEM is refused
+    if is_system(actor, system_allowed=False) or not can(actor, CHANGE, ou_pk):
         raise AccessDenied("Message tracing needs write access to Asset Management for this device's OU.")
 
 
@@ -109,7 +112,7 @@ def start_trace(actor: Any, device: Device, duration: timedelta) -> MessageTrace
                     f"A message trace of this device is already running until {_utc(current.expires_at)}. "
                     "Extend it or stop it.", code="trace_active")
             # expired, and the sweep has not closed it yet: close it now so the new one may open
-            _close(None, current, current.expires_at, StopReason.EXPIRED)
+            _close(SYSTEM, current, current.expires_at, StopReason.EXPIRED)
         try:
             with transaction.atomic():
                 trace = MessageTrace.objects.create(
@@ -199,7 +202,8 @@ def build_log(entry: ActiveTrace, msg: TracedMessage, at: datetime) -> PendingLo
         trace_id=entry.trace_id, time=at, direction=msg.direction if msg.direction in Direction.values else "",
         method=_text(msg.method, 128), outcome=msg.outcome if msg.outcome in MESSAGE_OUTCOMES else Outcome.ERROR,
         code=msg.code if isinstance(msg.code, int) and -2**31 <= msg.code < 2**31 else None,
-        message=_text(msg.message, 500), payload=clean_payload(msg.payload)))
+        message=_text(mask_secrets(str(msg.message or ""), maskable_secrets(entry.secrets)), 500),
+        payload=clean_payload(msg.payload, entry.secrets)))
 
 
 def _text(value: Any, limit: int) -> str:
@@ -352,7 +356,7 @@ def close_expired_traces(at: datetime | None = None) -> int:
             return closed
         for trace in batch:
             with transaction.atomic():
-                closed += _close(None, trace, trace.expires_at, StopReason.EXPIRED)
+                closed += _close(SYSTEM, trace, trace.expires_at, StopReason.EXPIRED)
 
 
 def end_device_traces(device_ids: Iterable[int], reason: StopReason) -> int:
@@ -365,9 +369,9 @@ def end_device_traces(device_ids: Iterable[int], reason: StopReason) -> int:
                                                                                             "started_by")
         for trace in traces:
             if trace.expires_at <= at:
-                ended += _close(None, trace, trace.expires_at, StopReason.EXPIRED)
+                ended += _close(SYSTEM, trace, trace.expires_at, StopReason.EXPIRED)
             else:
-                ended += _close(None, trace, at, reason)
+                ended += _close(SYSTEM, trace, at, reason)
 
         def recheck() -> None:
             for device_id in device_ids:

@@ -2,9 +2,9 @@ from rest_framework.routers import DefaultRouter
 
 from .views import DeviceViewSet, ProductViewSet, ThingModelViewSet
 
-# no `.json` suffix routes: the API speaks JSON by its Accept header (or ?format=), and suffix routes
-# would hand every custom action a `format` keyword it does not take
 router = DefaultRouter()
+# no `/api/devices/X.json` twins of every route: the API speaks JSON (or ?format=), and the viewsets'
+# actions do not take the `format` argument such routes pass (they answered 500)
 router.include_format_suffixes = False
 router.register("devices", DeviceViewSet, basename="api-device")
 router.register("products", ProductViewSet, basename="api-product")

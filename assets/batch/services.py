@@ -140,17 +140,17 @@ def apply_job(actor: Any, job: BatchJob) -> BatchJob:
         status=BatchStatus.APPLYING, progress=0)
     if not claimed:
         raise Conflict("This batch is already being applied.", code="not_parsed")
-    actor_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    actor_id = actor.pk  # a user with write access (require_write above): the task applies as them
     if job.valid_rows > settings.BATCH_SYNC_ROWS:
         from .tasks import apply_batch
 
         transaction.on_commit(lambda: apply_batch.delay(job.pk, actor_id))
         job.refresh_from_db()
         return job
-    return run_apply(job.pk, actor)
+    return run_apply(actor, job.pk)
 
 
-def run_apply(job_id: int, actor: Any) -> BatchJob:
+def run_apply(actor: Any, job_id: int) -> BatchJob:
     """The work of applying, in one transaction; a failure anywhere leaves the devices as they were."""
     claimed = BatchJob.objects.filter(pk=job_id, status=BatchStatus.APPLYING, progress=0).update(progress=1)
     job = BatchJob.objects.select_related("product__model", "ou").get(pk=job_id)
@@ -196,10 +196,10 @@ def run_apply(job_id: int, actor: Any) -> BatchJob:
 def run_apply_as(job_id: int, actor_id: int | None) -> BatchJob:
     """run_apply for a task, which carries the user's id: a user deleted meanwhile applies nothing."""
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    if actor_id and actor is None:
+    if actor is None:
         job = BatchJob.objects.get(pk=job_id)
         return _fail(job, "The user who applied this batch no longer exists. " + NOTHING_CHANGED, code="no_actor")
-    return run_apply(job_id, actor)
+    return run_apply(actor, job_id)
 
 
 def _check_still_applicable(actor: Any, job: BatchJob) -> None:

@@ -2,6 +2,7 @@
 
 POST /api/migrations/                 {deviceAssetIds, targetOuId, includeSubDevices} → 202, the code is sent
 POST /api/migrations/{id}/resend/     a new code (once a minute)
+Codes texted are limited per target phone (hourly and daily), per user and per client address: 429 + Retry-After.
 POST /api/migrations/{id}/confirm/    {code} → the devices move, all or none
 GET  /api/migrations/{id}/            the request and its result; only its requester sees it
 """
@@ -18,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.sms import mask_phone
+from accounts.throttle import client_ip
 from enos_portal.api import APIJSONParser
 
 from ..api.serializers import ErrorSerializer, StrictInput
@@ -125,7 +127,8 @@ class MigrationViewSet(viewsets.ViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         migration = services.request_migration(request.user, data["deviceAssetIds"], data["targetOuId"],
-                                               include_sub_devices=data["includeSubDevices"])
+                                               include_sub_devices=data["includeSubDevices"],
+                                               client_ip=client_ip(request))
         return accepted(migration)
 
     def retrieve(self, request: Request, pk: str) -> Response:
@@ -136,7 +139,7 @@ class MigrationViewSet(viewsets.ViewSet):
                    description="At most once a minute; the previous code stops working.")
     @action(detail=True, methods=["post"])
     def resend(self, request: Request, pk: str) -> Response:
-        return accepted(services.resend_code(request.user, pk))
+        return accepted(services.resend_code(request.user, pk, client_ip=client_ip(request)))
 
     @extend_schema(summary="Confirm with the code: the devices move", request=MigrationCodeSerializer,
                    parameters=[ID], responses={200: MigrationRequestSerializer, **ERRORS},

@@ -5,7 +5,8 @@ Every door (console, API) calls these. The rules:
   requester may write there, the target OU exists, is not the source and its owner has a phone.
 - The code goes by SMS to the target OU's owner (a Celery task draws it: the code never crosses
   the broker). It is valid CODE_LIFETIME, single use, bound to the request, and
-  MAX_FAILED_ATTEMPTS wrong entries end the request. Resends are throttled.
+  MAX_FAILED_ATTEMPTS wrong entries end the request. Resends are throttled, and every code texted
+  counts against the target phone's, the requester's and the client address's quotas (quota.py).
 - Confirm locks the request and the devices (ordered by pk, so two movers cannot deadlock),
   re-checks that every device is still in the source OU, and moves them with a constant number
   of set-based UPDATEs however many sub-devices follow a gateway. Any refusal rolls the move
@@ -22,8 +23,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from accounts import audit
+from accounts.actors import is_system
 from accounts.errors import AccessDenied, Conflict, DomainError
 from accounts.models import OrganizationUnit
 from accounts.permissions import CHANGE, can
@@ -32,6 +35,7 @@ from accounts.sms import SmsDeliveryError, send_sms
 from ..models import Device, MigrationRequest, MigrationStatus, ModelShare, Product, ProductShare
 from ..signals import devices_migrated
 from . import codes
+from .quota import Throttled, claim_code_sms
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +51,7 @@ class NotFound(DomainError):
     status = 404
 
 
-class Throttled(DomainError):
-    status = 429
-
-    def __init__(self, message: str, *, retry_after: int, code: str = "throttled") -> None:
-        super().__init__(message, code=code, details={"retryAfter": [str(retry_after)]})
-        self.retry_after = retry_after
+__all__ = ["NotFound", "Throttled"]  # Throttled lives in quota.py; doors know it from here
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -119,8 +118,12 @@ def _target_ou(target_ou_id: Any, source: OrganizationUnit) -> OrganizationUnit:
 
 
 def request_migration(actor: Any, asset_ids: Sequence[str], target_ou_id: str, *,
-                      include_sub_devices: bool = True, now: datetime | None = None) -> MigrationRequest:
-    """*Get Code*: validate, create the request, and text a code to the target OU's owner."""
+                      include_sub_devices: bool = True, now: datetime | None = None,
+                      client_ip: str | None = None) -> MigrationRequest:
+    """*Get Code*: validate, create the request, and text a code to the target OU's owner.
+
+    `client_ip` (accounts.throttle.client_ip of the request) adds the per-address SMS quota.
+    """
     now = now or timezone.now()
     devices = selected_devices(actor, asset_ids)
     source = devices[0].ou
@@ -136,6 +139,7 @@ def request_migration(actor: Any, asset_ids: Sequence[str], target_ou_id: str, *
         wait = int((oldest + REQUEST_WINDOW - now).total_seconds()) + 1 if oldest else 60
         raise Throttled(f"You started {MAX_REQUESTS_PER_WINDOW} migrations in the last "
                         f"{REQUEST_WINDOW.seconds // 60} minutes; try again in {wait} s.", retry_after=wait)
+    claim_code_sms(actor, target, client_ip)
     device_ids = sorted(d.pk for d in devices)
     by_pk = {d.pk: d for d in devices}
     with transaction.atomic():
@@ -163,7 +167,8 @@ def _enqueue_code(request_pk: int) -> None:
     send_migration_code.delay_on_commit(request_pk)
 
 
-def resend_code(actor: Any, request_id: Any, *, now: datetime | None = None) -> MigrationRequest:
+def resend_code(actor: Any, request_id: Any, *, now: datetime | None = None,
+                client_ip: str | None = None) -> MigrationRequest:
     now = now or timezone.now()
     with transaction.atomic():
         request = _locked_request(actor, request_id)
@@ -175,6 +180,11 @@ def resend_code(actor: Any, request_id: Any, *, now: datetime | None = None) -> 
                 refusal = Throttled(f"A new code can be sent once a minute; try again in {wait} s.",
                                     retry_after=wait, code="resend_throttled")
             else:
+                try:
+                    claim_code_sms(actor, request.target_ou, client_ip)
+                except Throttled as error:
+                    refusal = error
+            if refusal is None:
                 request.result = {**request.result, "send_requested_at": now.isoformat()}
                 request.result.pop("delivery_error", None)
                 request.save(update_fields=["result"])
@@ -209,12 +219,21 @@ def send_code(request_id: int, *, now: datetime | None = None) -> str | None:
 
 
 def _sms_text(request: MigrationRequest, code: str) -> str:
-    # the owner learns what they authorise, not only a number
+    """What the owner authorises, in the portal's words only.
+
+    No free text a requester controls (usernames, OU names: an attacker's OU could be named
+    "call +1 555… to claim a refund"): only the OU IDs the portal generates, a count and the code.
+    """
     count = len(request.device_ids)
-    return (f"EnOS Device Portal: {request.requester.get_username()} wants to move {count} device"
-            f"{'s' if count != 1 else ''} from OU {request.source_ou.name} ({request.source_ou.ou_id}) to your OU "
-            f"{request.target_ou.name}. Verification code: {code}. Valid for "
-            f"{int(codes.CODE_LIFETIME.total_seconds() // 60)} minutes. Do not share it otherwise.")
+    return ngettext(
+        "EnOS Device Portal: a request to move %(count)d device from OU %(source)s into your OU %(target)s. "
+        "Verification code: %(code)s. Valid for %(minutes)d minutes; never share it. "
+        "Did not expect this? Ignore this message.",
+        "EnOS Device Portal: a request to move %(count)d devices from OU %(source)s into your OU %(target)s. "
+        "Verification code: %(code)s. Valid for %(minutes)d minutes; never share it. "
+        "Did not expect this? Ignore this message.",
+        count) % {"count": count, "source": request.source_ou.ou_id, "target": request.target_ou.ou_id,
+                  "code": code, "minutes": int(codes.CODE_LIFETIME.total_seconds() // 60)}
 
 
 # --- checking the code --------------------------------------------------------------------------
@@ -341,7 +360,7 @@ def move_devices(actor: Any, request: MigrationRequest, *, now: datetime) -> dic
     The number of queries does not depend on how many devices move.
     """
     source_pk, target_pk = request.source_ou_id, request.target_ou_id
-    if actor is not None and not can(actor, CHANGE, source_pk):
+    if is_system(actor, system_allowed=False) or not can(actor, CHANGE, source_pk):
         raise AccessDenied("You no longer have write access to the devices' OU; nothing was moved.")
     chosen = list(request.device_ids)
     # FOR UPDATE waits for a concurrent mover; once it commits, the rows read here are its result

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.errors import AccessDenied, DomainError
 from accounts.permissions import CHANGE, can
 from accounts.sms import mask_phone
+from accounts.throttle import client_ip
 
 from ..models import Device, MigrationRequest, MigrationStatus
 from ..views.common import console_view
@@ -72,7 +73,8 @@ def migrate_start(request: HttpRequest) -> HttpResponse:
     target_ou_id = request.POST.get("target_ou_id", "").strip()
     include = request.POST.get("include_sub_devices") == "on"
     try:
-        migration = services.request_migration(request.user, asset_ids, target_ou_id, include_sub_devices=include)
+        migration = services.request_migration(request.user, asset_ids, target_ou_id, include_sub_devices=include,
+                                               client_ip=client_ip(request))
     except DomainError as error:
         _refuse_access(error)
         return _render(request, _start_context(devices, asset_ids, error=error.message,
@@ -117,7 +119,7 @@ def migrate_status(request: HttpRequest, pk: int) -> HttpResponse:
 def migrate_resend(request: HttpRequest, pk: int) -> HttpResponse:
     migration = _owned(request, pk)
     try:
-        migration = services.resend_code(request.user, pk)
+        migration = services.resend_code(request.user, pk, client_ip=client_ip(request))
     except DomainError as error:
         migration.refresh_from_db()
         return _render(request, _closed_or(migration, _code_context(migration, error=error.message)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import AnonymousUser, Group, Permission
 
+from accounts.actors import SYSTEM
 from accounts.models import Membership, OrganizationUnit, OUGroupObjectPermission, OUUserObjectPermission, User
 from accounts.permissions import CHANGE, MANAGE_MEMBERS, VIEW, can, ou_ids_with
 from accounts.services import remove_membership, set_membership
@@ -100,7 +101,7 @@ def test_inactive_superuser_sees_nothing(device):
 
 
 def test_a_member_of_two_ous_sees_both(writer, globex, device, globex_device):
-    set_membership(globex, writer, "asset_viewer")
+    set_membership(SYSTEM, globex, writer, "asset_viewer")
     assert visible_devices(writer) == {device, globex_device}
     assert writable_devices(writer) == {device}
 
@@ -115,7 +116,7 @@ def test_each_role_is_granted_exactly_its_permissions(owner, writer, viewer, acm
 
 def test_role_change_from_viewer_to_manager_grants_write(viewer, acme, device):
     assert writable_devices(viewer) == set()
-    set_membership(acme, viewer, "asset_manager")
+    set_membership(SYSTEM, acme, viewer, "asset_manager")
     assert granted(viewer, acme) == {"view_assets", "change_assets"}
     # the same user object sees the new grant: set_membership drops its cached grants
     assert writable_devices(viewer) == {device}
@@ -124,7 +125,7 @@ def test_role_change_from_viewer_to_manager_grants_write(viewer, acme, device):
 
 def test_role_change_from_manager_to_viewer_revokes_write(writer, acme, device):
     assert writable_devices(writer) == {device}
-    set_membership(acme, writer, "asset_viewer")
+    set_membership(SYSTEM, acme, writer, "asset_viewer")
     assert granted(writer, acme) == {"view_assets"}
     assert writable_devices(writer) == set()
     assert visible_devices(writer) == {device}
@@ -132,14 +133,14 @@ def test_role_change_from_manager_to_viewer_revokes_write(writer, acme, device):
 
 def test_removing_a_membership_revokes_every_grant(viewer, acme, device):
     assert visible_devices(next_request(viewer)) == {device}
-    remove_membership(Membership.objects.get(user=viewer, ou=acme))
+    remove_membership(acme.owner, Membership.objects.get(user=viewer, ou=acme))
     assert granted(viewer, acme) == set()
     assert visible_devices(next_request(viewer)) == set()
 
 
 def test_removing_one_membership_keeps_the_other_ous_grants(writer, acme, globex, device, globex_device):
-    set_membership(globex, writer, "asset_manager")
-    remove_membership(Membership.objects.get(user=writer, ou=acme))
+    set_membership(SYSTEM, globex, writer, "asset_manager")
+    remove_membership(acme.owner, Membership.objects.get(user=writer, ou=acme))
     assert visible_devices(next_request(writer)) == {globex_device}
     assert writable_devices(next_request(writer)) == {globex_device}
 
@@ -187,7 +188,7 @@ def test_products_and_models_of_another_ou_are_invisible_until_shared(outsider, 
 
 
 def test_a_shared_product_and_its_model_are_visible_but_not_writable_in_the_target_ou(outsider, product, globex):
-    share_product(product, globex)
+    share_product(product.ou.owner, product, globex)
     assert Product.objects.visible_to(outsider).filter(pk=product.pk).exists()
     assert ThingModel.objects.visible_to(outsider).filter(pk=product.model_id).exists()
     assert not Product.objects.writable_by(outsider).filter(pk=product.pk).exists()
@@ -195,17 +196,17 @@ def test_a_shared_product_and_its_model_are_visible_but_not_writable_in_the_targ
 
 
 def test_the_owner_ou_still_writes_a_product_it_shared(writer, product, globex):
-    share_product(product, globex)
+    share_product(product.ou.owner, product, globex)
     assert list(Product.objects.writable_by(writer)) == [product]
 
 
 def test_a_product_shared_to_an_ou_the_user_also_belongs_to_is_listed_once(writer, product, globex):
-    set_membership(globex, writer, "asset_viewer")
-    share_product(product, globex)
+    set_membership(SYSTEM, globex, writer, "asset_viewer")
+    share_product(product.ou.owner, product, globex)
     assert list(Product.objects.visible_to(writer)) == [product]
 
 
 def test_an_ou_lists_its_own_products_and_those_shared_to_it(product, gateway_product, globex, globex_device):
-    share_product(product, globex)
+    share_product(product.ou.owner, product, globex)
     assert set(Product.objects.in_ou(globex)) == {product, globex_device.product}
     assert set(ThingModel.objects.in_ou(globex)) == {product.model, globex_device.product.model}

@@ -7,6 +7,7 @@ import string
 import pytest
 from django.utils.timezone import now
 
+from accounts.actors import SYSTEM
 from accounts.errors import AccessDenied, Conflict, DomainError
 from accounts.models import AuditEvent
 from assets import services
@@ -181,15 +182,41 @@ def test_a_device_cannot_use_a_product_not_available_in_its_ou(outsider, globex,
 
 
 def test_a_device_can_use_a_product_shared_to_its_ou(outsider, globex, product):
-    services.share_product(product, globex)
+    services.share_product(product.ou.owner, product, globex)
     device = create(outsider, product, ou=globex)
     assert device.ou == globex
 
 
-def test_the_system_may_act_without_a_user(product):
-    device = create(None, product)
-    assert last_event("device.create").actor is None
-    assert device.pk
+def test_no_service_acts_without_an_actor(product, device, gateway):
+    for write in (lambda: create(None, product), lambda: services.update_device(None, device, name="X"),
+                  lambda: services.disable_device(None, device), lambda: services.delete_device(None, device),
+                  lambda: services.reveal_secret(None, device),
+                  lambda: services.add_sub_devices(None, gateway, [device]),
+                  lambda: services.delete_product(None, product)):
+        with pytest.raises(TypeError, match="needs its actor"):
+            write()
+    device.refresh_from_db()
+    assert (device.name, device.enabled, device.gateway_id) == ("Inverter 1", True, None)
+    assert not AuditEvent.objects.filter(action__startswith="device.").exists()
+
+
+def test_the_system_writes_only_where_a_service_allows_it(product, device):
+    services.update_device(SYSTEM, device, attributes={"serial": "SN-2"})  # a device reporting its attributes
+    assert last_event("device.update").actor is None
+    assert create(SYSTEM, product).ou == product.ou  # a gateway registering a sub-device (thing.device.register)
+    for write in (lambda: services.disable_device(SYSTEM, device),
+                  lambda: services.reveal_secret(SYSTEM, device), lambda: services.delete_device(SYSTEM, device)):
+        with pytest.raises(AccessDenied):
+            write()
+    device.refresh_from_db()
+    assert device.enabled and not AuditEvent.objects.filter(action="device.disable").exists()
+
+
+def test_sharing_a_product_needs_write_access_to_it_and_is_audited(product, globex, viewer, writer):
+    with pytest.raises(AccessDenied):
+        services.share_product(viewer, product, globex)
+    assert services.share_product(writer, product, globex) is True
+    assert last_event("product.share").actor == writer and last_event("product.share").after == {"ou": globex.ou_id}
 
 
 # --- update_device / delete_device ----------------------------------------------------------------------
@@ -552,7 +579,7 @@ def test_a_product_cannot_use_a_model_of_another_ou(outsider, globex, thing_mode
 
 
 def test_a_product_can_use_a_model_shared_to_its_ou(outsider, globex, product):
-    services.share_product(product, globex)
+    services.share_product(product.ou.owner, product, globex)
     mine = services.create_product(outsider, globex, model=product.model, name="Our inverter")
     assert (mine.ou, mine.model) == (globex, product.model)
 
@@ -603,14 +630,14 @@ def test_a_product_in_use_cannot_be_deleted_and_the_message_names_the_count(writ
 
 
 def test_devices_in_other_ous_also_keep_a_product_from_deletion(writer, outsider, globex, product):
-    services.share_product(product, globex)
+    services.share_product(product.ou.owner, product, globex)
     create(outsider, product, ou=globex)
     with pytest.raises(Conflict, match="used by 1 device"):
         services.delete_product(writer, product)
 
 
 def test_deleting_a_shared_product_removes_it_from_the_target_ou(writer, outsider, globex, product):
-    services.share_product(product, globex)
+    services.share_product(product.ou.owner, product, globex)
     assert list(Product.objects.visible_to(outsider)) == [product]
     pk = product.pk
     services.delete_product(writer, product)
@@ -622,7 +649,7 @@ def test_deleting_a_shared_product_removes_it_from_the_target_ou(writer, outside
 
 
 def test_the_target_ou_cannot_edit_a_product_shared_to_it(outsider, globex, product):
-    services.share_product(product, globex)
+    services.share_product(product.ou.owner, product, globex)
     with pytest.raises(AccessDenied):
         services.update_product(outsider, product, name="Hijacked")
     product.refresh_from_db()
@@ -630,7 +657,7 @@ def test_the_target_ou_cannot_edit_a_product_shared_to_it(outsider, globex, prod
 
 
 def test_the_target_ou_cannot_delete_a_product_or_model_shared_to_it(outsider, globex, product):
-    services.share_product(product, globex)
+    services.share_product(product.ou.owner, product, globex)
     with pytest.raises(AccessDenied):
         services.delete_product(outsider, product)
     with pytest.raises(AccessDenied):
@@ -641,12 +668,12 @@ def test_the_target_ou_cannot_delete_a_product_or_model_shared_to_it(outsider, g
 
 
 def test_sharing_a_product_shares_its_model_once(product, globex):
-    assert services.share_product(product, globex) is True
-    assert services.share_product(product, globex) is False
+    assert services.share_product(product.ou.owner, product, globex) is True
+    assert services.share_product(product.ou.owner, product, globex) is False
     assert ProductShare.objects.filter(product=product, ou=globex).count() == 1
     assert ModelShare.objects.filter(model=product.model, ou=globex).count() == 1
 
 
 def test_sharing_a_product_to_its_own_ou_does_nothing(product):
-    assert services.share_product(product, product.ou) is False
+    assert services.share_product(product.ou.owner, product, product.ou) is False
     assert not ProductShare.objects.exists() and not ModelShare.objects.exists()

@@ -1,4 +1,5 @@
-"""Helpers for connectivity tests: a device websocket through channels' communicator, signed logins."""
+"""Helpers for connectivity tests: a device websocket through channels' communicator, signed logins, and the
+real MQTT broker process (shared with tests/conformance, which imports these fixtures)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import functools
 import gc
 import json
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,6 +23,9 @@ from connectivity import protocol as p
 from connectivity.latest import buffer as latest_buffer
 from connectivity.routing import DEVICE_PATH, device_application
 from connectivity.sessions import forget_models
+from tests.waiting import wait_for
+
+from .mqtt_client import mqtt_broker
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -39,6 +44,25 @@ def no_persistent_connections_in_pool_threads():
 def fresh_model_cache() -> None:
     forget_models()
     latest_buffer.take()
+
+
+@pytest.fixture(scope="module")
+def mqtt_port(django_db_blocker) -> Iterator[int]:
+    """One `manage.py run_mqtt_broker` process for the test module: it reads the test database the
+    tests write (so those tests need `django_db(transaction=True)`). Yields its port."""
+    with django_db_blocker.unblock(), mqtt_broker(CONNECTIVITY_SESSION_HEARTBEAT_SECONDS="0.3") as port:
+        yield port
+
+
+@pytest.fixture
+def settled_mqtt_broker(mqtt_port: int) -> Iterator[int]:
+    """After the test, wait until the broker has ended every session: its writes must not race the
+    table flush between tests (PostgreSQL would report a deadlock)."""
+    yield mqtt_port
+    from connectivity.models import DeviceSession
+
+    wait_for(lambda: not DeviceSession.objects.exists(), timeout=15)
+    time.sleep(0.3)  # the latest-value flush (0.1 s) and one sweep (0.3 s) of the broker
 
 
 def closing(func: Any) -> Any:

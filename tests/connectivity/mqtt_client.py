@@ -16,6 +16,16 @@ import paho.mqtt.client as mqtt
 from connectivity import protocol as p
 from tests.processes import free_port, new_log, running, subprocess_env
 
+NOT_AUTHORIZED = 5  # CONNACK return code 5 "not authorized" (MQTT 3.1.1)
+
+
+def new_client(**kwargs: Any) -> mqtt.Client:
+    """A paho client with the callback signatures of paho 1.x, on paho 1.x (which the official EnOS
+    SDK needs) and on paho 2.x alike."""
+    if hasattr(mqtt, "CallbackAPIVersion"):  # paho >= 2
+        return mqtt.Client(mqtt.CallbackAPIVersion.VERSION1, **kwargs)
+    return mqtt.Client(**kwargs)
+
 
 @contextmanager
 def mqtt_broker(**extra_env: str) -> Iterator[int]:
@@ -34,31 +44,29 @@ class PahoDevice:
                  secure_mode: int = p.STATIC_ACTIVATION) -> None:
         self.port, self.product_key, self.device_key = port, product_key, device_key
         fields = p.mqtt_connect_fields(product_key, device_key, secret, secure_mode=secure_mode)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=fields["client_id"],
-                                  protocol=mqtt.MQTTv311, clean_session=True)
+        self.client = new_client(client_id=fields["client_id"], protocol=mqtt.MQTTv311, clean_session=True)
         self.client.username_pw_set(fields["username"], fields["password"])
         self.keepalive = keepalive
         self.messages: queue.Queue[tuple[str, dict]] = queue.Queue()
         self.connack: queue.Queue[Any] = queue.Queue()
         self.disconnected = threading.Event()
         self.ids = itertools.count(1)
-        self.client.on_connect = lambda c, u, flags, code, props: self.connack.put(code)
+        self.client.on_connect = lambda c, u, flags, code: self.connack.put(code)
         self.client.on_message = lambda c, u, msg: self.messages.put((msg.topic, json.loads(msg.payload)))
         self.client.on_disconnect = lambda *args: self.disconnected.set()
 
-    def connect(self) -> Any:
-        """The CONNACK reason code (0 = accepted)."""
+    def connect(self) -> int:
+        """The MQTT 3.1.1 CONNACK return code (0 = accepted, NOT_AUTHORIZED = refused)."""
         self.client.connect("127.0.0.1", self.port, keepalive=self.keepalive)
         self.client.loop_start()
-        code = self.connack.get(timeout=10)
-        return code.value if hasattr(code, "value") else code
+        return int(self.connack.get(timeout=10))
 
-    def subscribe(self, topic_filter: str) -> Any:
+    def subscribe(self, topic_filter: str) -> int:
+        """The SUBACK code of the filter: the granted QoS, or 0x80 when refused."""
         granted: queue.Queue = queue.Queue()
-        self.client.on_subscribe = lambda c, u, mid, codes, props: granted.put(codes[0])
+        self.client.on_subscribe = lambda c, u, mid, codes: granted.put(codes[0])
         self.client.subscribe(topic_filter)
-        code = granted.get(timeout=5)
-        return code.value if hasattr(code, "value") else code
+        return int(granted.get(timeout=5))
 
     def publish(self, method: str, params: Any, *, product_key: str | None = None, device_key: str | None = None,
                 topic: str | None = None) -> str:

@@ -64,3 +64,27 @@ def test_latest_data_and_recent_commands(cast, device, writer, viewer, outsider,
         commands = client.get(f"/api/devices/{device.asset_id}/services/invocations/").json()
     assert [c["status"] for c in commands] == ["offline"] * 5
     assert api_client_for(outsider).get(f"/api/devices/{device.asset_id}/latest-data/").status_code == 404
+
+
+def test_measure_points_are_set_and_read_over_the_api(cast, device, writer, viewer, outsider, monkeypatch):
+    sent = answer_commands(monkeypatch, connect(device), data={"power": 3.5})
+    base = f"/api/devices/{device.asset_id}/measurepoints"
+    response = api_client_for(writer).post(f"{base}/set/", {"values": {"power": 3.5}, "timeout": 5}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+    response = api_client_for(writer).post(f"{base}/get/", {"identifiers": ["power"]}, format="json")
+    assert (response.json()["status"], response.json()["data"]) == ("ok", {"power": 3.5})
+    assert [m["method"] for m in sent] == ["thing.service.measurepoint.set", "thing.service.measurepoint.get"]
+    bad = api_client_for(writer).post(f"{base}/set/", {"values": {"voltage": 1}}, format="json")
+    assert bad.status_code == 400 and "voltage" in bad.content.decode()
+    assert api_client_for(viewer).post(f"{base}/set/", {"values": {"power": 1}}, format="json").status_code == 403
+    assert api_client_for(outsider).post(f"{base}/get/", {}, format="json").status_code == 404
+
+
+def test_an_async_invoke_answers_pending_once_sent(cast, device, writer, monkeypatch):
+    import connectivity.bus
+
+    sent: list = []
+    monkeypatch.setattr(connectivity.bus, "command", lambda device_id, invocation_id, message: sent.append(message))
+    connect(device)
+    outcome = invoke(writer, device, params={"delay": 1}, wait=False).json()
+    assert outcome["status"] == "pending" and sent[0]["id"] == f"cmd-{outcome['invocationId']}"

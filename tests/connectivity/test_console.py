@@ -125,3 +125,23 @@ def test_an_invocation_from_htmx_refreshes_the_recent_commands(cast, device, wri
     body = response.content.decode()
     assert 'data-status="ok"' in body
     assert 'id="invocations" hx-swap-oob="true"' in body and "{&#x27;delay&#x27;: 2}" in body
+
+
+def test_measure_points_are_set_and_read_from_the_services_tab(cast, device, writer, viewer, monkeypatch):
+    session = connect(device)
+    answer_commands(monkeypatch, session, data={"power": 12.5})
+    client = client_for(writer)
+    body = client.get(services_url(device)).content.decode()
+    set_url = reverse("connectivity:device-measurepoints-set", args=[device.asset_id])
+    get_url = reverse("connectivity:device-measurepoints-get", args=[device.asset_id])
+    assert set_url in body and get_url in body and 'name="measurepoint-set-power"' in body
+    response = client.post(set_url, {"measurepoint-set-power": "12.5"}, HTTP_HX_REQUEST="true")
+    assert 'data-status="ok"' in response.content.decode()
+    response = client.post(get_url, {}, HTTP_HX_REQUEST="true")
+    assert 'data-status="ok"' in response.content.decode() and "12.5" in response.content.decode()
+    sent = list(CommandInvocation.objects.order_by("pk").values_list("service", "params"))
+    assert sent == [("measurepoint.set", {"power": 12.5}), ("measurepoint.get", ["power", "temperature", "running"])]
+    bad = client.post(set_url, {"measurepoint-set-temperature": "999"}, HTTP_HX_REQUEST="true")
+    assert bad.status_code == 400 and "maximum" in bad.content.decode()
+    assert client_for(viewer).post(set_url, {"measurepoint-set-power": "1"}).status_code == 403
+    assert set_url not in client_for(viewer).get(services_url(device)).content.decode()

@@ -10,9 +10,10 @@ import pytest
 
 from assets import services as asset_services
 from assets.models import Device, DeviceStatus
-from connectivity import emqx_api, services
 from connectivity import protocol as p
+from connectivity import services
 from connectivity.models import CommandStatus, DeviceSession, LatestValue
+from connectivity.transports import emqx_api
 
 from .conftest import closing
 
@@ -65,7 +66,7 @@ def test_authentication_allows_a_good_sign_and_denies_the_rest(client, device):
     assert post(client, "authenticate", credentials(device, secret="wrong")).json() == {"result": "deny"}
     assert post(client, "authenticate", {"clientid": "plain", "username": "x", "password": "y"}).json() == \
         {"result": "deny"}
-    asset_services.disable_device(None, device)
+    asset_services.disable_device(device.ou.owner, device)
     assert post(client, "authenticate", credentials(device)).json() == {"result": "deny"}
 
 
@@ -142,7 +143,7 @@ def test_an_empty_or_non_json_payload_through_emqx_is_answered_with_its_code(cli
 
 
 def test_a_gateway_behind_emqx_logs_its_sub_devices_in(client, gateway, device, published):
-    asset_services.add_sub_devices(None, gateway, [device])
+    asset_services.add_sub_devices(gateway.ou.owner, gateway, [device])
     device.refresh_from_db()
     creds = connected(client, gateway)
     login_topic = p.topic_for(gateway.product.product_key, gateway.device_key, p.COMBINE_LOGIN)
@@ -177,7 +178,7 @@ def test_disabling_a_device_behind_emqx_asks_emqx_to_disconnect_it(client, devic
     monkeypatch.setattr(emqx_api, "kick", lambda client_id: kicked.append(client_id) or True)
     creds = connected(client, device)
     with django_capture_on_commit_callbacks(execute=True):
-        asset_services.disable_device(None, device)
+        asset_services.disable_device(device.ou.owner, device)
     assert kicked == [creds["clientid"]]
 
 

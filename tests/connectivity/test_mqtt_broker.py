@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
@@ -20,33 +19,18 @@ from connectivity.models import CommandStatus, LatestValue
 from tests.waiting import wait_for
 
 from .conftest import status_of
-from .mqtt_client import PahoDevice, mqtt_broker
+from .mqtt_client import NOT_AUTHORIZED, PahoDevice
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-NOT_AUTHORIZED = 135  # CONNACK 5 "not authorized", as paho 2 names it
-
 
 def paho(port: int, device: Device, **kwargs) -> PahoDevice:
     return PahoDevice(port, device.product.product_key, device.device_key, device.device_secret, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def port(django_db_blocker):
-    # one broker process for the module: it reads the test database the tests write
-    with django_db_blocker.unblock(), mqtt_broker(CONNECTIVITY_SESSION_HEARTBEAT_SECONDS="0.3") as broker_port:
-        yield broker_port
-
-
-@pytest.fixture(autouse=True)
-def settled_broker(port):
-    """After each test, wait until the broker has ended every session: its writes must not race the
-    table flush between tests (PostgreSQL would report a deadlock)."""
-    yield
-    from connectivity.models import DeviceSession
-
-    wait_for(lambda: not DeviceSession.objects.exists(), timeout=15)
-    time.sleep(0.3)  # the latest-value flush (0.1 s) and one sweep (0.3 s) of the broker
+@pytest.fixture
+def port(settled_mqtt_broker):
+    # one broker process for the module (tests/connectivity/conftest.py), settled after each test
+    return settled_mqtt_broker
 
 
 def test_connect_activates_reports_are_checked_and_disconnect_goes_offline(port, device):
@@ -133,7 +117,7 @@ def test_disabling_disconnects_the_device_and_its_next_connect_is_refused(port, 
 
 
 def test_a_gateway_speaks_for_its_sub_devices_after_combine_login(port, gateway, device):
-    asset_services.add_sub_devices(None, gateway, [device])
+    asset_services.add_sub_devices(gateway.ou.owner, gateway, [device])
     device.refresh_from_db()
     client = paho(port, gateway)
     assert client.connect() == 0

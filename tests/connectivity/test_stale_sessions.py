@@ -11,6 +11,7 @@ from django.utils.timezone import now
 from assets import services as asset_services
 from assets.models import Device, DeviceStatus
 from connectivity import services, tasks
+from connectivity.handlers import base as handler_base
 from connectivity.heartbeat import heartbeat
 from connectivity.models import DeviceSession, Transport
 
@@ -27,7 +28,7 @@ def age(device: Device, seconds: float) -> None:
 @pytest.fixture
 def traces(monkeypatch) -> list:
     recorded: list = []
-    monkeypatch.setattr(services, "record_message", recorded.append)
+    monkeypatch.setattr(handler_base, "record_message", recorded.append)
     return recorded
 
 
@@ -50,7 +51,7 @@ def test_a_recently_touched_session_stays(device):
 
 
 def test_a_gateways_sub_devices_end_with_it_and_touching_keeps_them_all(gateway, device, traces):
-    asset_services.add_sub_devices(None, gateway, [device])
+    asset_services.add_sub_devices(gateway.ou.owner, gateway, [device])
     session = connect(gateway)
     services.open_session(Device.objects.select_related("product").get(pk=device.pk), Transport.WEBSOCKET,
                           via=session)

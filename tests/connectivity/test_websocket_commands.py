@@ -11,6 +11,7 @@ from accounts.errors import AccessDenied, DomainError
 from accounts.models import AuditEvent
 from connectivity import protocol as p
 from connectivity import services
+from connectivity.handlers import base as handler_base
 from connectivity.models import CommandInvocation, CommandStatus
 
 from .conftest import closing, device_socket, run
@@ -55,7 +56,7 @@ def test_a_device_error_reply_is_kept_with_its_code(device, writer):
 
 def test_no_reply_in_time_is_a_timeout_and_a_late_reply_changes_nothing(device, writer, monkeypatch):
     traces: list = []
-    monkeypatch.setattr(services, "record_message", traces.append)
+    monkeypatch.setattr(handler_base, "record_message", traces.append)
 
     async def scenario():
         async with device_socket(device) as (socket, _):
@@ -117,7 +118,7 @@ def test_a_reply_naming_another_devices_command_is_ignored(device, product, writ
 def test_a_command_to_a_sub_device_goes_through_its_gateway(gateway, device, writer):
     from assets import services as asset_services
 
-    asset_services.add_sub_devices(None, gateway, [device])
+    asset_services.add_sub_devices(gateway.ou.owner, gateway, [device])
     device.refresh_from_db()
     params = p.login_params(device.product.product_key, device.device_key, device.device_secret)
 

@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from assets import services as asset_services
-from assets.models import DeviceStatus
+from assets.models import Device, DeviceStatus
 from connectivity import protocol as p
 from connectivity.models import DeviceSession
 
@@ -68,19 +68,25 @@ def test_a_stale_timestamp_is_refused(device, settings):
     run(scenario)
 
 
-def test_an_unknown_device_is_refused(device):
-    message = login_message(device)
-    message["params"]["deviceKey"] = "nobody"
+def test_an_unknown_device_is_refused_as_a_wrong_sign_is(device):
+    """An unauthenticated caller cannot tell an unknown deviceKey from a wrong secret."""
+    unknown = login_message(device)
+    unknown["params"]["deviceKey"] = "nobody"
+    wrong = login_message(device)
+    wrong["params"]["sign"] = "0" * 64
 
     async def scenario():
-        async with device_socket(login=message, expect_code=p.NOT_FOUND):
+        async with device_socket(login=unknown, expect_code=p.SIGN_CHECK_FAILED) as (_, first):
             pass
+        async with device_socket(login=wrong, expect_code=p.SIGN_CHECK_FAILED) as (_, second):
+            pass
+        assert first["message"] == second["message"]
 
     run(scenario)
 
 
 def test_a_disabled_device_is_refused_with_723(device):
-    asset_services.disable_device(None, device)
+    asset_services.disable_device(device.ou.owner, device)
 
     async def scenario():
         async with device_socket(device, expect_code=p.DEVICE_DISABLED) as (_, answer):
@@ -179,3 +185,41 @@ def test_device_sockets_bypass_the_browser_stack_and_need_no_origin(device):
 
     run(scenario)
     assert reached == ["/ws/traces/1/"]
+
+
+def test_failed_logins_are_limited_per_device_and_then_even_the_right_sign_waits(device, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "device-login": "3/5m"}
+    wrong = login_message(device, secret="guess")
+    unknown = login_message(device)
+    unknown["params"]["deviceKey"] = "nobody"
+
+    async def scenario():
+        for _ in range(3):
+            async with device_socket(login=wrong, expect_code=p.SIGN_CHECK_FAILED):
+                pass
+        async with device_socket(login=login_message(device), expect_code=p.TOO_MANY_REQUESTS) as (_, answer):
+            assert "retry in" in answer["message"]
+        # an unknown deviceKey counts as a wrong sign does, on its own key
+        for _ in range(3):
+            async with device_socket(login=unknown, expect_code=p.SIGN_CHECK_FAILED):
+                pass
+        async with device_socket(login=unknown, expect_code=p.TOO_MANY_REQUESTS):
+            pass
+
+    run(scenario)
+    assert status_of(device) == DeviceStatus.INACTIVE
+
+
+def test_failed_logins_are_limited_per_client_address(device, product, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "device-login-ip": "2/5m"}
+    other = Device.objects.create(ou=product.ou, product=product, device_key="inv-0002", name="Inverter 2",
+                                  attributes={"serial": "SN-2"})
+
+    async def scenario():
+        for target in (device, other):
+            async with device_socket(login=login_message(target, secret="guess"), expect_code=p.SIGN_CHECK_FAILED):
+                pass
+        async with device_socket(login=login_message(other), expect_code=p.TOO_MANY_REQUESTS):
+            pass
+
+    run(scenario)

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 
 from assets.models import Device
 from connectivity import protocol as p
-from connectivity import services
+from connectivity.handlers import base as handler_base
 from connectivity.latest import buffer as latest_buffer
 from connectivity.models import LatestValue
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def traces(monkeypatch) -> list:
     recorded: list = []
-    monkeypatch.setattr(services, "record_message", recorded.append)
+    monkeypatch.setattr(handler_base, "record_message", recorded.append)
     return recorded
 
 
@@ -107,7 +107,7 @@ def test_an_event_is_checked_against_the_model_and_kept_as_the_latest(device):
             assert (await socket.call("thing.event.fault.post", {"value": "overheat"}))["code"] == 200
             assert (await socket.call("thing.event.fault.post", {"events": {"fault": "E42"}}))["code"] == 200
             answer = await socket.call("thing.event.flood.post", {"value": "x"})
-            assert answer["code"] == p.NOT_FOUND and "flood" in answer["message"]
+            assert answer["code"] == p.INVALID_VALUE and "flood" in answer["message"]
             answer = await socket.call("thing.event.fault.post", {"value": 7})
             assert answer["code"] == p.INVALID_VALUE
             await latest_buffer.flush()

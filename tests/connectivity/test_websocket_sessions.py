@@ -22,7 +22,7 @@ def sub_login(sub: Device, *, secret: str | None = None) -> dict:
 
 @pytest.fixture
 def sub_device(gateway, device) -> Device:
-    asset_services.add_sub_devices(None, gateway, [device])
+    asset_services.add_sub_devices(gateway.ou.owner, gateway, [device])
     device.refresh_from_db()
     return device
 
@@ -73,7 +73,7 @@ def test_a_sub_device_logs_in_through_its_gateway_and_reports_on_its_own_behalf(
             assert await database_sync_to_async(status_of)(sub_device) == DeviceStatus.OFFLINE
             answer = await socket.call(p.MEASUREPOINT_POST, {"measurepoints": {"power": 3}},
                                        productKey=params["productKey"], deviceKey=params["deviceKey"])
-            assert answer["code"] == p.NOT_LOGGED_IN
+            assert answer["code"] == p.NO_PUBLISH_PERMISSION
 
     run(scenario)
 
@@ -115,11 +115,16 @@ def test_a_gateway_cannot_log_in_a_device_that_is_not_its_sub_device_740(gateway
 def test_a_sub_device_with_a_wrong_sign_or_disabled_is_refused(gateway, sub_device):
     wrong, right = sub_login(sub_device, secret="wrong"), sub_login(sub_device)
 
+    owner = sub_device.ou.owner
+
     async def scenario():
         async with device_socket(gateway) as (socket, _):
             answer = await socket.call(p.COMBINE_LOGIN, wrong)
             assert answer["code"] == p.SIGN_CHECK_FAILED
-            await database_sync_to_async(asset_services.disable_device)(None, sub_device)
+            await database_sync_to_async(asset_services.disable_device)(owner, sub_device)
+            notice = await socket.receive()  # the gateway hears of it, as from EnOS
+            assert notice["method"] == p.COMBINE_DISABLE
+            assert notice["params"] == [{"productKey": right["productKey"], "deviceKey": right["deviceKey"]}]
             answer = await socket.call(p.COMBINE_LOGIN, right)
             assert answer["code"] == p.DEVICE_DISABLED
 
@@ -128,11 +133,13 @@ def test_a_sub_device_with_a_wrong_sign_or_disabled_is_refused(gateway, sub_devi
 
 def test_disabling_a_logged_in_sub_device_ends_only_its_session(gateway, sub_device):
     params = sub_login(sub_device)
+    owner = sub_device.ou.owner
 
     async def scenario():
         async with device_socket(gateway) as (socket, _):
             assert (await socket.call(p.COMBINE_LOGIN, params))["code"] == 200
-            await database_sync_to_async(asset_services.disable_device)(None, sub_device)
+            await database_sync_to_async(asset_services.disable_device)(owner, sub_device)
+            assert (await socket.receive())["method"] == p.COMBINE_DISABLE
             assert (await socket.call(p.PING, {}))["code"] == 200  # the gateway stays connected
             assert await database_sync_to_async(lambda: Device.objects.get(pk=sub_device.pk).online)() is False
             assert await database_sync_to_async(status_of)(gateway) == DeviceStatus.ONLINE
@@ -162,7 +169,7 @@ def test_dynamic_activation_returns_the_device_secret_once(device, product):
         async with device_socket(login=message) as (_, answer):
             assert answer["data"]["deviceSecret"] == device.device_secret
         # activated: doing it again is refused; the static login works
-        async with device_socket(login=message, expect_code=p.ALREADY_ACTIVATED):
+        async with device_socket(login=message, expect_code=p.DYNAMIC_ACTIVATION_NOT_ALLOWED):
             pass
         async with device_socket(device) as (_, answer):
             assert "deviceSecret" not in answer["data"]

@@ -218,13 +218,13 @@ def test_migrating_the_device_away_closes_the_source_ous_sockets(writer, device,
 
 def test_removing_the_membership_closes_the_socket_at_once(viewer, acme, device):
     headers = headers_for(viewer)
-    membership = Membership.objects.get(user=viewer, ou=acme)
+    membership = Membership.objects.select_related("ou__owner").get(user=viewer, ou=acme)
 
     async def scenario() -> None:
         communicator = socket(headers, device.asset_id)
         await communicator.connect()
         await next_event(communicator, "hello")
-        await database_sync_to_async(remove_membership)(membership)
+        await database_sync_to_async(remove_membership)(membership.ou.owner, membership)
         assert await closed_with(communicator) == 4403
 
     async_to_sync(scenario)()

@@ -51,6 +51,19 @@ def test_an_outsider_may_not_start_a_trace(outsider, globex, device):
         services.start_trace(outsider, device, timedelta(minutes=10))
 
 
+def test_nobody_but_a_user_with_write_access_starts_or_stops_a_trace(device, trace):
+    from accounts.actors import SYSTEM
+
+    with pytest.raises(TypeError, match="needs its actor"):
+        services.start_trace(None, device, timedelta(minutes=5))
+    with pytest.raises(TypeError, match="needs its actor"):
+        services.stop_trace(None, trace)
+    with pytest.raises(AccessDenied):
+        services.stop_trace(SYSTEM, trace)  # the system ends traces only by expiry, deletion or migration
+    trace.refresh_from_db()
+    assert trace.is_active
+
+
 def test_starting_is_audited(writer, device):
     trace = services.start_trace(writer, device, timedelta(minutes=90))
     event = AuditEvent.objects.get(action="trace.start")

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import audit
+from accounts.actors import SYSTEM
 from accounts.models import OrganizationUnit, Role, User
 from accounts.services import create_ou, set_membership
 from assets import services
@@ -130,9 +131,9 @@ def _user(username: str, phone: str) -> User:
 def _ou(spec: DemoOU, users: dict[str, User]) -> OrganizationUnit:
     ou = OrganizationUnit.objects.filter(name=spec.name).order_by("pk").first()
     if ou is None:
-        ou = create_ou(spec.name, users[Role.OU_ADMIN])  # the owner becomes its OU admin
+        ou = create_ou(SYSTEM, spec.name, users[Role.OU_ADMIN])  # the owner becomes its OU admin
     for role in (Role.ASSET_MANAGER, Role.ASSET_VIEWER):
-        set_membership(ou, users[role], role)  # no-op (and no audit event) when already so
+        set_membership(SYSTEM, ou, users[role], role)  # no-op (and no audit event) when already so
     return ou
 
 
@@ -140,7 +141,7 @@ def _thing_model(spec: DemoOU, ou: OrganizationUnit) -> ThingModel:
     model = ThingModel.objects.filter(ou=ou, model_id=spec.model_id).first()
     if model is None:
         model = services.create_model(
-            None, ou, model_id=spec.model_id, name=spec.asset, description=f"Demo model: {spec.asset.lower()}",
+            SYSTEM, ou, model_id=spec.model_id, name=spec.asset, description=f"Demo model: {spec.asset.lower()}",
             attributes=ATTRIBUTES, measurepoints=MEASUREPOINTS, services=SERVICES, events=EVENTS)
     return model
 
@@ -149,7 +150,7 @@ def _product(ou: OrganizationUnit, model: ThingModel, name: str, product_type: s
     # the productKey is random: finding the product by (OU, name) keeps it stable across runs
     product = Product.objects.filter(ou=ou, name=name).order_by("pk").first()
     if product is None:
-        product = services.create_product(None, ou, model=model, name=name, product_type=product_type,
+        product = services.create_product(SYSTEM, ou, model=model, name=name, product_type=product_type,
                                           description=f"Demo {product_type.lower()} product")
     return product
 
@@ -179,7 +180,7 @@ def _seed_devices(spec: DemoOU, ou: OrganizationUnit, product: Product, gateway_
         devices.append(device)
     created += _insert_missing(product, devices)
     if created:
-        audit.record(None, "device.seed", ou=ou, object_type="device", object_repr=f"{created} demo devices",
+        audit.record(SYSTEM, "device.seed", ou=ou, object_type="device", object_repr=f"{created} demo devices",
                      after={"created": created})
     return created
 

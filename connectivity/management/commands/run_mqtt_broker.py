@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from connectivity.conf import mqtt_bind, mqtt_port
-from connectivity.mqtt.broker import serve
+from connectivity.transports.mqtt.broker import serve
 
 
 class Command(BaseCommand):

@@ -4,8 +4,10 @@
     manage.py simulate_devices --ou o15589291276191 --transport mqtt --misbehave unknown-point
 
 Gateways among them log their sub-devices in (combine.login) and report for them too. Commands
-issued from the console are answered. Ends after --duration seconds (0: until Ctrl-C) and prints
-what happened.
+issued from the console are answered. A device whose connection ends without it asking (kicked,
+disabled, the server restarted) comes back as the EnOS SDK does: it reconnects with capped
+exponential backoff (--backoff-max) and logs its sub-devices in again. Ends after --duration seconds
+(0: until Ctrl-C) and prints what happened.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from connectivity.conf import mqtt_port
 from connectivity.simulator import (
     MQTT,
     WEBSOCKET,
+    Backoff,
     LoginFailed,
     Misbehaviour,
     SimulatedDevice,
@@ -72,6 +75,9 @@ class Command(BaseCommand):
                                                             "silent (comma-separated).")
         parser.add_argument("--wait-for-server", type=float, default=0.0,
                             help="Keep retrying the first connection this many seconds (the portal is starting).")
+        parser.add_argument("--backoff-min", type=float, default=1.0,
+                            help="Seconds before the first reconnect after a lost connection (doubling).")
+        parser.add_argument("--backoff-max", type=float, default=60.0, help="Longest wait between reconnects.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         fleet = self._fleet(options)
@@ -106,8 +112,11 @@ class Command(BaseCommand):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         duration = options["duration"] or None
+        if options["backoff_min"] <= 0 or options["backoff_max"] < options["backoff_min"]:
+            raise CommandError("--backoff-min must be positive and at most --backoff-max.")
+        backoff = Backoff(initial=options["backoff_min"], cap=options["backoff_max"])
         devices = [SimulatedDevice(triple, transport=options["transport"], url=url, values=value_generator(points),
-                                   misbehaviour=misbehaviour) for triple, points, _ in fleet]
+                                   misbehaviour=misbehaviour, backoff=backoff) for triple, points, _ in fleet]
         results = await asyncio.gather(*(self._one(device, subs, options, duration, stop)
                                          for device, (_, _, subs) in zip(devices, fleet, strict=True)),
                                        return_exceptions=True)
@@ -117,7 +126,7 @@ class Command(BaseCommand):
             f"connected {connected}/{len(devices)}; reports accepted {sum(d.stats.accepted for d in devices)}, "
             f"refused {sum(d.stats.refused for d in devices)}; commands answered "
             f"{sum(d.stats.commands for d in devices)}; latency p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms")
+            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms; reconnects {sum(d.stats.reconnects for d in devices)}")
         for result in results:
             if isinstance(result, BaseException):
                 self.stderr.write(f"  {result}")
@@ -135,28 +144,50 @@ class Command(BaseCommand):
                 if asyncio.get_running_loop().time() > deadline:
                     raise
                 await asyncio.sleep(RETRY_SECONDS)
-        sub_devices = []
-        for triple, points in subs:
-            if (await device.login_sub_device(triple)).get("code") == 200:
-                sub_devices.append((triple, value_generator(points)))
-        runner = asyncio.ensure_future(self._report(device, sub_devices, options["rate"], duration))
-        stopper = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
-        runner.cancel()
-        stopper.cancel()
-        await device.close()
+        loop = asyncio.get_running_loop()
+        halt = asyncio.Event()  # Ctrl-C or the end of --duration
+        watcher = asyncio.ensure_future(self._halt_on(stop, halt))
+        if duration is not None:
+            loop.call_later(duration, halt.set)
+        try:
+            while not halt.is_set():
+                sub_devices = []
+                for triple, points in subs:
+                    with contextlib.suppress(Exception):
+                        if (await device.login_sub_device(triple)).get("code") == 200:
+                            sub_devices.append((triple, value_generator(points)))
+                runner = asyncio.ensure_future(self._report(device, sub_devices, options["rate"]))
+                halted = asyncio.ensure_future(halt.wait())
+                await asyncio.wait([runner, halted], return_when=asyncio.FIRST_COMPLETED)
+                runner.cancel()
+                halted.cancel()
+                # the connection ended without us asking: come back as the SDK does
+                if halt.is_set() or not device.closed.is_set() or not await device.reconnect(stop=halt):
+                    break
+        finally:
+            watcher.cancel()
+            await device.close()
         return True
 
-    async def _report(self, device: SimulatedDevice, subs: list, rate: float, duration: float | None) -> None:
+    @staticmethod
+    async def _halt_on(stop: asyncio.Event, halt: asyncio.Event) -> None:
+        await stop.wait()
+        halt.set()
+
+    async def _report(self, device: SimulatedDevice, subs: list, rate: float) -> None:
+        """Report until the connection ends (the caller stops it at the end of the run)."""
         if not subs:
-            await device.run(rate=rate, duration=duration)
+            await device.run(rate=rate)
             return
-        loop = asyncio.get_running_loop()
-        end = None if duration is None else loop.time() + duration
         interval = 1.0 / rate if rate > 0 else device.keepalive / 2
-        while not device.closed.is_set() and (end is None or loop.time() < end):
-            await device.report() if rate > 0 else await device.call("ping", {})
-            for triple, values in subs:
-                if rate > 0:
-                    await device.report(values(), sub=triple)
+        while not device.closed.is_set():
+            try:
+                await device.report() if rate > 0 else await device.call("ping", {})
+                for triple, values in subs:
+                    if rate > 0:
+                        await device.report(values(), sub=triple)
+            except TimeoutError:
+                continue
+            except Exception:  # noqa: BLE001 - the connection ended: the caller reconnects
+                break
             await asyncio.sleep(interval)

@@ -22,3 +22,26 @@ function fallbackCopy(text, done) {
   area.remove();
   done();
 }
+
+// Behaviours templates ask for with data attributes: no inline handlers under the Content-Security-Policy.
+// <select data-submit-on-change>: submits its form when the choice changes (the OU switcher, the device
+// filters). requestSubmit fires the submit event, so an htmx form (hx-trigger="submit") stays in the page.
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-submit-on-change]");
+  if (select && select.form) select.form.requestSubmit();
+});
+
+// <input type="checkbox" data-checks-all="SELECTOR">: checks or unchecks every box SELECTOR finds.
+document.addEventListener("click", (event) => {
+  const master = event.target.closest("input[type=checkbox][data-checks-all]");
+  if (!master) return;
+  document.querySelectorAll(master.dataset.checksAll).forEach((box) => { box.checked = master.checked; });
+});
+
+// <button data-empties="SELECTOR">: empties the element SELECTOR finds (closes an htmx-loaded dialog).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-empties]");
+  if (!button) return;
+  const target = document.querySelector(button.dataset.empties);
+  if (target) target.replaceChildren();
+});

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils.timezone import now
 
+from accounts.actors import SYSTEM
 from accounts.services import set_membership
 from assets.models import Device
 from tests.assets.api.helpers import assert_error, asset_ids
@@ -104,7 +105,7 @@ def test_attribute_needs_identifier_and_value(api_for, viewer, fleet):
 
 
 def test_ou_narrows_to_one_ou(api_for, writer, fleet, globex, globex_device):
-    set_membership(globex, writer, "asset_viewer")
+    set_membership(SYSTEM, globex, writer, "asset_viewer")
     everything = found(api_for, writer)
     assert globex_device.asset_id in everything and fleet["online"].asset_id in everything
     assert found(api_for, writer, ou=globex.ou_id) == {globex_device.asset_id}

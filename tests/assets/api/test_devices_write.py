@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.actors import SYSTEM
 from accounts.models import AuditEvent
 from assets import services
 from assets.models import Device, ProductType
@@ -43,7 +44,7 @@ def test_create_with_every_field(api_for, writer, acme, product):
 
 
 def test_create_with_a_product_shared_to_the_ou(api_for, outsider, globex, product):
-    services.share_product(product, globex)
+    services.share_product(product.ou.owner, product, globex)
     response = api_for(outsider).post("/api/devices/", create_body(globex, product))
     assert response.status_code == 201, response.content
     assert Device.objects.get(asset_id=response.json()["assetId"]).ou == globex
@@ -89,7 +90,7 @@ def test_create_with_a_visible_product_not_usable_in_the_ou(api_for, writer, acm
     # the writer sees acme's product, but it is not shared to globex
     from accounts.services import set_membership
 
-    set_membership(globex, writer, "asset_manager")
+    set_membership(SYSTEM, globex, writer, "asset_manager")
     error = assert_error(api_for(writer).post("/api/devices/", create_body(globex, product)), 400,
                          "product_not_found")
     assert list(error["details"]) == ["productKey"]

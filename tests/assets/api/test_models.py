@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.actors import SYSTEM
 from accounts.services import set_membership
 from assets import services
 from assets.models import ThingModel
@@ -23,7 +24,7 @@ def test_list_and_retrieve(api_for, viewer, thing_model):
 
 
 def test_shared_model_is_marked_and_read_only(api_for, outsider, product, globex):
-    services.share_product(product, globex)
+    services.share_product(product.ou.owner, product, globex)
     client = api_for(outsider)
     assert [(r["modelId"], r["shared"]) for r in results(client.get("/api/models/"))] == [("inverter", True)]
     error = assert_error(client.patch("/api/models/inverter/", {"name": "Mine"}), 403, "permission_denied")
@@ -33,7 +34,7 @@ def test_shared_model_is_marked_and_read_only(api_for, outsider, product, globex
 
 def test_the_same_model_id_in_two_ous(api_for, writer, thing_model, globex):
     # ids are unique per OU: without ?ou= a user in both OUs must choose
-    set_membership(globex, writer, "asset_manager")
+    set_membership(SYSTEM, globex, writer, "asset_manager")
     theirs = ThingModel.objects.create(ou=globex, model_id="inverter", name="Globex inverter")
     client = api_for(writer)
     error = assert_error(client.get("/api/models/inverter/"), 400, "ambiguous")
@@ -43,14 +44,14 @@ def test_the_same_model_id_in_two_ous(api_for, writer, thing_model, globex):
 
 
 def test_own_model_wins_over_a_shared_one_with_the_same_id(api_for, outsider, product, globex):
-    services.share_product(product, globex)
+    services.share_product(product.ou.owner, product, globex)
     own = ThingModel.objects.create(ou=globex, model_id="inverter", name="Globex inverter")
     response = api_for(outsider).get("/api/models/inverter/")
     assert response.json()["name"] == own.name and response.json()["shared"] is False
 
 
 def test_ou_narrows_the_list(api_for, writer, thing_model, globex):
-    set_membership(globex, writer, "asset_viewer")
+    set_membership(SYSTEM, globex, writer, "asset_viewer")
     ThingModel.objects.create(ou=globex, model_id="meter", name="Meter")
     assert [r["modelId"] for r in results(api_for(writer).get("/api/models/", {"ou": globex.ou_id}))] == ["meter"]
 

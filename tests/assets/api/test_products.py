@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.actors import SYSTEM
 from accounts.services import set_membership
 from assets import services
 from assets.models import Product, ThingModel
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def shared_to_globex(product, globex):
-    services.share_product(product, globex)
+    services.share_product(product.ou.owner, product, globex)
     return product
 
 
@@ -41,7 +42,7 @@ def test_the_target_ou_sees_a_shared_product_marked_shared(api_for, outsider, sh
 
 def test_ou_narrows_to_that_ous_own_and_shared(api_for, writer, shared_to_globex, gateway_product, globex,
                                                globex_device):
-    set_membership(globex, writer, "asset_viewer")
+    set_membership(SYSTEM, globex, writer, "asset_viewer")
     everything = by_key(results(api_for(writer).get("/api/products/")))
     assert len(everything) == 3 and not any(row["shared"] for row in everything.values())
     in_globex = by_key(results(api_for(writer).get("/api/products/", {"ou": globex.ou_id})))

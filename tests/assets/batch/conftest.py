@@ -64,7 +64,7 @@ def shared_product(globex, product):
     """Acme's product shared read-only to Globex (as a migration leaves it)."""
     from assets.services import share_product
 
-    share_product(product, globex)
+    share_product(product.ou.owner, product, globex)
     return product
 
 

@@ -267,7 +267,7 @@ def test_write_access_is_needed_to_start_and_to_apply(writer, viewer, outsider, 
     job = parse_rows(writer, product, IMPORT, [row_for(product, new("new-0001"))])
     with pytest.raises(AccessDenied):
         services.apply_job(viewer, job)
-    remove_membership(Membership.objects.get(ou=acme, user=writer))
+    remove_membership(acme.owner, Membership.objects.get(ou=acme, user=writer))
     with pytest.raises(AccessDenied):
         services.apply_job(User.objects.get(pk=writer.pk), job)  # a fresh user: no cached grants
     assert not Device.objects.filter(device_key="new-0001").exists()

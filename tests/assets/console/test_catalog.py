@@ -10,7 +10,7 @@ from tests.conftest import client_for
 
 
 def test_shared_products_and_models_are_listed_read_only(cast, product, globex, outsider):
-    share_product(product, globex)
+    share_product(product.ou.owner, product, globex)
     client = client_for(outsider)
     body = client.get(reverse("assets:product-list")).content.decode()
     assert product.product_key in body and "Shared · read-only" in body
@@ -24,7 +24,7 @@ def test_shared_products_and_models_are_listed_read_only(cast, product, globex, 
 
 
 def test_owner_changes_show_in_the_target(cast, product, globex, outsider, writer):
-    share_product(product, globex)
+    share_product(product.ou.owner, product, globex)
     client_for(writer).post(reverse("assets:product-edit", args=[product.product_key]), {
         "name": "Renamed inverter", "product_type": "Device", "data_format": "Json", "model": product.model.pk})
     assert "Renamed inverter" in client_for(outsider).get(reverse("assets:product-list")).content.decode()

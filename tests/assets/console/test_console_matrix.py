@@ -1,20 +1,37 @@
-"""OU isolation over every console URL: writer, viewer, outsider, anonymous."""
+"""OU isolation over the console's URLs: writer, viewer, outsider, anonymous.
+
+Pages of one object (a device, product, model) answer the outsider 404. Pages of the current OU
+(lists, New …, the status badges) answer everyone signed in, each for their own OU: the outsider's
+shows nothing of Acme. The OU switch is the door between OUs: it lets a user into their own OUs only.
+
+tests/test_route_matrix.py checks that every console route is in one of these tables (or in
+another module's matrix).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from django.urls import reverse
 
+from accounts.actors import SYSTEM
+from accounts.ous import SESSION_KEY
 from tests.conftest import client_for
 
-# (url name, kwargs builder, method, writer status, viewer status)
+Objects = dict[str, Any]
+
+# (url name, url args builder): every signed-in member of the OU reads them
 READ_PAGES = [
     ("assets:device-counts", lambda o: [o["device"].ou.ou_id]),
     ("assets:device-detail", lambda o: [o["device"].asset_id]),
     ("assets:device-sub-devices", lambda o: [o["gateway"].asset_id]),
     ("assets:product-detail", lambda o: [o["product"].product_key]),
     ("assets:model-detail", lambda o: [o["model"].pk]),
+    ("connectivity:device-services", lambda o: [o["device"].asset_id]),
+    ("connectivity:device-latest", lambda o: [o["device"].asset_id]),
 ]
+# (url name, url args builder, method): writers only
 WRITE_PAGES = [
     ("assets:device-edit", lambda o: [o["device"].asset_id], "get"),
     ("assets:device-delete", lambda o: [o["device"].asset_id], "get"),
@@ -28,38 +45,143 @@ WRITE_PAGES = [
     ("assets:product-delete", lambda o: [o["product"].product_key], "get"),
     ("assets:model-edit", lambda o: [o["model"].pk], "get"),
     ("assets:model-delete", lambda o: [o["model"].pk], "get"),
+    ("connectivity:device-invoke", lambda o: [o["device"].asset_id, "restart"], "post"),
+    ("connectivity:device-measurepoints-set", lambda o: [o["device"].asset_id], "post"),
+    ("connectivity:device-measurepoints-get", lambda o: [o["device"].asset_id], "post"),
+]
+# (url name, query string builder, what of Acme the page shows to Acme's members): lists of the current OU
+CURRENT_OU_PAGES = [
+    ("assets:device-list", lambda o: "", lambda o: reverse("assets:device-detail", args=[o["device"].asset_id])),
+    ("assets:product-list", lambda o: "",
+     lambda o: reverse("assets:product-detail", args=[o["product"].product_key])),
+    ("assets:model-list", lambda o: "", lambda o: reverse("assets:model-detail", args=[o["model"].pk])),
+    ("connectivity:device-statuses", lambda o: f"?id={o['device'].asset_id}", lambda o: o["device"].asset_id),
+]
+# New … pages create in the current OU: writers of it only; the outsider's is for Globex
+CREATE_PAGES = [
+    ("assets:device-create", lambda o: o["product"].product_key),
+    ("assets:product-create", lambda o: o["model"].model_id),
+    ("assets:model-create", lambda o: o["acme"].ou_id),
 ]
 
 
+def console_urls(o: Objects) -> list[str]:
+    """Every URL these tables request (tests/test_route_matrix.py resolves them to routes)."""
+    return ([reverse(name, args=args(o)) for name, args in READ_PAGES]
+            + [reverse(name, args=args(o)) for name, args, _ in WRITE_PAGES]
+            + [reverse(name) + query(o) for name, query, _ in CURRENT_OU_PAGES]
+            + [reverse(name) for name, _ in CREATE_PAGES]
+            + [reverse("accounts:switch-ou")])
+
+
 @pytest.fixture
-def objects(cast, device, gateway, product, thing_model):
-    return {"device": device, "gateway": gateway, "product": product, "model": thing_model}
+def objects(cast, acme, device, gateway, product, thing_model) -> Objects:
+    return {"acme": acme, "device": device, "gateway": gateway, "product": product, "model": thing_model}
 
 
 @pytest.mark.parametrize(("name", "args"), READ_PAGES)
 @pytest.mark.parametrize(("who", "expected"), [("writer", 200), ("viewer", 200), ("outsider", 404),
                                                ("anonymous", 302)])
-def test_read_pages(objects, name, args, who, expected):
-    response = client_for(objects and _user(objects, who)).get(reverse(name, args=args(objects)))
+def test_read_pages(objects, cast, name, args, who, expected):
+    response = client_for(cast[who]).get(reverse(name, args=args(objects)))
     assert response.status_code == expected
+    if who == "anonymous":
+        assert response["Location"].startswith(reverse("login"))
 
 
 @pytest.mark.parametrize(("name", "args", "method"), WRITE_PAGES)
 @pytest.mark.parametrize(("who", "expected"), [("viewer", 403), ("outsider", 404), ("anonymous", 302)])
-def test_write_pages_refuse_everyone_but_writers(objects, name, args, method, who, expected):
-    client = client_for(_user(objects, who))
+def test_write_pages_refuse_everyone_but_writers(objects, cast, name, args, method, who, expected):
+    client = client_for(cast[who])
     response = getattr(client, method)(reverse(name, args=args(objects)))
     assert response.status_code == expected
 
 
 @pytest.mark.parametrize(("name", "args", "method"), WRITE_PAGES)
-def test_write_pages_open_for_writers(objects, name, args, method):
-    client = client_for(_user(objects, "writer"))
+def test_write_pages_open_for_writers(objects, cast, name, args, method):
+    client = client_for(cast["writer"])
     response = getattr(client, method)(reverse(name, args=args(objects)))
     assert response.status_code in (200, 302)
 
 
-def _user(objects, who):
-    from accounts.models import User
+@pytest.mark.parametrize(("name", "query", "acme_mark"), CURRENT_OU_PAGES)
+@pytest.mark.parametrize("who", ["writer", "viewer"])
+def test_members_see_their_ous_objects_in_its_lists(objects, cast, name, query, acme_mark, who):
+    response = client_for(cast[who]).get(reverse(name) + query(objects))
+    assert response.status_code == 200
+    assert acme_mark(objects) in response.content.decode()
 
-    return None if who == "anonymous" else User.objects.get(username=who)
+
+@pytest.mark.parametrize(("name", "query", "acme_mark"), CURRENT_OU_PAGES)
+def test_the_outsiders_lists_show_nothing_of_acme(objects, cast, name, query, acme_mark):
+    response = client_for(cast["outsider"]).get(reverse(name) + query(objects))
+    assert response.status_code == 200
+    assert acme_mark(objects) not in response.content.decode()
+
+
+@pytest.mark.parametrize(("name", "query", "acme_mark"), CURRENT_OU_PAGES)
+def test_lists_send_anonymous_to_the_login(objects, name, query, acme_mark):
+    response = client_for(None).get(reverse(name) + query(objects))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize(("name", "acme_mark"), CREATE_PAGES)
+@pytest.mark.parametrize(("who", "expected"), [("writer", 200), ("viewer", 403), ("outsider", 200),
+                                               ("anonymous", 302)])
+def test_create_pages(objects, cast, name, acme_mark, who, expected):
+    response = client_for(cast[who]).get(reverse(name))
+    assert response.status_code == expected
+    page = response.content.decode()
+    if who == "outsider":  # the form is for the outsider's own OU, Globex
+        assert acme_mark(objects) not in page and objects["acme"].name not in page
+
+
+# --- the OU switch --------------------------------------------------------------------------------
+
+def switch(client, ou_id: str, **extra: str):
+    return client.post(reverse("accounts:switch-ou"), {"ou_id": ou_id, **extra})
+
+
+def test_a_member_switches_into_their_ou(objects, cast, globex):
+    from accounts.services import set_membership
+
+    set_membership(SYSTEM, globex, cast["writer"], "asset_viewer")
+    client = client_for(cast["writer"])
+    assert switch(client, globex.ou_id).status_code == 302
+    assert client.session[SESSION_KEY] == globex.pk
+    response = switch(client, objects["acme"].ou_id)
+    assert response.status_code == 302 and response["Location"] == reverse("assets:device-list")
+    assert client.session[SESSION_KEY] == objects["acme"].pk
+
+
+@pytest.mark.parametrize("who", ["outsider", "viewer"])
+def test_nobody_switches_into_an_ou_they_are_not_in(objects, cast, globex, who):
+    client = client_for(cast[who])
+    client.get(reverse("assets:device-list"))
+    before = client.session[SESSION_KEY]
+    other = globex if who == "viewer" else objects["acme"]
+    response = switch(client, other.ou_id)
+    assert response.status_code == 302
+    assert client.session[SESSION_KEY] == before != other.pk
+    page = client.get(reverse("assets:device-list")).content.decode()
+    assert "You are not a member of that OU." in page
+    if who == "outsider":
+        assert objects["device"].asset_id not in page
+
+
+def test_the_switch_refuses_anonymous_and_get(objects, cast):
+    response = switch(client_for(None), objects["acme"].ou_id)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert client_for(cast["writer"]).get(reverse("accounts:switch-ou")).status_code == 405
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/devices/", "http://testserver.evil/"])
+def test_the_switch_goes_back_only_to_this_site(objects, cast, next_url):
+    response = switch(client_for(cast["writer"]), objects["acme"].ou_id, next=next_url)
+    assert response.status_code == 302 and response["Location"] == reverse("assets:device-list")
+
+
+def test_the_switch_goes_back_to_the_page_it_came_from(objects, cast):
+    back = reverse("assets:product-list")
+    response = switch(client_for(cast["writer"]), objects["acme"].ou_id, next=back)
+    assert response["Location"] == back

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from accounts import sms
+from accounts.actors import SYSTEM
 from accounts.models import OrganizationUnit
 from accounts.services import create_ou, set_membership
 from assets.models import Device, Product, ProductType, ThingModel
@@ -41,14 +42,14 @@ def eager_tasks() -> Iterator[None]:
 def globex_writer(globex):
     """A member of the target OU: may write there, sees nothing of Acme."""
     user = make_user("globex_writer")
-    set_membership(globex, user, "asset_manager")
+    set_membership(SYSTEM, globex, user, "asset_manager")
     return user
 
 
 @pytest.fixture
 def initech(db) -> OrganizationUnit:
     """An OU whose owner has no phone: no code can reach it."""
-    return create_ou("Initech", make_user("initech_owner"))
+    return create_ou(SYSTEM, "Initech", make_user("initech_owner"))
 
 
 @pytest.fixture

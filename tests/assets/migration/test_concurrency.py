@@ -13,6 +13,7 @@ from unittest import mock
 import pytest
 from django.db import connection, connections
 
+from accounts.actors import SYSTEM
 from accounts.errors import Conflict
 from accounts.services import create_ou
 from assets.migration import services
@@ -28,7 +29,7 @@ pytestmark = [
 
 
 def test_two_concurrent_migrations_of_one_device_exactly_one_wins(writer, acme, device, gateway, globex):
-    hooli = create_ou("Hooli", make_user("hooli_owner", phone="+14155550100"))
+    hooli = create_ou(SYSTEM, "Hooli", make_user("hooli_owner", phone="+14155550100"))
     to_globex = start(writer, [device, gateway], globex)
     globex_code = code_in_outbox()
     to_hooli = start(writer, [device], hooli)

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.actors import SYSTEM
 from accounts.errors import AccessDenied, Conflict
 from accounts.models import AuditEvent, Membership, User
 from accounts.services import create_ou, remove_membership
@@ -120,7 +121,7 @@ def test_a_device_deleted_after_get_code_fails_the_confirm_cleanly(writer, acme,
     request = start(writer, [device, gateway], globex)
     code = send(request)
     asset_id = device.asset_id
-    asset_services.delete_device(None, device)
+    asset_services.delete_device(device.ou.owner, device)
     with pytest.raises(Conflict) as error:
         services.confirm_migration(writer, request.pk, code)
     assert error.value.code == "devices_changed"
@@ -160,7 +161,7 @@ def test_any_failure_leaves_every_device_where_it_was(writer, acme, device, gate
 def test_a_requester_who_lost_write_access_moves_nothing(writer, acme, device, globex):
     request = start(writer, [device], globex)
     code = send(request)
-    remove_membership(Membership.objects.get(user=writer, ou=acme))
+    remove_membership(acme.owner, Membership.objects.get(user=writer, ou=acme))
     writer = User.objects.get(pk=writer.pk)  # as the next request loads it
     with pytest.raises(AccessDenied):
         services.confirm_migration(writer, request.pk, code)
@@ -205,7 +206,7 @@ def _queries_to_move(writer, gateway, product, n_subs: int) -> int:
     """Queries of the confirm, to a fresh target OU (so both runs share a product and a model)."""
     Device.objects.bulk_create([Device(ou=gateway.ou, product=product, device_key=f"n{n_subs}-{i}", name=f"S{i}",
                                        gateway=gateway) for i in range(n_subs)])
-    target = create_ou(f"Target {n_subs}", make_user(f"owner{n_subs}", phone="+4915100000000"))
+    target = create_ou(SYSTEM, f"Target {n_subs}", make_user(f"owner{n_subs}", phone="+4915100000000"))
     request = start(writer, [gateway], target)
     code = send(request)
     with CaptureQueriesContext(connection) as queries:

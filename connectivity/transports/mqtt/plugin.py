@@ -20,18 +20,30 @@ from amqtt.session import Session as AmqttSession
 from channels.layers import get_channel_layer
 from django.utils.timezone import now
 
+from accounts import throttle
 from tracing.push import pusher
 
-from .. import bus, services
-from .. import protocol as p
-from ..conf import broker_sweep_seconds, keepalive_seconds
-from ..db import in_thread
-from ..heartbeat import heartbeat
-from ..latest import buffer as latest_buffer
-from ..models import Transport
-from ..periodic import every
-from ..services import MAX_COMMAND_TIMEOUT
-from ..sessions import Session
+from ... import bus
+from ... import protocol as p
+from ...conf import broker_sweep_seconds, keepalive_seconds
+from ...db import in_thread
+from ...handlers import answer_on_loop, handle_message
+from ...handlers.commands import MAX_COMMAND_TIMEOUT, claim_command, undelivered_commands
+from ...handlers.session import (
+    LoginRefused,
+    activation_message,
+    authenticate,
+    close_session,
+    end_sub_session,
+    open_session,
+    refuse_publish,
+    sessions_to_end,
+)
+from ...heartbeat import heartbeat
+from ...latest import buffer as latest_buffer
+from ...models import Transport
+from ...periodic import every
+from ...sessions import Session
 
 logger = logging.getLogger(__name__)
 GROUP_REFRESH_SECONDS = 3600
@@ -94,13 +106,15 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
     async def authenticate(self, *, session: AmqttSession) -> bool | None:
         try:
             login = p.parse_mqtt_credentials(session.client_id, session.username, session.password)
-            device = await in_thread(services.authenticate)(login)
-            device_session = await in_thread(services.open_session)(
+            client_ip = throttle.ip_key(session.remote_address)
+            device = await in_thread(authenticate)(login, client_ip=client_ip)
+            device_session = await in_thread(open_session)(
                 device, Transport.MQTT, client_id=session.client_id or "", login=login)
+            device_session.client_ip = client_ip
         except p.ProtocolError as error:
             logger.info("CONNECT of %r refused: %s", session.client_id, error.message)
             return False
-        except services.LoginRefused as refusal:
+        except LoginRefused as refusal:
             logger.info("CONNECT of %r refused: %s %s", session.client_id, refusal.code, refusal.message)
             return False
         loop = asyncio.get_running_loop()
@@ -121,11 +135,9 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
     async def on_broker_client_connected(self, *, client_id: str, client_session: AmqttSession) -> None:
         connection = self.connections.get(client_id)
         if connection is not None and connection.session.issued_secret:
-            # dynamic activation: the deviceSecret, once, on the device's activate/info topic
+            # dynamic activation: the deviceSecret, once, on /ext/session/{pk}/{dk}/thing/activate/info
             device = connection.session.device
-            message = p.request(f"activate-{device.id}", p.ACTIVATE_INFO, {
-                "assetId": device.asset_id, "productKey": device.product_key, "deviceKey": device.device_key,
-                "deviceSecret": connection.session.issued_secret})
+            message = activation_message(connection.session)
             connection.session.issued_secret = None
             await self._publish(connection, p.topic_for(device.product_key, device.device_key, p.ACTIVATE_INFO),
                                 message)
@@ -155,7 +167,7 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
         parsed = p.parse_topic(topic)
         allowed = parsed is not None and connection.session.target(parsed.product_key, parsed.device_key) is not None
         if not allowed:
-            await in_thread(services.refuse_publish)(connection.session, topic)
+            await in_thread(refuse_publish)(connection.session, topic)
         return allowed
 
     # --- messages ---------------------------------------------------------------------------------------
@@ -187,11 +199,11 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
         else:
             answer = None
             if not topic.is_reply and isinstance(content, dict) and content.get("method") == topic.method:
-                answer = services.answer_on_loop(connection.session, {**content, "productKey": topic.product_key,
+                answer = answer_on_loop(connection.session, {**content, "productKey": topic.product_key,
                                                                       "deviceKey": topic.device_key}, latest_buffer)
             if answer is None:
                 before = set(connection.session.sub_devices)
-                answer = await in_thread(services.handle_message)(
+                answer = await in_thread(handle_message)(
                     connection.session, content, topic=topic, latest=latest_buffer)
                 if set(connection.session.sub_devices) != before:
                     await self._sync_groups(connection)
@@ -228,12 +240,17 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
             await self._drop(connection, device_id, "replaced by a new login", end_session=False)
         elif kind == bus.COMMAND:
             await self._send_command(connection, event["invocation_id"], device_id, event["message"])
+        elif kind == bus.NOTICE and device_id == connection.session.device.id:
+            device = connection.session.device
+            message = event["message"]
+            await self._publish(connection, p.topic_for(device.product_key, device.device_key, message["method"]),
+                                message)
 
     async def _send_command(self, connection: Connection, invocation_id: int, device_id: int, message: dict) -> None:
         target = connection.session.by_id(device_id)
         if target is None:
             return
-        if await in_thread(services.claim_command)(invocation_id, device_id, connection.session):
+        if await in_thread(claim_command)(invocation_id, device_id, connection.session):
             await self._publish(connection, p.topic_for(target.product_key, target.device_key, message["method"]),
                                 {k: v for k, v in message.items() if k not in ("productKey", "deviceKey")})
 
@@ -250,7 +267,7 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
                 await self._closed(connection)
         elif connection.session.by_id(device_id) is not None:
             if end_session:
-                await in_thread(services.end_sub_session)(connection.session, device_id, reason)
+                await in_thread(end_sub_session)(connection.session, device_id, reason)
             else:
                 sub = connection.session.by_id(device_id)
                 connection.session.sub_devices.pop(sub.key, None)  # type: ignore[union-attr]
@@ -273,11 +290,11 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
                 held[device_id], owner[device_id] = stamp, connection
         if not held:
             return
-        to_end = await in_thread(services.sessions_to_end)(held)
+        to_end = await in_thread(sessions_to_end)(held)
         for device_id, reason in to_end.items():
             await self._drop(owner[device_id], device_id, reason)
         not_before = now() - dt.timedelta(seconds=MAX_COMMAND_TIMEOUT)
-        waiting = await in_thread(services.undelivered_commands)(list(held), not_before)
+        waiting = await in_thread(undelivered_commands)(list(held), not_before)
         for invocation_id, device_id, message in waiting:
             if device_id in owner and device_id not in to_end:
                 await self._send_command(owner[device_id], invocation_id, device_id, message)
@@ -304,7 +321,7 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
                 await layer.group_discard(bus.device_group(device_id), self.channel)
         connection.joined.clear()
         if end_session:
-            await in_thread(services.close_session)(connection.session, connection.close_reason)
+            await in_thread(close_session)(connection.session, connection.close_reason)
 
     async def _refresh_groups(self) -> None:
         """channels-redis forgets group members after a day; connections live longer."""

@@ -20,16 +20,20 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
+from accounts import throttle
 from tracing.push import pusher
 
-from . import bus, services
-from . import protocol as p
-from .conf import keepalive_seconds, login_timeout_seconds
-from .db import in_thread
-from .heartbeat import heartbeat
-from .latest import buffer as latest_buffer
-from .models import Transport
-from .sessions import Session
+from .. import bus
+from .. import protocol as p
+from ..conf import keepalive_seconds, login_timeout_seconds
+from ..db import in_thread
+from ..handlers import answer_on_loop, handle_message
+from ..handlers.commands import claim_command
+from ..handlers.session import LoginRefused, authenticate, close_session, end_sub_session, login_reply, open_session
+from ..heartbeat import heartbeat
+from ..latest import buffer as latest_buffer
+from ..models import Transport
+from ..sessions import Session
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,7 @@ CLOSE_LOGIN_REFUSED = 4001
 CLOSE_LOGIN_TIMEOUT = 4002
 CLOSE_KICKED = 4003
 CLOSE_REPLACED = 4004
+CLOSE_ACTIVATED = 4005  # dynamic activation done: log in again with the deviceSecret
 CLOSE_KEEPALIVE = 4008
 GROUP_REFRESH_SECONDS = 3600  # channels-redis forgets group members after a day
 
@@ -92,6 +97,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.session = None
+        self.login_received = False
         self.close_reason = "connection closed"
         self.joined: set[int] = set()
         self.keepalive = float(keepalive_seconds())
@@ -112,7 +118,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
         if self.session is not None:
             session, self.session = self.session, None
             heartbeat.release(session.session_id)
-            await in_thread(services.close_session)(session, self.close_reason)
+            await in_thread(close_session)(session, self.close_reason)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         self.last_seen = asyncio.get_running_loop().time()
@@ -128,13 +134,13 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             await self._send(p.reply("", p.PAYLOAD_FORMAT_ERROR, None, "The payload is not JSON."))
             return
         if self.session is None:
+            self.login_received = True
             await self._login(content)
             return
-        answer = services.answer_on_loop(self.session, content, latest_buffer)
+        answer = answer_on_loop(self.session, content, latest_buffer)
         if answer is None:
             before = set(self.session.sub_devices)
-            answer = await in_thread(services.handle_message)(self.session, content,
-                                                                             latest=latest_buffer)
+            answer = await in_thread(handle_message)(self.session, content, latest=latest_buffer)
             if self.session is not None and set(self.session.sub_devices) != before:
                 await self._sync_groups()
         if answer is not None:
@@ -150,31 +156,41 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             if request.method != p.LOGIN:
                 raise p.ProtocolError(p.NOT_LOGGED_IN, "Log in first: the first message must be a login.")
             login = p.LoginRequest.from_params(request.params)
-            device = await in_thread(services.authenticate)(login)
+            client_ip = throttle.client_ip_from_scope(self.scope)
+            device = await in_thread(authenticate)(login, client_ip=client_ip)
             # listen before going online: a disable committed from now on reaches this connection
             await self._join(device.pk)
-            session = await in_thread(services.open_session)(
+            session = await in_thread(open_session)(
                 device, Transport.WEBSOCKET, client_id=login.client_id, login=login)
         except p.ProtocolError as error:
             await self._refuse(request_id, error.code, error.message)
             return
-        except services.LoginRefused as refusal:
+        except LoginRefused as refusal:
             await self._refuse(request_id, refusal.code, refusal.message)
             return
+        if not session.session_id:
+            # dynamic activation: the deviceSecret in the reply; the device logs in again with it
+            await self._send(login_reply(request.id, session))
+            await self._refuse_quietly()
+            await self.close(code=CLOSE_ACTIVATED)
+            return
+        session.client_ip = client_ip
         self.session = session
         heartbeat.hold(session.session_id)
         keepalive = request.params.get("keepAlive") if isinstance(request.params, dict) else None
         if isinstance(keepalive, int | float) and not isinstance(keepalive, bool):
             self.keepalive = float(min(max(keepalive, 1), 3600))
-        await self._send(services.login_reply(request.id, session))
-        session.issued_secret = None  # handed over once
+        await self._send(login_reply(request.id, session))
 
     async def _refuse(self, request_id: str, code: int, message: str) -> None:
+        await self._refuse_quietly()
+        await self._send(p.reply(request_id, code, None, message))
+        await self.close(code=CLOSE_LOGIN_REFUSED)
+
+    async def _refuse_quietly(self) -> None:
         for device_id in list(self.joined):
             await self.channel_layer.group_discard(bus.device_group(device_id), self.channel_name)
         self.joined.clear()
-        await self._send(p.reply(request_id, code, None, message))
-        await self.close(code=CLOSE_LOGIN_REFUSED)
 
     async def _join(self, device_id: int) -> None:
         await self.channel_layer.group_add(bus.device_group(device_id), self.channel_name)
@@ -197,8 +213,9 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             while True:
                 now = loop.time()
                 if self.session is None:
-                    remaining = login_timeout_seconds() - (now - started)
-                    if remaining <= 0:
+                    # the login message must arrive in time; checking it may take longer in a storm
+                    remaining = login_timeout_seconds() - (now - started) if not self.login_received else 0.5
+                    if remaining <= 0 and not self.login_received:
                         self.close_reason = "no login in time"
                         await self.close(code=CLOSE_LOGIN_TIMEOUT)
                         return
@@ -228,7 +245,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             self.close_reason = event.get("reason") or "kicked"
             await self.close(code=CLOSE_KICKED)
         elif session.by_id(device_id) is not None:
-            await in_thread(services.end_sub_session)(session, device_id, event.get("reason") or "kicked")
+            await in_thread(end_sub_session)(session, device_id, event.get("reason") or "kicked")
             await self._sync_groups()
 
     async def device_replaced(self, event: dict) -> None:
@@ -247,7 +264,10 @@ class DeviceConsumer(AsyncWebsocketConsumer):
         session = self.session
         if session is None:
             return
-        claimed = await in_thread(services.claim_command)(
-            event["invocation_id"], event["device_id"], session)
+        claimed = await in_thread(claim_command)(event["invocation_id"], event["device_id"], session)
         if claimed:
+            await self._send(event["message"])
+
+    async def device_notice(self, event: dict) -> None:
+        if self.session is not None and event["device_id"] == self.session.device.id:
             await self._send(event["message"])

@@ -12,7 +12,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from .conf import emqx_api_key, emqx_api_secret, emqx_api_url
+from ..conf import emqx_api_key, emqx_api_secret, emqx_api_url
 
 logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 5

@@ -9,9 +9,9 @@ import signal
 
 from amqtt.broker import Broker
 
-from .. import services
-from ..db import in_thread
-from ..models import Transport
+from ...db import in_thread
+from ...handlers.session import forget_sessions
+from ...models import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def broker_config(host: str, port: int) -> dict:
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
         "timeout_disconnect_delay": 0,
         # only ours: no anonymous access, no $SYS topics, no broadcast between devices
-        "plugins": {"connectivity.mqtt.plugin.EnosBrokerPlugin": {}},
+        "plugins": {"connectivity.transports.mqtt.plugin.EnosBrokerPlugin": {}},
     }
 
 
@@ -34,7 +34,7 @@ async def serve(host: str, port: int, stop: asyncio.Event | None = None) -> None
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(sig, stop.set)
     # sessions a previous run held died with it: those devices are offline now
-    forgotten = await in_thread(services.forget_sessions)(Transport.MQTT)
+    forgotten = await in_thread(forget_sessions)(Transport.MQTT)
     if forgotten:
         logger.info("%d device(s) held by a previous broker run marked offline", forgotten)
     broker = Broker(broker_config(host, port))

@@ -1,0 +1,319 @@
+"""Logins and sessions: the sign check, activation, and which connection holds a device.
+
+The newest connection of a device owns its status. Every change of a device's session row and
+its `online` flag happens with the device row locked, so a late close of an older connection and
+a new login are serialized: the close only marks the device offline when no session row is left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from django.db import transaction
+from django.utils.timezone import now
+
+from accounts import throttle
+from assets.models import Device
+
+from .. import bus
+from .. import protocol as p
+from ..conf import sign_window_seconds
+from ..models import DeviceSession, Transport
+from ..sessions import DeviceRef, Session, secret_stamp
+from .base import logger, trace
+
+
+class LoginRefused(Exception):
+    def __init__(self, code: int, message: str, device_id: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.device_id = device_id
+
+
+# one answer for an unknown device and a wrong sign: an unauthenticated caller learns nothing
+SIGN_FAILED_MESSAGE = "Sign check failed."
+
+
+def find_device(product_key: str, device_key: str) -> Device | None:
+    return (Device.objects.select_related("product")
+            .filter(product__product_key=product_key, device_key=device_key).first())
+
+
+def login_rules(login: p.LoginRequest, client_ip: str) -> list[tuple[str, str]]:
+    """The failed-login limits a login counts against: its deviceKey, and the address it came from."""
+    rules = [("device-login", f"{login.product_key}/{login.device_key}")]
+    if client_ip:
+        rules.append(("device-login-ip", client_ip))
+    return rules
+
+
+def authenticate(login: p.LoginRequest, *, gateway: DeviceRef | None = None, client_ip: str = "") -> Device:
+    """Check a login (a device's own, or a sub-device's through `gateway`); refusals are traced.
+
+    Failed logins are rate-limited per deviceKey and per client address (accounts.throttle): past
+    the limit a login is refused with 429 before its sign is even checked, so guessing teaches
+    nothing. The sign is checked before anything about the device's state is told: an
+    unauthenticated caller learns "sign check failed" for an unknown device as for a wrong secret.
+    A gateway, authenticated itself, is told more (sub-device not found, not its sub-device).
+    """
+    rules = login_rules(login, client_ip)
+    # the cache unreachable: devices still log in (the limit only slows guessing down)
+    locked = throttle.check_all(rules, fail_open=True)
+    if not locked.allowed:
+        raise LoginRefused(p.TOO_MANY_REQUESTS,
+                           f"Too many failed logins: retry in {locked.retry_after} s.")
+    try:
+        return _authenticate(login, gateway)
+    except LoginRefused as refusal:
+        if refusal.code in (p.SIGN_CHECK_FAILED, p.SUB_DEVICE_NOT_FOUND):
+            throttle.hit_all(rules, fail_open=True)
+        raise
+
+
+def _authenticate(login: p.LoginRequest, gateway: DeviceRef | None) -> Device:
+    method = p.COMBINE_LOGIN if gateway else p.LOGIN
+    device = find_device(login.product_key, login.device_key)
+    if device is None:
+        if gateway is not None:
+            raise LoginRefused(p.SUB_DEVICE_NOT_FOUND, f"Sub-device {login.device_key} does not exist.")
+        raise LoginRefused(p.SIGN_CHECK_FAILED, SIGN_FAILED_MESSAGE)
+
+    def refuse(code: int, message: str) -> LoginRefused:
+        trace(device.pk, "up", method, "error", code=code, message=message, payload=login.traced())
+        return LoginRefused(code, message, device.pk)
+
+    if login.sign_method.lower() not in p.SIGN_DIGESTS:
+        raise refuse(p.SIGN_CHECK_FAILED, f"signmethod {login.sign_method!r} is not supported.")
+    if login.secure_mode == p.DYNAMIC_ACTIVATION:
+        if not device.product.dynamic_activation:
+            raise refuse(p.DYNAMIC_ACTIVATION_NOT_ALLOWED,
+                         "Dynamic activation is not allowed for this product: sign with the deviceSecret.")
+        secret = device.product.product_secret
+    elif login.secure_mode == p.STATIC_ACTIVATION:
+        secret = device.device_secret
+    else:
+        raise refuse(p.BAD_REQUEST, f"securemode {login.secure_mode} is not supported: use 2 or 3.")
+    stale = timestamp_problem(login.timestamp)
+    if stale:
+        raise refuse(p.SIGN_CHECK_FAILED, f"Sign check failed: {stale}.")
+    if not p.sign_matches(login.signed_fields(), secret, login.sign, login.sign_method):
+        raise refuse(p.SIGN_CHECK_FAILED, SIGN_FAILED_MESSAGE)
+    if gateway is None and device.gateway_id is not None:
+        raise refuse(p.SUB_DEVICE_DIRECT_LOGIN,
+                     "A sub-device cannot log in directly: it logs in through its gateway (combine.login).")
+    if gateway is not None and device.gateway_id != gateway.id:
+        raise refuse(p.SUB_DEVICE_NOT_OF_GATEWAY, f"{device.device_key} is not a sub-device of this gateway.")
+    if login.secure_mode == p.DYNAMIC_ACTIVATION and device.activated_at is not None:
+        raise refuse(p.DYNAMIC_ACTIVATION_NOT_ALLOWED,
+                     "The device is already activated: log in with its deviceSecret.")
+    if not device.enabled:
+        raise refuse(p.DEVICE_DISABLED, "The device is disabled.")
+    return device
+
+
+def timestamp_problem(timestamp: str) -> str | None:
+    """Why a sign's timestamp is refused: not a number, or (with a sign window set) too far off."""
+    window = sign_window_seconds()
+    return p.timestamp_problem(timestamp, window) if window else p.timestamp_format_problem(timestamp)
+
+
+def _lock(device_ids: list[int]) -> None:
+    """Serialize session changes of these devices (a no-op on SQLite, where writes are serial)."""
+    if device_ids:
+        list(Device.objects.select_for_update().filter(pk__in=device_ids).order_by("pk").values_list("pk"))
+
+
+def open_session(device: Device, transport: str, *, client_id: str = "", login: p.LoginRequest | None = None,
+                 via: Session | None = None) -> Session:
+    """Mark the device online (activating it on its first login) and make this connection its holder.
+
+    Dynamic activation (securemode 3) hands the deviceSecret out and opens no session: EnOS counts
+    the device online once it logs in again with that secret.
+    """
+    method = p.COMBINE_LOGIN if via else p.LOGIN
+    if login is not None and login.secure_mode == p.DYNAMIC_ACTIVATION:
+        # activated (a second dynamic activation is refused), online only once it logs in with the secret
+        Device.objects.filter(pk=device.pk, activated_at__isnull=True).update(activated_at=now())
+        trace(device.pk, "up", method, "ok", message="deviceSecret issued (dynamic activation)",
+              payload=login.traced())
+        ref = DeviceRef.of(device)
+        session = Session(session_id="", transport=transport, device=ref, client_id=client_id)
+        session.issued_secret = device.device_secret
+        return session
+    stamp = now()
+    session_id = via.session_id if via else secrets.token_hex(12)
+    with transaction.atomic():
+        _lock([device.pk])
+        state = Device.objects.filter(pk=device.pk).values("enabled", "online").first()
+        if state is None or not state["enabled"]:
+            # disabled (or deleted) between the sign check and now: the kick was sent before we could hear it
+            trace(device.pk, "up", method, "error", code=p.DEVICE_DISABLED, message="The device is disabled.")
+            raise LoginRefused(p.DEVICE_DISABLED, "The device is disabled.", device.pk)
+        went_online = not state["online"]
+        if went_online:
+            Device.objects.filter(pk=device.pk).update(online=True, last_online_at=stamp)
+            Device.objects.filter(pk=device.pk, activated_at__isnull=True).update(activated_at=stamp)
+        replaced = DeviceSession.objects.filter(device=device).exclude(session_id=session_id).exists()
+        DeviceSession.objects.update_or_create(device=device, defaults={
+            "session_id": session_id, "transport": transport, "client_id": client_id,
+            "via_id": via.device.id if via else None, "connected_at": stamp, "seen_at": stamp})
+    if replaced:
+        transaction.on_commit(lambda: bus.replaced(device.pk, session_id))
+    ref = DeviceRef.of(device)
+    trace(device.pk, "up", method, "ok",
+          message="online" if went_online else "online (replaced a session)",
+          payload=login.traced() if login else None)
+    if via is not None:
+        via.sub_devices[ref.key] = ref
+        return via
+    return Session(session_id=session_id, transport=transport, device=ref, client_id=client_id)
+
+
+def login_reply(request_id: str, session: Session) -> dict:
+    data: dict[str, Any] = {"assetId": session.device.asset_id, "productKey": session.device.product_key,
+                            "deviceKey": session.device.device_key}
+    if session.issued_secret:
+        data["deviceSecret"] = session.issued_secret
+    return p.reply(request_id, p.SUCCESS, data)
+
+
+def activation_message(session: Session) -> dict:
+    """What EnOS sends on /ext/session/{pk}/{dk}/thing/activate/info after a dynamic activation."""
+    device = session.device
+    return p.request(f"activate-{device.id}", p.ACTIVATE_INFO, {
+        "assetId": device.asset_id, "productKey": device.product_key, "deviceKey": device.device_key,
+        "deviceSecret": session.issued_secret})
+
+
+def go_offline(device_ids: list[int], stamp: dt.datetime) -> None:
+    """Offline the devices that no session holds any more (call with the devices locked)."""
+    if device_ids:
+        held = set(DeviceSession.objects.filter(device_id__in=device_ids).values_list("device_id", flat=True))
+        gone = [pk for pk in device_ids if pk not in held]
+        if gone:
+            Device.objects.filter(pk__in=gone, online=True).update(online=False, last_offline_at=stamp)
+
+
+def close_session(session: Session, reason: str) -> bool:
+    """The connection ended: its device (and sub-devices logged in through it) go offline.
+
+    Only rows still carrying this session's id are touched: a connection replaced by a newer
+    login closes without marking the device offline.
+    """
+    if not session.session_id:
+        return False  # a dynamic activation: it never held the device
+    stamp = now()
+    with transaction.atomic():
+        # sub-devices by the gateway's session id, not by `via`: that link is gone if the gateway was deleted
+        subs = list(DeviceSession.objects.filter(session_id=session.session_id).exclude(device_id=session.device.id)
+                    .values_list("device_id", flat=True))
+        _lock([session.device.id, *subs])
+        own = DeviceSession.objects.filter(device_id=session.device.id, session_id=session.session_id).delete()[0]
+        ended = DeviceSession.objects.filter(device_id__in=subs, session_id=session.session_id).delete()[0]
+        go_offline(([session.device.id] if own else []) + (subs if ended else []), stamp)
+    for sub_id in subs:
+        trace(sub_id, "up", p.COMBINE_LOGOUT, "ok", message=f"gateway went offline: {reason}")
+    if own:
+        trace(session.device.id, "up", p.OFFLINE, "ok", message=reason)
+    session.sub_devices.clear()
+    return bool(own)
+
+
+def end_sub_session(session: Session, device_id: int, reason: str) -> bool:
+    """A sub-device leaves its gateway's connection (combine.logout, disabled, reset)."""
+    sub = session.by_id(device_id)
+    if sub is None or sub.id == session.device.id:
+        return False
+    session.sub_devices.pop(sub.key, None)
+    with transaction.atomic():
+        _lock([device_id])
+        ended = DeviceSession.objects.filter(device_id=device_id, session_id=session.session_id).delete()[0]
+        if ended:
+            go_offline([device_id], now())
+    trace(device_id, "up", p.COMBINE_LOGOUT, "ok", message=reason)
+    return bool(ended)
+
+
+def holds(session: Session, device_id: int) -> bool:
+    """Whether this connection is still the newest holder of the device."""
+    return DeviceSession.objects.filter(device_id=device_id, session_id=session.session_id).exists()
+
+
+def sessions_to_end(held: dict[int, str]) -> dict[int, str]:
+    """Which held devices (id → secret stamp) must be dropped — disabled, deleted or secret reset —
+    with the reason.
+
+    The MQTT broker asks this on a timer: the safety net under channel-layer kicks, and the only
+    path when the portal and the broker share no channel layer.
+    """
+    rows = {pk: (enabled, secret_stamp(secret)) for pk, enabled, secret in
+            Device.objects.filter(pk__in=list(held)).values_list("pk", "enabled", "device_secret")}
+    drop: dict[int, str] = {}
+    for device_id, stamp in held.items():
+        if device_id not in rows:
+            drop[device_id] = "device deleted"
+        elif not rows[device_id][0]:
+            drop[device_id] = "device disabled"
+        elif stamp and stamp != rows[device_id][1]:
+            drop[device_id] = "device secret reset"
+    return drop
+
+
+def refuse_publish(session: Session, topic: str) -> None:
+    """A publish the topic rules refused (it is never processed): traced on the publishing device."""
+    trace(session.device.id, "up", topic, "error", code=p.NO_PUBLISH_PERMISSION,
+          message=f"No permission to publish to {topic}.")
+
+
+def forget_sessions(transport: str) -> int:
+    """At a broker's start: sessions it held before a crash are gone; their devices are offline."""
+    with transaction.atomic():
+        ids = list(DeviceSession.objects.filter(transport=transport).values_list("device_id", flat=True))
+        _lock(ids)
+        DeviceSession.objects.filter(device_id__in=ids, transport=transport).delete()
+        go_offline(ids, now())
+    return len(ids)
+
+
+def touch_sessions(session_ids: list[str]) -> int:
+    """The heartbeat of a server process: its live sessions (and their sub-devices' rows) are alive."""
+    touched, stamp = 0, now()
+    for start in range(0, len(session_ids), 5_000):
+        touched += DeviceSession.objects.filter(session_id__in=session_ids[start:start + 5_000]).update(seen_at=stamp)
+    return touched
+
+
+# sessions whose process beats (the portal's websocket workers and MQTT broker); EMQX reports its
+# own disconnects through the webhook
+HEARTBEAT_TRANSPORTS = (Transport.WEBSOCKET, Transport.MQTT)
+STALE_REASON = "the server holding the connection stopped answering"
+
+
+def end_stale_sessions(silent_for: dt.timedelta) -> int:
+    """Sessions whose process stopped beating (it crashed, or was killed) end: devices go offline.
+
+    A process that is alive but could not beat (its database was unreachable) is told to drop the
+    devices too, so that what the console shows and what the connection holds agree again.
+    """
+    stamp = now()
+    with transaction.atomic():
+        stale = list(DeviceSession.objects.select_for_update(skip_locked=True)
+                     .filter(seen_at__lt=stamp - silent_for, transport__in=HEARTBEAT_TRANSPORTS)
+                     .values_list("device_id", "via_id", "session_id"))
+        ids = [device_id for device_id, _, _ in stale]
+        _lock(ids)
+        for device_id, _, session_id in stale:
+            DeviceSession.objects.filter(device_id=device_id, session_id=session_id).delete()
+        go_offline(ids, stamp)
+    for device_id, via_id, _ in stale:
+        if via_id is None:
+            trace(device_id, "up", p.OFFLINE, "ok", message=STALE_REASON)
+        else:
+            trace(device_id, "up", p.COMBINE_LOGOUT, "ok", message=f"gateway went offline: {STALE_REASON}")
+    if ids:
+        transaction.on_commit(lambda: bus.kick(ids, STALE_REASON, p.DEVICE_OFFLINE))
+        logger.warning("%s device sessions ended: %s", len(ids), STALE_REASON)
+    return len(ids)
