@@ -81,7 +81,9 @@ class InvokeServiceView(APIView):
 
 
 class SetMeasurepointsView(APIView):
-    @extend_schema(request=SetMeasurepointsSerializer, responses={200: CommandOutcomeSerializer},
+    parser_classes = [APIJSONParser]
+
+    @extend_schema(request=SetMeasurepointsSerializer, responses={200: CommandOutcomeSerializer, **ERRORS},
                    operation_id="devices_measurepoints_set",
                    summary="Send thing.service.measurepoint.set to the device and wait for its reply")
     def post(self, request: Request, asset_id: str) -> Response:
@@ -94,7 +96,9 @@ class SetMeasurepointsView(APIView):
 
 
 class GetMeasurepointsView(APIView):
-    @extend_schema(request=GetMeasurepointsSerializer, responses={200: CommandOutcomeSerializer},
+    parser_classes = [APIJSONParser]
+
+    @extend_schema(request=GetMeasurepointsSerializer, responses={200: CommandOutcomeSerializer, **ERRORS},
                    operation_id="devices_measurepoints_get",
                    summary="Send thing.service.measurepoint.get; the reply's data has the current values")
     def post(self, request: Request, asset_id: str) -> Response:

@@ -54,11 +54,24 @@ def _request_holds_nul(context: dict) -> bool:
     return NUL in request.path or holds_nul(dict(request.query_params.lists()))
 
 
-def _flatten(detail: Any) -> dict[str, list[str]]:
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's error detail as {field: [messages]}; a nested one (a list item's, a child serializer's)
+    under a dotted name such as "identifiers.0"."""
     if isinstance(detail, dict):
-        return {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict):
+                flat.update(_flatten(value, name))
+            elif isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+                for index, item in enumerate(value):
+                    if item:  # a ListField of serializers reports {} for the items that were fine
+                        flat.update(_flatten(item if isinstance(item, dict) else {index: item}, name))
+            else:
+                flat[name] = [str(m) for m in (value if isinstance(value, list) else [value])]
+        return flat
     if isinstance(detail, list):
-        return {"non_field_errors": [str(m) for m in detail]}
+        return {prefix or "non_field_errors": [str(m) for m in detail]}
     return {}
 
 

@@ -96,3 +96,12 @@ def test_the_schema_states_what_the_api_checks(schema):
     remove = schema["paths"]["/api/devices/{assetId}/sub-devices/"]["delete"]
     assert any(p["name"] == "assetIds" and p["in"] == "query" and p["required"] for p in remove["parameters"])
     assert "404" in schema["paths"]["/api/devices/{asset_id}/latest-data/"]["get"]["responses"]
+
+
+def test_an_error_inside_a_list_names_the_item(client, thing_model):
+    response = client.patch("/api/models/inverter/", {"attributes": [{"identifier": "ok"}, "not an object"]},
+                            format="json")
+    body = assert_error(response, 400, "validation_error")
+    assert list(body["details"]) == ["attributes.1"]
+    assert body["message"] == body["details"]["attributes.1"][0]
+    assert "ErrorDetail" not in body["message"]

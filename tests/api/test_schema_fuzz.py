@@ -48,8 +48,9 @@ BEYOND_THE_SCHEMA = {
     "POST /api/batch/jobs/",
     # the code is the one texted; the devices must be movable to the target OU
     "POST /api/migrations/", "POST /api/migrations/{id}/confirm/",
-    # a service invocation's params are typed by the thing model's service
+    # a service invocation's params, measure point values and names are typed by the thing model
     "POST /api/devices/{asset_id}/services/{identifier}/invoke/",
+    "POST /api/devices/{asset_id}/measurepoints/set/", "POST /api/devices/{asset_id}/measurepoints/get/",
     # a trace extension may not reach past 3 days from now
     "POST /api/traces/{traceId}/extend/",
 }
