@@ -11,12 +11,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from assets.api.serializers import ErrorSerializer
 from assets.models import Device
+from enos_portal.api import APIJSONParser
 
 from . import services
 from .models import CommandInvocation
 from .queries import latest_values
 from .services import MAX_COMMAND_TIMEOUT
+
+ERRORS = {code: ErrorSerializer for code in (400, 403, 404, 409)}
 
 
 def visible_device(user: Any, asset_id: str) -> Device:
@@ -59,7 +63,9 @@ class CommandOutcomeSerializer(serializers.Serializer):
 
 
 class InvokeServiceView(APIView):
-    @extend_schema(request=InvokeSerializer, responses={200: CommandOutcomeSerializer},
+    parser_classes = [APIJSONParser]  # the API's bodies are JSON
+
+    @extend_schema(request=InvokeSerializer, responses={200: CommandOutcomeSerializer, **ERRORS},
                    operation_id="devices_service_invoke",
                    summary="Send thing.service.<identifier> to the device and wait for its reply",
                    description="Answers with the outcome: ok or error (the device's reply and code), timeout, or "
@@ -75,7 +81,9 @@ class InvokeServiceView(APIView):
 
 
 class SetMeasurepointsView(APIView):
-    @extend_schema(request=SetMeasurepointsSerializer, responses={200: CommandOutcomeSerializer},
+    parser_classes = [APIJSONParser]
+
+    @extend_schema(request=SetMeasurepointsSerializer, responses={200: CommandOutcomeSerializer, **ERRORS},
                    operation_id="devices_measurepoints_set",
                    summary="Send thing.service.measurepoint.set to the device and wait for its reply")
     def post(self, request: Request, asset_id: str) -> Response:
@@ -88,7 +96,9 @@ class SetMeasurepointsView(APIView):
 
 
 class GetMeasurepointsView(APIView):
-    @extend_schema(request=GetMeasurepointsSerializer, responses={200: CommandOutcomeSerializer},
+    parser_classes = [APIJSONParser]
+
+    @extend_schema(request=GetMeasurepointsSerializer, responses={200: CommandOutcomeSerializer, **ERRORS},
                    operation_id="devices_measurepoints_get",
                    summary="Send thing.service.measurepoint.get; the reply's data has the current values")
     def post(self, request: Request, asset_id: str) -> Response:
@@ -103,7 +113,7 @@ class GetMeasurepointsView(APIView):
 
 
 class CommandListView(APIView):
-    @extend_schema(responses={200: CommandOutcomeSerializer(many=True)},
+    @extend_schema(responses={200: CommandOutcomeSerializer(many=True), **ERRORS},
                    operation_id="devices_service_invocations", summary="The device's 20 most recent commands")
     def get(self, request: Request, asset_id: str) -> Response:
         device = visible_device(request.user, asset_id)
@@ -113,7 +123,7 @@ class CommandListView(APIView):
 class LatestDataView(APIView):
     @extend_schema(responses={200: inline_serializer("LatestData", {
         "measurepoints": serializers.ListField(child=serializers.DictField()),
-        "events": serializers.ListField(child=serializers.DictField())})},
+        "events": serializers.ListField(child=serializers.DictField())}), **ERRORS},
         operation_id="devices_latest_data", summary="The latest value and time of each measure point and event")
     def get(self, request: Request, asset_id: str) -> Response:
         device = visible_device(request.user, asset_id)

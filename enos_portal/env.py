@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
@@ -79,3 +80,33 @@ def allowed_hosts(debug: bool) -> list[str]:
     if not debug and (not hosts or "*" in hosts):
         raise ImproperlyConfigured("ALLOWED_HOSTS must name the portal's hosts when DEBUG is off")
     return hosts
+
+
+def database_from_url(url: str) -> dict:
+    """DATABASES["default"] for DATABASE_URL.
+
+    PostgreSQL gets a psycopg connection pool per process (DB_POOL=1, the default): under an ASGI
+    server each request's sync code runs in a thread of its own, and connections kept per thread
+    (CONN_MAX_AGE) outlived their threads until PostgreSQL refused new clients. With the pool a
+    process holds at most DB_POOL_MAX_SIZE connections; a request that finds them all busy waits
+    up to DB_POOL_TIMEOUT seconds for one. Connections above DB_POOL_MIN_SIZE close after
+    DB_POOL_MAX_IDLE idle seconds. DB_POOL=0 falls back to per-thread connections kept
+    DB_CONN_MAX_AGE seconds (0: closed after each request), e.g. behind PgBouncer.
+    """
+    pooled = env_bool("DB_POOL", True)
+    database = dj_database_url.parse(url, conn_max_age=0 if pooled else env_int("DB_CONN_MAX_AGE", 0))
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        return database
+    options = database.setdefault("OPTIONS", {})
+    # the device table lives in RAM/SSD: with the default random_page_cost of 4 the planner
+    # prefers a global created_at index over the OU's own index for filtered pages
+    options.setdefault("options", f"-c random_page_cost={os.environ.get('PG_RANDOM_PAGE_COST', '1.1')}")
+    if pooled:
+        min_size, max_size = env_int("DB_POOL_MIN_SIZE", 1), env_int("DB_POOL_MAX_SIZE", 10)
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ImproperlyConfigured(
+                f"DB_POOL_MIN_SIZE ({min_size}) must be from 0 to DB_POOL_MAX_SIZE ({max_size}), which must be ≥ 1")
+        options["pool"] = {"min_size": min_size, "max_size": max_size,
+                           "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+                           "max_idle": env_float("DB_POOL_MAX_IDLE", 300.0)}
+    return database

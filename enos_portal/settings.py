@@ -13,10 +13,9 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
 from csp.constants import NONE, SELF
 
-from .env import allowed_hosts, env_bool, env_float, env_int, env_list, secret_key
+from .env import allowed_hosts, database_from_url, env_bool, env_float, env_int, env_list, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
@@ -88,12 +87,7 @@ TEMPLATES = [
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # the device table lives in RAM/SSD: with the default random_page_cost of 4 the planner
-        # prefers a global created_at index over the OU's own index for filtered pages
-        DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-            "options", f"-c random_page_cost={os.environ.get('PG_RANDOM_PAGE_COST', '1.1')}")
+    DATABASES = {"default": database_from_url(DATABASE_URL)}
 else:
     DATABASES = {
         "default": {

@@ -13,6 +13,7 @@ import django_filters
 from django import forms
 from django.db import connections
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 
 from accounts.models import OrganizationUnit
@@ -37,14 +38,26 @@ def ou_filter() -> django_filters.ModelChoiceFilter:
     )
 
 
-class RepeatableParam(forms.Widget):
-    """?tag=a&tag=b:c → ["a", "b:c"] (no comma splitting: tag values may hold commas)."""
+class RepeatableParam(forms.MultipleHiddenInput):
+    """?tag=a&tag=b:c → ["a", "b:c"] (no comma splitting: tag values may hold commas).
+
+    In the browsable API's filter form: one text box per given value and an empty one to add another.
+    """
+
+    input_type = "text"
 
     def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
         if hasattr(data, "getlist"):
             return data.getlist(name)
         value = data.get(name)
         return [] if value is None else [value]
+
+    def get_context(self, name: str, value: Any, attrs: dict | None) -> dict[str, Any]:
+        values = [str(v) for v in (value or []) if v not in (None, "")]
+        context = super().get_context(name, [*values, ""], attrs)
+        for box in context["widget"]["subwidgets"]:
+            box["type"], box["template_name"] = "text", "django/forms/widgets/text.html"
+        return context
 
 
 class PairListField(forms.Field):
@@ -59,18 +72,37 @@ class PairListField(forms.Field):
     def to_python(self, value: Any) -> list[tuple[str, str | None]]:
         pairs = []
         for item in value or []:
+            if "\x00" in str(item):  # PostgreSQL stores no NUL: no tag or attribute holds one
+                raise forms.ValidationError(_("A filter cannot hold a NUL character."), code="null_characters")
             key, sep, text = str(item).partition(":")
+            # the input goes in params, never into the message itself: django-filter %-formats messages
             if not self.key_re.match(key):
-                raise forms.ValidationError(f'"{key}" is not a valid {self.key_word}.')
+                raise forms.ValidationError(_('"%(key)s" is not a valid %(word)s.'), code="invalid",
+                                            params={"key": key, "word": self.key_word})
             if self.value_required and not sep:
-                raise forms.ValidationError(f'Use {self.key_word}:value, got "{item}".')
+                raise forms.ValidationError(_('Use %(word)s:value, got "%(item)s".'), code="invalid",
+                                            params={"word": self.key_word, "item": item})
             pairs.append((key, text if sep else None))
         return pairs
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class PairFilter(django_filters.Filter):
     field_class = PairListField
+
+
+# the schema says what PairListField checks: the key's pattern, the ":" a value needs, no NUL
+TAG_FILTER_PATTERN = r"^[A-Za-z0-9_/-]{1,50}(:[^\u0000]*)?$"
+ATTRIBUTE_FILTER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}:[^\u0000]*$"
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "pattern": TAG_FILTER_PATTERN}})
+class TagFilter(PairFilter):
+    pass
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "pattern": ATTRIBUTE_FILTER_PATTERN}})
+class AttributeFilter(PairFilter):
+    pass
 
 
 class DeviceFilter(django_filters.FilterSet):
@@ -84,9 +116,9 @@ class DeviceFilter(django_filters.FilterSet):
                                          help_text="inactive, online, offline or disable.")
     productType = django_filters.ChoiceFilter(field_name="product__product_type", choices=ProductType.choices)
     assetType = django_filters.ChoiceFilter(choices=AssetType.choices, method="filter_asset_type")
-    tag = PairFilter(method="filter_tags", key_re=TAG_KEY_RE, key_word="tag key", value_required=False,
+    tag = TagFilter(method="filter_tags", key_re=TAG_KEY_RE, key_word=_("tag key"), value_required=False,
                      help_text="key (has the tag) or key:value; repeat to require several.")
-    attribute = PairFilter(method="filter_attributes", key_re=IDENTIFIER_RE, key_word="attribute identifier",
+    attribute = AttributeFilter(method="filter_attributes", key_re=IDENTIFIER_RE, key_word=_("attribute identifier"),
                            value_required=True, help_text="identifier:value; repeat to require several.")
 
     class Meta:

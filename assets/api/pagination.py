@@ -30,13 +30,20 @@ class KeysetPagination(CursorPagination):
     page_size_query_description = f"Results per page, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})."
     template = None
 
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
     def get_page_size(self, request: Request) -> int:
         # an out-of-range size is refused rather than clamped: a client asking for 1,000 rows
         # and silently getting 200 would believe it has seen everything
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        size = int(raw) if raw.isdigit() else 0
+        size = int(raw) if raw.isascii() and raw.isdigit() else 0  # "²".isdigit(), yet int("²") fails
         if not 1 <= size <= self.max_page_size:
             raise ValidationError({self.page_size_query_param: [
                 f"pageSize must be a whole number from 1 to {self.max_page_size}."

@@ -7,6 +7,7 @@ tags, attribute types) live in the service functions, which every door shares.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import AssetType, DataFormat, Device, DeviceStatus, Product, ProductType, ThingModel
@@ -56,9 +57,9 @@ class DeviceSerializer(serializers.ModelSerializer):
                                            default=None)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
-    activatedAt = serializers.DateTimeField(source="activated_at", read_only=True)
-    lastOnlineAt = serializers.DateTimeField(source="last_online_at", read_only=True)
-    lastOfflineAt = serializers.DateTimeField(source="last_offline_at", read_only=True)
+    activatedAt = serializers.DateTimeField(source="activated_at", read_only=True, allow_null=True)
+    lastOnlineAt = serializers.DateTimeField(source="last_online_at", read_only=True, allow_null=True)
+    lastOfflineAt = serializers.DateTimeField(source="last_offline_at", read_only=True, allow_null=True)
     attributes = serializers.DictField(read_only=True)
     tags = serializers.DictField(child=serializers.CharField(), read_only=True)
 
@@ -92,6 +93,11 @@ class TripleSerializer(serializers.Serializer):
                 "deviceKey": device.device_key, "deviceSecret": secret}
 
 
+@extend_schema_field({"type": "string", "pattern": r"^[A-Za-z0-9_.:-]{4,64}$"})
+class DeviceKeyField(serializers.CharField):
+    """The schema states the deviceKey rule; the service checks it, so its message joins the other fields'."""
+
+
 class DeviceUpdateSerializer(StrictInput):
     """PATCH body. `attributes` and `tags` merge into the stored ones; a null value removes a key."""
 
@@ -103,14 +109,15 @@ class DeviceUpdateSerializer(StrictInput):
 
 
 class DeviceCreateSerializer(DeviceUpdateSerializer):
-    ouId = serializers.CharField(source="ou_id", help_text="The OU the device belongs to.")
-    productKey = serializers.CharField(source="product_key")
-    deviceKey = serializers.CharField(source="device_key", required=False, help_text="Generated when omitted.")
+    ouId = serializers.CharField(source="ou_id", min_length=1, help_text="The OU the device belongs to.")
+    productKey = serializers.CharField(source="product_key", min_length=1)
+    deviceKey = DeviceKeyField(source="device_key", required=False,
+                               help_text="4 to 64 letters, digits or - _ . : ; generated when omitted.")
     name = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 
 class AssetIdsSerializer(StrictInput):
-    assetIds = serializers.ListField(child=serializers.CharField(), allow_empty=False, max_length=1000)
+    assetIds = serializers.ListField(child=serializers.CharField(min_length=1), allow_empty=False, max_length=1000)
 
 
 class SubDeviceChangeSerializer(serializers.Serializer):
@@ -169,9 +176,9 @@ class ProductUpdateSerializer(StrictInput):
 
 
 class ProductCreateSerializer(ProductUpdateSerializer):
-    ouId = serializers.CharField(source="ou_id")
+    ouId = serializers.CharField(source="ou_id", min_length=1)
     name = serializers.CharField(allow_blank=True)
-    modelId = serializers.CharField(source="model_id")
+    modelId = serializers.CharField(source="model_id", min_length=1)
 
 
 class ThingModelSerializer(SharedFlagMixin, serializers.ModelSerializer):
@@ -201,8 +208,8 @@ class ThingModelUpdateSerializer(StrictInput):
 
 
 class ThingModelCreateSerializer(ThingModelUpdateSerializer):
-    ouId = serializers.CharField(source="ou_id")
-    modelId = serializers.CharField(source="model_id", max_length=64)
+    ouId = serializers.CharField(source="ou_id", min_length=1)
+    modelId = serializers.CharField(source="model_id", min_length=1, max_length=64)
     name = serializers.CharField(allow_blank=True)
 
 

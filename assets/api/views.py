@@ -21,9 +21,11 @@ from rest_framework.response import Response
 
 from accounts.errors import DomainError
 from accounts.permissions import VIEW, ou_ids_with
+from enos_portal.api import APIJSONParser
 
 from .. import services
 from ..models import Device, Product, ThingModel
+from . import schema  # noqa: F401 - registers the schema extensions
 from .access import require_write, visible_ou, writable_ou
 from .filters import DeviceFilter, ProductFilter, ThingModelFilter
 from .pagination import KeysetPagination
@@ -50,8 +52,16 @@ ERRORS = {status.HTTP_400_BAD_REQUEST: ErrorSerializer, status.HTTP_403_FORBIDDE
           status.HTTP_404_NOT_FOUND: ErrorSerializer, status.HTTP_409_CONFLICT: ErrorSerializer}
 
 
+NON_EMPTY = {"type": "string", "minLength": 1}
+
+
 def responses(ok: Any, code: int = status.HTTP_200_OK) -> dict:
     return {code: ok, **ERRORS}
+
+
+def list_responses(serializer_class: type) -> dict:
+    """A list's page, or 400 for a filter, pageSize or cursor it cannot use."""
+    return {status.HTTP_200_OK: serializer_class(many=True), status.HTTP_400_BAD_REQUEST: ErrorSerializer}
 
 
 def validated(serializer_class: type, data: Any) -> dict[str, Any]:
@@ -67,6 +77,8 @@ def merge(stored: dict, patch: dict) -> dict:
 
 
 class APIViewSet(viewsets.GenericViewSet):
+    # bodies are JSON: attributes, tags and thing model definitions nest, which a form cannot carry
+    parser_classes = [APIJSONParser]
     pagination_class = KeysetPagination
     lookup_value_regex = "[^/]+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -81,7 +93,8 @@ class APIViewSet(viewsets.GenericViewSet):
 # --- devices ------------------------------------------------------------------------------------
 
 @extend_schema_view(
-    list=extend_schema(summary="Search devices", description="Newest first; all OUs you can see unless `ou`."),
+    list=extend_schema(summary="Search devices", description="Newest first; all OUs you can see unless `ou`.",
+                       responses=list_responses(DeviceSerializer)),
     retrieve=extend_schema(summary="Get a device by assetId", responses=responses(DeviceSerializer)),
 )
 class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -146,8 +159,8 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(summary="Get a device by productKey and deviceKey", responses=responses(DeviceSerializer),
-                   parameters=[OpenApiParameter("productKey", OpenApiTypes.STR, required=True),
-                               OpenApiParameter("deviceKey", OpenApiTypes.STR, required=True)])
+                   parameters=[OpenApiParameter("productKey", NON_EMPTY, required=True),
+                               OpenApiParameter("deviceKey", NON_EMPTY, required=True)])
     @action(detail=False, methods=["get"], url_path="by-key", pagination_class=None, filter_backends=[])
     def by_key(self, request: Request) -> Response:
         keys = {name: request.query_params.get(name) for name in ("productKey", "deviceKey")}
@@ -197,22 +210,29 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
     def add_sub_devices(self, request: Request, assetId: str) -> Response:
         return self._change_sub_devices(request, services.add_sub_devices)
 
-    @extend_schema(summary="Remove sub-devices from a gateway", request=AssetIdsSerializer,
-                   responses=responses(SubDeviceChangeSerializer))
+    @extend_schema(summary="Remove sub-devices from a gateway", responses=responses(SubDeviceChangeSerializer),
+                   parameters=[OpenApiParameter("assetIds", {"type": "array", "items": NON_EMPTY, "minItems": 1},
+                                                required=True, description="Repeat for each sub-device.")],
+                   description="The devices are named in the query (`?assetIds=a&assetIds=b`): a DELETE body "
+                               "is dropped by many clients and proxies. POST …/sub-devices/remove/ takes a body.")
     @sub_devices.mapping.delete
     def delete_sub_devices(self, request: Request, assetId: str) -> Response:
-        return self._change_sub_devices(request, services.remove_sub_devices)
+        if request.query_params.getlist("assetIds"):
+            return self._change_sub_devices(request, services.remove_sub_devices,
+                                            {"assetIds": request.query_params.getlist("assetIds")})
+        return self._change_sub_devices(request, services.remove_sub_devices)  # a body, as before
 
     @extend_schema(summary="Remove sub-devices from a gateway (for clients that cannot send a DELETE body)",
                    request=AssetIdsSerializer, responses=responses(SubDeviceChangeSerializer))
     @action(detail=True, methods=["post"], url_path="sub-devices/remove")
     def remove_sub_devices(self, request: Request, assetId: str) -> Response:
-        return self.delete_sub_devices(request, assetId)
+        return self._change_sub_devices(request, services.remove_sub_devices)
 
-    def _change_sub_devices(self, request: Request, change: Callable[[Any, Device, list[Device]], int]) -> Response:
-        """Add or remove (`change`) the devices the body names; the answer says which and how many."""
+    def _change_sub_devices(self, request: Request, change: Callable[[Any, Device, list[Device]], int],
+                            named: Any = None) -> Response:
+        """Add or remove (`change`) the devices the body (or `named`) names; the answer says which and how many."""
         gateway = self.get_object(write=True)
-        devices = self.named_devices(request.data)
+        devices = self.named_devices(request.data if named is None else named)
         count = change(request.user, gateway, devices)
         return Response({"gatewayAssetId": gateway.asset_id, "assetIds": [d.asset_id for d in devices],
                          "count": count})
@@ -264,7 +284,8 @@ class SharedViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List products", description="Own and shared (`shared: true`, read-only)."),
+    list=extend_schema(summary="List products", description="Own and shared (`shared: true`, read-only).",
+                       responses=list_responses(ProductSerializer)),
     retrieve=extend_schema(summary="Get a product", responses=responses(ProductSerializer)),
 )
 class ProductViewSet(SharedViewSet):
@@ -316,7 +337,8 @@ OU_PARAMETER = OpenApiParameter(
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List thing models", description="Own and shared (`shared: true`, read-only)."),
+    list=extend_schema(summary="List thing models", description="Own and shared (`shared: true`, read-only).",
+                       responses=list_responses(ThingModelSerializer)),
     retrieve=extend_schema(summary="Get a thing model", parameters=[OU_PARAMETER],
                            responses=responses(ThingModelSerializer)),
 )

@@ -61,8 +61,8 @@ class BatchJobSerializer(serializers.Serializer):
 
 
 class BatchUploadSerializer(serializers.Serializer):
-    ouId = serializers.CharField(help_text="the OU whose devices are imported or updated")
-    productKey = serializers.CharField()
+    ouId = serializers.CharField(min_length=1, help_text="the OU whose devices are imported or updated")
+    productKey = serializers.CharField(min_length=1)
     operation = serializers.ChoiceField(choices=BatchOperation.choices)
     file = serializers.FileField(help_text="the filled Template_<productKey>.xlsx")
 
@@ -79,7 +79,7 @@ def _job(request: Request, pk: int) -> BatchJob:
 class TemplateView(APIView):
     @extend_schema(
         summary="Download a batch template", operation_id="batch_template",
-        parameters=[OpenApiParameter("productKey", OpenApiTypes.STR, required=True),
+        parameters=[OpenApiParameter("productKey", {"type": "string", "minLength": 1}, required=True),
                     OpenApiParameter("assetId", OpenApiTypes.STR, description="fill the sample row with this device")],
         responses={(200, XLSX_CONTENT_TYPE): OpenApiTypes.BINARY, **ERRORS},
         description="Template_<productKey>.xlsx: deviceKey, name, time zone, description, one column per model "

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from accounts.sms import mask_phone
 from accounts.throttle import client_ip
+from enos_portal.api import APIJSONParser
 
 from ..api.serializers import ErrorSerializer, StrictInput
 from ..models import MigrationRequest, MigrationStatus
@@ -29,15 +30,15 @@ ERRORS = {code: ErrorSerializer for code in (400, 403, 404, 409, 429)}
 
 
 class MigrationCreateSerializer(StrictInput):
-    deviceAssetIds = serializers.ListField(child=serializers.CharField(), allow_empty=False,
+    deviceAssetIds = serializers.ListField(child=serializers.CharField(min_length=1), allow_empty=False,
                                            max_length=services.MAX_DEVICES_PER_REQUEST)
-    targetOuId = serializers.CharField(help_text="The OU ID of the OU the devices move to.")
+    targetOuId = serializers.CharField(min_length=1, help_text="The OU ID of the OU the devices move to.")
     includeSubDevices = serializers.BooleanField(
         default=True, help_text="For gateways: move their sub-devices too; otherwise they are detached and stay.")
 
 
 class MigrationCodeSerializer(StrictInput):
-    code = serializers.CharField(help_text="The 6-digit code texted to the target OU's owner.")
+    code = serializers.CharField(min_length=1, help_text="The 6-digit code texted to the target OU's owner.")
 
 
 class MigrationResultSerializer(serializers.Serializer):
@@ -109,6 +110,7 @@ ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description
 )
 class MigrationViewSet(viewsets.ViewSet):
     lookup_value_regex = "[0-9]+"
+    parser_classes = [APIJSONParser]  # the API's bodies are JSON
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)

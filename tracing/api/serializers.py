@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from ..conf import MAX_DURATION, MIN_DURATION
 from ..models import Direction, Outcome, StopReason
 from ..services import log_json, trace_json
 
@@ -46,5 +48,12 @@ class TraceLogPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True, help_text="The next page, or null when this one is the end.")
 
 
+DURATION_ERROR = _("The trace duration must be between 1 minute and 3 days.")
+
+
 class DurationSerializer(serializers.Serializer):
-    duration = serializers.IntegerField(min_value=1, help_text="Seconds: from 60 (1 minute) to 259200 (3 days).")
+    # bounded here, not only in the service: a number too large for a timedelta must be a 400, not a crash
+    duration = serializers.IntegerField(
+        min_value=int(MIN_DURATION.total_seconds()), max_value=int(MAX_DURATION.total_seconds()),
+        error_messages={"min_value": DURATION_ERROR, "max_value": DURATION_ERROR},
+        help_text="Seconds: from 60 (1 minute) to 259200 (3 days).")

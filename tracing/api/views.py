@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from assets.api.serializers import ErrorSerializer
 from assets.models import Device
+from enos_portal.api import APIJSONParser
 
 from .. import services
 from ..access import get_trace_for, traces_of
@@ -28,6 +29,7 @@ from ..downloads import jsonl_response
 from ..models import MessageTrace, TraceLog
 from .serializers import DurationSerializer, TraceLogPageSerializer, TraceLogSerializer, TraceSerializer
 
+JSON_BODY = [APIJSONParser]  # the API's bodies are JSON
 ERRORS = {code: ErrorSerializer for code in (400, 403, 404, 409)}
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
@@ -44,12 +46,15 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # [0-9], not isdigit(): "²" is a digit to isdigit() and not a number to int()
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
         raise ValidationError({name: [f"Must be an integer from {low} to {high}."]})
     return int(raw)
 
 
 class DeviceTracesView(APIView):
+    parser_classes = JSON_BODY
+
     def device(self, request: Request, asset_id: str) -> Device:
         return get_object_or_404(Device.objects.visible_to(request.user), asset_id=asset_id)
 
@@ -79,6 +84,8 @@ class TraceView(APIView):
 
 
 class TraceExtendView(APIView):
+    parser_classes = JSON_BODY
+
     @extend_schema(summary="Extend a running trace", request=DurationSerializer,
                    responses={200: TraceSerializer, **ERRORS},
                    description="Adds `duration` seconds to its expiry; it may end at most 3 days from now.")
@@ -89,6 +96,8 @@ class TraceExtendView(APIView):
 
 
 class TraceStopView(APIView):
+    parser_classes = JSON_BODY
+
     @extend_schema(summary="Stop a running trace", request=None, responses={200: TraceSerializer, **ERRORS})
     def post(self, request: Request, traceId: int) -> Response:
         trace = get_trace_for(request.user, traceId)
