@@ -114,11 +114,11 @@ def _enum(value: Any, spec: dict, from_text: bool) -> int:
     key = str(value).strip() if from_text or isinstance(value, str) else value
     if isinstance(key, str):
         if key in values:
-            return int(key) if key.lstrip("-").isdigit() else key  # type: ignore[return-value]
+            return int(key) if key.lstrip("-").isascii() and key.lstrip("-").isdigit() else key  # type: ignore[return-value]
         by_label = {str(label): k for k, label in values.items()}
         if from_text and key in by_label:
             k = by_label[key]
-            return int(k) if k.lstrip("-").isdigit() else k  # type: ignore[return-value]
+            return int(k) if k.lstrip("-").isascii() and k.lstrip("-").isdigit() else k  # type: ignore[return-value]
     elif isinstance(key, int) and not isinstance(key, bool) and str(key) in values:
         return key
     allowed = ", ".join(f"{k} ({v})" for k, v in values.items())

@@ -109,7 +109,7 @@ def trace_logs(request: HttpRequest, asset_id: str, trace_id: int) -> HttpRespon
     trace = get_trace_for(request.user, trace_id, device)
     logs = TraceLog.objects.filter(trace=trace).order_by("-seq")
     before = request.GET.get("before", "")
-    if before.isdigit():
+    if before.isascii() and before.isdigit():
         logs = logs.filter(seq__lt=int(before))
     page = list(logs[:PAGE_ROWS + 1])
     older = page[PAGE_ROWS - 1].seq if len(page) > PAGE_ROWS else None

@@ -41,7 +41,7 @@ def reply_code(raw: Any) -> int:
     """A reply's code: an int, or a numeric string (the SDK answers "1101" when no handler is registered)."""
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and raw.strip().isdigit():
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
         return int(raw.strip())
     return p.BAD_REQUEST
 
@@ -229,7 +229,7 @@ def record_command_reply(session: Session, content: Any, target: DeviceRef, meth
         return True
     pk = raw_id.removeprefix("cmd-")
     invocation = None
-    if pk.isdigit():
+    if pk.isascii() and pk.isdigit():
         invocation = CommandInvocation.objects.filter(pk=int(pk), device_id__in=session.device_ids()).first()
     if invocation is None:
         trace(target.id, "up", method, "error", code=p.NOT_FOUND, message=f"reply to unknown command {raw_id!r}",

@@ -28,7 +28,7 @@ def report_time(params: dict) -> dt.datetime:
     stamp = params.get("time")
     if isinstance(stamp, int | float) and not isinstance(stamp, bool) and 0 <= stamp < 2**53:
         return dt.datetime.fromtimestamp(stamp / 1000, tz=dt.UTC)
-    if isinstance(stamp, str) and stamp.isdigit() and len(stamp) < 16:
+    if isinstance(stamp, str) and stamp.isascii() and stamp.isdigit() and len(stamp) < 16:
         return dt.datetime.fromtimestamp(int(stamp) / 1000, tz=dt.UTC)
     return dt.datetime.now(dt.UTC)  # not django's now(): this runs for every report
 

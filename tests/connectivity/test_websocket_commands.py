@@ -133,3 +133,13 @@ def test_a_command_to_a_sub_device_goes_through_its_gateway(gateway, device, wri
 
     assert run(scenario).status == CommandStatus.OK
 
+
+
+def test_a_reply_with_a_non_ascii_digit_id_is_an_unknown_command(device):
+    async def scenario():
+        async with device_socket(device) as (socket, _):
+            await socket.send({"id": "cmd-²", "code": "²", "data": {}})
+            assert await socket.nothing()
+            assert (await socket.call(p.PING, {}))["code"] == 200  # the connection goes on
+
+    run(scenario)
