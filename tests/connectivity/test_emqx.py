@@ -235,3 +235,35 @@ def test_the_emqx_api_client_speaks_emqx_v5(settings):
                                 "qos": 0, "payload_encoding": "plain"}
     assert (kick_method, kick_path) == ("DELETE", "/api/v5/clients/dk%7Csecuremode%3D2%2Csignmethod%3Dsha256%2C"
                                                   "timestamp%3D1%7C")
+
+
+def test_two_hundred_reconnects_through_emqx_end_online_whichever_webhook_comes_first(client, device):
+    """EMQX may report an old connection's end after the new one's start, or before it: either way the
+    newest connection owns the device's status."""
+    def connect(stamp: int) -> dict:
+        creds = credentials(device, timestamp=stamp)
+        assert post(client, "authenticate", creds).json()["result"] == "allow"
+        event = {"event": "client.connected", "clientid": creds["clientid"], "username": creds["username"],
+                 "connected_at": p.now_ms(), "timestamp": p.now_ms()}
+        assert post(client, "webhook", event).json() == {"handled": True}
+        return creds
+
+    def disconnect(creds: dict, at_ms: int) -> None:
+        post(client, "webhook", {"event": "client.disconnected", "clientid": creds["clientid"],
+                                 "username": creds["username"], "reason": "keepalive_timeout",
+                                 "disconnected_at": at_ms, "timestamp": at_ms})
+
+    base = p.now_ms()
+    current = connect(base)
+    for cycle in range(1, 201):
+        if cycle % 2:  # the new connection is reported first, the old one's end after it
+            dropped_at = p.now_ms()
+            fresh = connect(base + cycle)
+            disconnect(current, dropped_at)
+        else:  # the old one's end first, then the new connection
+            disconnect(current, p.now_ms())
+            fresh = connect(base + cycle)
+        current = fresh
+        device.refresh_from_db()
+        assert device.status == DeviceStatus.ONLINE, f"cycle {cycle}"
+        assert DeviceSession.objects.get(device=device).client_id == current["clientid"]
