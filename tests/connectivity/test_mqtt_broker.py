@@ -69,6 +69,17 @@ def test_a_wrong_sign_is_refused_at_connect(port, device):
     assert status_of(device) == DeviceStatus.INACTIVE
 
 
+def test_after_ten_wrong_signs_even_the_right_one_is_refused_for_a_while(port, device):
+    for _ in range(10):  # device-login: 10 failures per 5 minutes per deviceKey
+        guess = PahoDevice(port, device.product.product_key, device.device_key, "guess")
+        assert guess.connect() == NOT_AUTHORIZED
+        guess.close()
+    right = paho(port, device)
+    assert right.connect() == NOT_AUTHORIZED
+    right.close()
+    assert status_of(device) == DeviceStatus.INACTIVE
+
+
 def test_a_device_reaches_only_its_own_topics(port, device, product):
     other = Device.objects.create(ou=product.ou, product=product, device_key="inv-0002", name="Inverter 2",
                                   attributes={"serial": "SN-2"})
