@@ -10,12 +10,20 @@ import os
 
 import pytest
 import redis
+from django.db import connections
 from django.test import Client
 
 from accounts.actors import SYSTEM
 from accounts.models import OrganizationUnit, User
 from accounts.services import create_ou, set_membership
 from assets.models import Device, Product, ProductType, ThingModel
+
+
+# The test process itself holds no connection pool (the servers and workers it starts keep theirs:
+# tests/test_db_connections.py checks the pool there). Each scenario of the connectivity tests runs
+# its own event loop, whose worker threads end with it; a pooled connection such a thread held is
+# never given back, and after ten tests the pool is empty (PoolTimeout).
+connections.settings["default"].setdefault("OPTIONS", {}).pop("pool", None)
 
 PASSWORD = "correct-horse-battery"
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/6"
