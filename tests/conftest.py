@@ -18,7 +18,6 @@ from accounts.models import OrganizationUnit, User
 from accounts.services import create_ou, set_membership
 from assets.models import Device, Product, ProductType, ThingModel
 
-
 # The test process itself holds no connection pool (the servers and workers it starts keep theirs:
 # tests/test_db_connections.py checks the pool there). Each scenario of the connectivity tests runs
 # its own event loop, whose worker threads end with it; a pooled connection such a thread held is
