@@ -61,9 +61,12 @@ def _still_visible(user_id: int, device_id: int) -> bool:
     return Device.objects.visible_to(user).filter(pk=device_id).exists()
 
 
-def _current_trace(device_id: int) -> dict[str, Any] | None:
-    trace = (MessageTrace.objects.open().filter(device_id=device_id).select_related("device", "started_by")
-             .first())
+def _current_trace(device_id: int, followed: int | None = None) -> dict[str, Any] | None:
+    """The device's open trace; else, if given, the trace the page follows (closed since)."""
+    traces = MessageTrace.objects.filter(device_id=device_id).select_related("device", "started_by")
+    trace = traces.open().first()
+    if trace is None and followed is not None:
+        trace = traces.filter(pk=followed).first()
     return trace_json(trace) if trace is not None else None
 
 
@@ -159,7 +162,9 @@ class TraceConsumer(AsyncJsonWebsocketConsumer):
         leaves no seq gap behind it; the page compares and fills from the database."""
         while self.device_id is not None:
             await asyncio.sleep(sync_seconds())
-            current = await database_sync_to_async(_current_trace)(self.device_id) if self.device_id else None
+            followed = self.told[0] if self.told is not None and self.told[1] else None
+            current = (await database_sync_to_async(_current_trace)(self.device_id, followed)
+                       if self.device_id else None)
             if current is None:
                 continue
             if self.told != (current["id"], current["active"]):

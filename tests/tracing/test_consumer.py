@@ -311,6 +311,24 @@ def test_the_sync_brings_a_start_whose_push_was_lost(settings, monkeypatch, writ
     async_to_sync(scenario)()
 
 
+def test_the_sync_brings_an_end_whose_push_was_lost(settings, monkeypatch, writer, viewer, device, trace):
+    settings.TRACE_SYNC_SECONDS = 0.2
+    headers = headers_for(viewer)
+    monkeypatch.setattr(services, "publish", lambda group, event: None)  # every push is lost
+
+    async def scenario() -> None:
+        communicator = socket(headers, device.asset_id)
+        await communicator.connect()
+        assert (await next_event(communicator, "hello"))["trace"]["active"]
+        await database_sync_to_async(services.stop_trace)(writer, trace)
+        ended = await next_event(communicator, "ended")
+        assert ended["trace"]["id"] == trace.pk and ended["trace"]["stopReason"] == "stopped"
+        assert "was stopped at" in ended["status"]
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
 def test_the_socket_renders_in_the_language_the_page_was_served_in(settings):
     from tracing.consumers import _language
 

@@ -99,3 +99,11 @@ def test_the_tab_names_the_zone_of_its_times_and_offers_the_live_controls(writer
         assert control in page
     assert "Waiting for messages" in page and 'hx-ext="ws"' in page
     assert 'style="' not in page and " onclick" not in page
+
+
+def test_a_past_traces_page_says_how_it_ended_in_the_shared_words(writer, device, trace):
+    send(device)
+    services.stop_trace(writer, trace)
+    page = client_for(writer).get(reverse("tracing:trace-logs", args=[device.asset_id, trace.pk])).content.decode()
+    assert "The message trace was stopped at <time datetime=" in page and "Past traces" not in page
+    assert "1 log." in page
