@@ -130,8 +130,8 @@ def test_reopening_the_tab_shows_the_logs_so_far_newest_on_top(writer, device, t
     assert seqs == [5, 4, 3, 2, 1]
     state = response.context["state"]
     assert state["trace"]["id"] == trace.pk and state["lastSeq"] == 5
-    assert state["wsPath"] == f"/ws/devices/{device.asset_id}/trace/"
-    assert state["logsUrl"] == "/api/traces/{id}/logs/"
+    assert f'ws-connect="/ws/devices/{device.asset_id}/trace/"' in page
+    assert state["rowsUrl"] == f"/devices/{device.asset_id}/tracing/{{id}}/"
     assert json.loads(page.split('id="trace-state" type="application/json">')[1].split("</script>")[0]) == state
 
 

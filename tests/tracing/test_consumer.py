@@ -67,7 +67,8 @@ def test_members_who_see_the_device_may_watch(cast, device, role):
         communicator = socket(headers, device.asset_id)
         connected, _ = await communicator.connect()
         assert connected
-        assert await communicator.receive_json_from() == {"type": "hello", "trace": None}
+        assert await communicator.receive_json_from() == {
+            "type": "hello", "trace": None, "status": "No message trace is running for this device."}
         await communicator.disconnect()
 
     async_to_sync(scenario)()
@@ -107,6 +108,7 @@ def test_a_trace_is_pushed_live_in_seq_order_until_it_is_stopped(writer, viewer,
         started = await next_event(communicator, "started")
         assert started["trace"]["id"] == trace.pk and started["trace"]["active"]
         assert started["trace"]["startedBy"] == "writer"
+        assert "Tracing since" in started["status"] and "(started by writer)" in started["status"]
 
         await records(device, 30)()
         assert await seqs_until(communicator, 30) == list(range(1, 31))
@@ -114,6 +116,7 @@ def test_a_trace_is_pushed_live_in_seq_order_until_it_is_stopped(writer, viewer,
         await database_sync_to_async(services.stop_trace)(writer, trace)
         ended = await next_event(communicator, "ended")
         assert ended["trace"]["stopReason"] == "stopped" and not ended["trace"]["active"]
+        assert "The message trace was stopped at <time" in ended["status"]
         await communicator.disconnect()
 
     async_to_sync(scenario)()
@@ -136,6 +139,10 @@ def test_a_pushed_log_carries_what_the_page_shows(writer, device, trace):
         assert log["message"] == "sign check failed" and log["direction"] == "up"
         assert log["payload"] == {"deviceKey": "inv-0001", "sign": "***"}
         assert log["time"].endswith("Z")
+        # the row, as the page renders it: the page builds none itself
+        row = log["html"]
+        assert row.startswith('<tr data-seq="1" data-method="login" data-outcome="error"')
+        assert "sign check failed" in row and "742" in row and "0123abcd" not in row and "&quot;***&quot;" in row
         await communicator.disconnect()
 
     async_to_sync(scenario)()
@@ -178,6 +185,7 @@ def test_the_sweep_tells_watchers_the_trace_expired(viewer, device, trace):
         assert await database_sync_to_async(services.close_expired_traces)() == 1
         ended = await next_event(communicator, "ended")
         assert ended["trace"]["stopReason"] == "expired"
+        assert "The message trace expired at" in ended["status"]
         await communicator.disconnect()
 
     async_to_sync(scenario)()
@@ -263,3 +271,69 @@ def test_the_socket_tells_the_page_where_the_trace_stands_so_a_lost_last_push_is
         await communicator.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_the_sync_tells_the_page_a_trace_reached_its_expiry_before_the_sweep(settings, viewer, device, trace):
+    settings.TRACE_SYNC_SECONDS = 0.2
+    headers = headers_for(viewer)
+
+    async def scenario() -> None:
+        communicator = socket(headers, device.asset_id)
+        await communicator.connect()
+        assert (await next_event(communicator, "hello"))["trace"]["active"]
+        await database_sync_to_async(MessageTrace.objects.filter(pk=trace.pk).update)(
+            expires_at=now() - timedelta(seconds=1))
+        ended = await next_event(communicator, "ended")  # no sweep has run: the trace is still open
+        assert ended["trace"]["id"] == trace.pk and not ended["trace"]["active"]
+        assert "The message trace expired at" in ended["status"]
+        # once: the next syncs only tell the last seq
+        assert (await next_event(communicator, "sync"))["trace"]["id"] == trace.pk
+        assert (await next_event(communicator, "sync"))["trace"]["id"] == trace.pk
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_the_sync_brings_a_start_whose_push_was_lost(settings, monkeypatch, writer, viewer, device):
+    settings.TRACE_SYNC_SECONDS = 0.2
+    headers = headers_for(viewer)
+    monkeypatch.setattr(services, "publish", lambda group, event: None)  # every push is lost
+
+    async def scenario() -> None:
+        communicator = socket(headers, device.asset_id)
+        await communicator.connect()
+        assert (await next_event(communicator, "hello"))["trace"] is None
+        trace = await database_sync_to_async(services.start_trace)(writer, device, timedelta(minutes=1))
+        started = await next_event(communicator, "started")
+        assert started["trace"]["id"] == trace.pk and "Tracing since" in started["status"]
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_the_sync_brings_an_end_whose_push_was_lost(settings, monkeypatch, writer, viewer, device, trace):
+    settings.TRACE_SYNC_SECONDS = 0.2
+    headers = headers_for(viewer)
+    monkeypatch.setattr(services, "publish", lambda group, event: None)  # every push is lost
+
+    async def scenario() -> None:
+        communicator = socket(headers, device.asset_id)
+        await communicator.connect()
+        assert (await next_event(communicator, "hello"))["trace"]["active"]
+        await database_sync_to_async(services.stop_trace)(writer, trace)
+        ended = await next_event(communicator, "ended")
+        assert ended["trace"]["id"] == trace.pk and ended["trace"]["stopReason"] == "stopped"
+        assert "was stopped at" in ended["status"]
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_the_socket_renders_in_the_language_the_page_was_served_in(settings):
+    from tracing.consumers import _language
+
+    settings.LANGUAGES = [("en", "English"), ("de", "German")]
+    headers = [(b"origin", b"http://testserver"), (b"accept-language", b"de-DE,de;q=0.9")]
+    assert _language({"headers": headers, "cookies": {}}) == "de"
+    assert _language({"headers": headers, "cookies": {settings.LANGUAGE_COOKIE_NAME: "en"}}) == "en"
+    assert _language({"headers": [], "cookies": {}}) == "en"  # LANGUAGE_CODE en-us, as supported
