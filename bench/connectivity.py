@@ -77,6 +77,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_server(server: str, port: int, asgi: str, log_name: str, **env_overrides: str) -> tuple:
+    """One ASGI worker on 127.0.0.1:`port` with production settings, once it accepts connections:
+    (the process, its open log file)."""
+    from enos_portal.servers import server_command
+
+    # production settings: DEBUG off (no query log), the hosts the devices connect to
+    env = {**os.environ, "LOG_LEVEL": "WARNING", "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1",
+           "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + "x" * 40, **env_overrides}
+    (ROOT / "var").mkdir(exist_ok=True)
+    log = open(ROOT / "var" / log_name, "w")  # noqa: SIM115 - the caller closes it
+    process = subprocess.Popen(server_command(server, "127.0.0.1", port, asgi, quiet=True), cwd=ROOT, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{server} exited: see {log.name}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.2)
+    return process, log
+
+
 def peak_rss_mb(pid: int) -> float:
     """VmHWM: the process's peak resident memory, from the kernel."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -144,25 +167,10 @@ def main() -> None:
     if not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL"):
         sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the benchmark measures the production setup.")
 
-    from enos_portal.servers import server_command
-
     triples = setup_devices(args.devices)
     port = free_port()
-    # production settings: DEBUG off (no query log), the hosts the devices connect to
-    env = {**os.environ, "LOG_LEVEL": "WARNING", "CONNECTIVITY_KEEPALIVE_SECONDS": "120", "DEBUG": "0",
-           "ALLOWED_HOSTS": "127.0.0.1", "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + "x" * 40}
-    log = open(ROOT / "var" / "bench-server.log", "w")  # noqa: SIM115 - closed at the end
-    command = server_command(args.server, "127.0.0.1", port, args.asgi, quiet=True)
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server, log = start_server(args.server, port, args.asgi, "bench-server.log", CONNECTIVITY_KEEPALIVE_SECONDS="120")
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                sys.exit(f"{args.server} exited: see {log.name}")
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
         url = f"ws://127.0.0.1:{port}/ws/device/"
         connected, go, results = mp.Value("i", 0), mp.Event(), mp.Queue()
         slices = [triples[i::args.clients] for i in range(args.clients)]

@@ -103,31 +103,15 @@ def main() -> None:
 
     import _setup
 
-    from enos_portal.servers import server_command
-
     _setup.ensure_database(recreate=False, example="bench_storm")
     bench = _bench_connectivity()
     triples = bench.setup_devices(args.devices)
     product_key = triples[0][0]
     port = bench.free_port()
-    env = {**os.environ, "LOG_LEVEL": "WARNING", "CONNECTIVITY_KEEPALIVE_SECONDS": "300", "DEBUG": "0",
-           "ALLOWED_HOSTS": "127.0.0.1", "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + "x" * 40}
-    (ROOT / "var").mkdir(exist_ok=True)
-    log = open(ROOT / "var" / "bench-storm-server.log", "w")  # noqa: SIM115 - closed at the end
-    server = subprocess.Popen(server_command("uvicorn", "127.0.0.1", port, "enos_portal.asgi:application",
-                                             quiet=True), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server, log = bench.start_server("uvicorn", port, "enos_portal.asgi:application", "bench-storm-server.log",
+                                     CONNECTIVITY_KEEPALIVE_SECONDS="300")
     figures = []
     try:
-        import socket
-
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                sys.exit(f"the server exited: see {log.name}")
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
         url = f"ws://127.0.0.1:{port}/ws/device/"
         ready, go, done = mp.Value("i", 0), mp.Event(), mp.Queue()
         workers = [mp.Process(target=client_process, args=(triples[i::args.clients], url, args.repeat, ready, go,

@@ -24,8 +24,9 @@ class VisibleDevicesAdmin(ReadOnlyAdmin):
     def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         # OUScopedAdmin's hook: the rows of devices `visible_to` the staff member
         queryset = queryset.select_related("device")
-        if request.user.is_superuser:
-            return queryset
+        return queryset if request.user.is_superuser else self.narrow(request, queryset)
+
+    def narrow(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         return queryset.filter(device__in=Device.objects.visible_to(request.user).values("pk"))
 
 
@@ -45,10 +46,7 @@ class CommandInvocationAdmin(VisibleDevicesAdmin):
 
     ou_path = "ou"
 
-    def visible(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        queryset = queryset.select_related("device")
-        if request.user.is_superuser:
-            return queryset
+    def narrow(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         return queryset.filter(pk__in=CommandInvocation.objects.visible_to(request.user).values("pk"))
 
     list_display = ("created_at", "device", "service", "status", "code", "requested_by")
