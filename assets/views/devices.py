@@ -38,8 +38,13 @@ class TableFilters:
     """The filter form as the user filled it, and what it asks of filter_devices."""
 
     form: DeviceFilterForm
-    params: dict[str, Any]  # the form's cleaned data; empty when the form is not valid
+    params: dict[str, Any]  # the values that are valid: a bad one drops its own filter, never the others
     filters: dict[str, Any]  # keyword arguments of filter_devices
+
+    @property
+    def problems(self) -> list[str]:
+        """What is wrong with the values the table ignores, one line per value."""
+        return self.form.problems()
 
     @property
     def query(self) -> str:
@@ -50,7 +55,10 @@ class TableFilters:
 def read_filters(request: HttpRequest, ou: OrganizationUnit) -> TableFilters:
     products = list(Product.objects.in_ou(ou).only("product_key", "name").order_by("name"))
     form = DeviceFilterForm(request.GET or None, products=products)
-    params = form.cleaned_data if form.is_valid() else {}
+    params: dict[str, Any] = {}
+    if form.is_bound:
+        form.is_valid()
+        params = form.cleaned_data  # the fields that validated (Django leaves out the invalid ones)
     product_ids = {product.product_key: product.pk for product in products}
     filters = {
         "product_id": product_ids.get(params.get("product") or ""),
@@ -100,6 +108,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
     params = table.params
     base = Device.objects.visible_to(request.user).filter(ou=ou)
     page = None
+    problems = table.problems
     try:
         page = keyset_page(
             filter_devices(base, **table.filters).select_related("product").only(*TABLE_COLUMNS),
@@ -110,7 +119,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
         )
         prepare_rows(page.rows)
     except BadFilter as error:
-        messages.error(request, str(error))
+        problems.append(str(error))
     query = request.GET.copy()
     for key in ("after", "before", "sort"):
         query.pop(key, None)
@@ -118,6 +127,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
     context = {
         "form": table.form,
         "page": page,
+        "filter_problems": problems,
         "writable": can_write(request),
         "query": query.urlencode(),
         "sort": params.get("sort") or DEFAULT_SORT,
