@@ -191,7 +191,9 @@ def _device_form(request: HttpRequest, device: Device | None) -> tuple[DeviceFor
                    "timezone": device.timezone, "tags": format_tags(device.tags),
                    **{f"attr_{k}": v for k, v in device.attributes.items()}}
     elif request.GET.get("product"):
-        initial = {"product": request.GET["product"]}
+        # the Product select reloads the fields for the new product's model, sending what was typed:
+        # it stays (the attributes the new model shares included), shown as typed, not yet validated
+        initial = {name: request.GET[name] for name in request.GET}
     data = request.POST if request.method == "POST" and "save" in request.POST else None
     return DeviceForm(data, initial=initial, products=products, model=model, editing=device is not None), products
 
