@@ -157,10 +157,18 @@ def device_counts(request: HttpRequest, ou_id: str) -> HttpResponse:
     return render(request, "assets/_device_counts.html", {"summary": summary, "matching": matching})
 
 
+def recount_url(request: HttpRequest, ou: OrganizationUnit) -> str:
+    """The counts fragment's URL for the filters of the page the request came from (its pushed URL)."""
+    current = QueryDict(urlsplit(request.htmx.current_url or "").query) if request.htmx else QueryDict()
+    query = urlencode({name: current[name] for name in FILTER_PARAMS if current.get(name)})
+    return reverse("assets:device-counts", args=[ou.ou_id]) + (f"?{query}" if query else "")
+
+
 @console_view
 @require_POST
 def device_toggle(request: HttpRequest, asset_id: str) -> HttpResponse:
-    """The Enable/Disable switch: answers the re-rendered table row for htmx."""
+    """The Enable/Disable switch, in the table (answers the re-rendered row and a fresh status summary) or
+    on the details page (answers the status and switch there: hx-target device-state)."""
     device, _ = get_device_for(request.user, asset_id, write=True)
     try:
         if device.enabled:
@@ -172,8 +180,13 @@ def device_toggle(request: HttpRequest, asset_id: str) -> HttpResponse:
         device.refresh_from_db()
     if not request.htmx:
         return redirect("assets:device-list")  # never to a URL taken from the request
-    return render(request, "assets/_device_rows.html", {"rows": prepare_rows([device]), "writable": True,
-                                                         "oob_messages": True})
+    if request.htmx.target == "device-state":
+        return render(request, "assets/_device_state.html", {"device": device, "writable": True,
+                                                             "oob_messages": True})
+    # the summary counted the device under its old status: a placeholder (out of band) counts again
+    return render(request, "assets/_device_rows.html", {
+        "rows": prepare_rows([device]), "writable": True, "oob_messages": True,
+        "recount_after_toggle": True, "counts_url": recount_url(request, device.ou)})
 
 
 def _device_form(request: HttpRequest, device: Device | None) -> tuple[DeviceForm, list[Product]]:
