@@ -21,6 +21,7 @@ from ..access import get_model_for, get_product_for
 from ..forms import ProductForm, ThingModelForm
 from ..models import Device, Product, ThingModel
 from .common import can_write, confirm_delete, console_view, current_ou
+from .specs import with_spec_lines
 
 
 def _form_errors(form, error: DomainError) -> None:
@@ -90,6 +91,8 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "assets/model_detail.html", {
         "model": model, "writable": writable, "shared": model.ou_id != current_ou(request).pk,
         "product_count": Product.objects.in_ou(current_ou(request)).filter(model=model).count(),
+        "attributes": with_spec_lines(model.attributes), "measurepoints": with_spec_lines(model.measurepoints),
+        "events": with_spec_lines(model.events),
     })
 
 

@@ -86,6 +86,8 @@ def prepare_rows(rows: list[Device]) -> list[Device]:
     for device in rows:
         device.detail_url = device_url("assets:device-detail", device.asset_id)
         device.toggle_url = device_url("assets:device-toggle", device.asset_id)
+        device.edit_url = device_url("assets:device-edit", device.asset_id)
+        device.delete_url = device_url("assets:device-delete", device.asset_id)
         device.created_label = localtime(device.created_at).strftime("%Y-%m-%d %H:%M")
     return rows
 
