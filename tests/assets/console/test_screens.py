@@ -72,3 +72,17 @@ def test_the_job_list_says_refused_and_gives_each_outcome_its_badge(cast, writer
     assert ">Failed<" not in body
     job_page = client_for(writer).get(reverse("assets:batch-job", args=[jobs["failed"].pk])).content.decode()
     assert "<h2>Refused</h2>" in job_page
+
+
+def test_sub_device_messages_use_plural_forms(cast, gateway, product, writer):
+    from assets.models import Device
+
+    subs = [Device.objects.create(ou=product.ou, product=product, device_key=f"cand-{i}", name=f"C{i}")
+            for i in range(2)]
+    client = client_for(writer)
+    response = client.post(reverse("assets:device-sub-device-add", args=[gateway.asset_id]),
+                           {"asset_ids": [d.asset_id for d in subs]}, follow=True)
+    assert "2 sub-devices added to Gateway 1." in response.content.decode()
+    response = client.post(reverse("assets:device-sub-device-remove", args=[gateway.asset_id]),
+                           {"asset_ids": [d.asset_id for d in subs]}, follow=True)
+    assert "2 sub-devices removed from Gateway 1." in response.content.decode()
