@@ -47,6 +47,8 @@ def console_pages(fleet, product) -> list[str]:
         reverse("assets:product-delete", args=[product.product_key]),
         reverse("assets:model-list"),
         reverse("assets:model-detail", args=[product.model.pk]),
+        reverse("assets:product-create"),
+        reverse("assets:model-edit", args=[product.model.pk]),
         reverse("assets:batch"),
         reverse("assets:migrate") + f"?asset_ids={device.asset_id}",
     ]
@@ -67,7 +69,7 @@ def set_width(page: Page, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 800})
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("width", [*WIDTHS, 800])  # 800: where the header ran off-screen
 def test_every_main_page_fits_the_window(page: Page, live_server, fleet, product, writer, width):
     set_width(page, width)
     log_in(page, live_server.url, "writer")
@@ -75,6 +77,14 @@ def test_every_main_page_fits_the_window(page: Page, live_server, fleet, product
         page.goto(live_server.url + path)
         expect(page.locator("main h1, main [role=dialog]").first).to_be_visible()
         assert_fits(page, path)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_login_page_fits_the_window(page: Page, live_server, width):
+    set_width(page, width)
+    page.goto(f"{live_server.url}/login/")
+    expect(page.locator("input[name=username]")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -86,3 +86,10 @@ def test_sub_device_messages_use_plural_forms(cast, gateway, product, writer):
     response = client.post(reverse("assets:device-sub-device-remove", args=[gateway.asset_id]),
                            {"asset_ids": [d.asset_id for d in subs]}, follow=True)
     assert "2 sub-devices removed from Gateway 1." in response.content.decode()
+
+
+def test_latest_data_and_events_share_one_table(cast, device, writer):
+    """Their columns line up: events are a second body of the measure points' table, not a table of their own."""
+    body = client_for(writer).get(reverse("connectivity:device-latest", args=[device.asset_id])).content.decode()
+    assert body.count("<table") == 1
+    assert '<tbody class="section latest-events">' in body and 'data-event="fault"' in body
