@@ -124,6 +124,7 @@ def test_the_migrate_dialog_closes_on_esc_and_backdrop_and_fits(page: Page, live
 
     open_dialog()
     dialog = page.locator("#migrate")
+    expect(dialog.locator("#target-ou-id")).to_be_focused()  # what the step asks for
     assert dialog.evaluate("d => d.scrollWidth <= d.clientWidth"), "the dialog scrolls sideways"
     assert_fits(page, "the open dialog", modal=True)
     # the Move radio sits right beside its label

@@ -48,25 +48,29 @@ document.addEventListener("click", (event) => {
 
 // The migrate dialog (htmx swaps it into #migrate-dialog, inside a .migrate-backdrop): Esc or a click on the
 // backdrop closes it, as its Cancel does. The page behind does not scroll while it is open.
-function syncDialog() {
+function syncDialog(focus) {
   const backdrop = document.querySelector(".migrate-backdrop");
   document.body.classList.toggle("has-dialog", Boolean(backdrop));
-  if (backdrop && !backdrop.contains(document.activeElement)) {
-    const first = backdrop.querySelector("input:not([type=hidden]), button");
+  if (focus && backdrop && !backdrop.contains(document.activeElement)) {
+    // the field the step asks for (target OU ID, code), else its first button
+    const first = backdrop.querySelector("input:not([type=hidden]):not([type=radio]):not([type=checkbox]), button");
     if (first) first.focus();
   }
 }
 
 function closeDialog(backdrop) {
   backdrop.parentElement.replaceChildren();
-  syncDialog();
+  syncDialog(false);
 }
 
 function closeRowMenus(except) {
   document.querySelectorAll("details.row-more[open]").forEach((menu) => { if (menu !== except) menu.open = false; });
 }
 
-document.addEventListener("htmx:afterSettle", syncDialog);
+// a new step of the dialog takes the focus; other swaps (the SMS delivery line's polling) leave it where it is
+document.addEventListener("htmx:afterSettle", (event) => {
+  syncDialog(event.detail && event.detail.target && event.detail.target.id === "migrate-dialog");
+});
 
 // a click that starts in the dialog and ends on the backdrop (selecting text) does not close it
 let pressedOn = null;
@@ -74,7 +78,7 @@ document.addEventListener("mousedown", (event) => { pressedOn = event.target; })
 document.addEventListener("click", (event) => {
   const backdrop = event.target.closest(".migrate-backdrop");
   if (backdrop && event.target === backdrop && pressedOn === backdrop) closeDialog(backdrop);
-  if (event.target.closest("button[data-empties]")) syncDialog();
+  if (event.target.closest("button[data-empties]")) syncDialog(false);
   // the row's "…" menu: closes when one of its actions is chosen, or on a click anywhere else
   const menu = event.target.closest("details.row-more");
   closeRowMenus(menu && !event.target.closest(".menu a") ? menu : null);
