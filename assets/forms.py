@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import OrganizationUnit
 
 from .datatypes import ValueProblem, check_value
 from .models import DataFormat, Product, ProductType, ThingModel
 from .queries import SORTS
-from .validators import tag_problems
+from .validators import TAG_KEY_RE, tag_problems
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -44,24 +45,61 @@ def format_tags(tags: dict[str, str]) -> str:
     return "\n".join(f"{k}={v}" for k, v in tags.items())
 
 
+def _not_one_of(message: str) -> dict[str, Any]:
+    return {"invalid_choice": message}
+
+
 class DeviceFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search")
-    product = forms.ChoiceField(required=False)
-    status = forms.ChoiceField(required=False, choices=[("", "All statuses"), ("online", "Online"),
-                               ("offline", "Offline"), ("inactive", "Inactive"), ("disable", "Disabled")])
-    type = forms.ChoiceField(required=False, choices=[("", "All types"), ("Device", "Device"),
-                             ("Gateway", "Gateway"), ("Sub-device", "Sub-device")])
-    tag = forms.CharField(required=False, label="Tag", max_length=260)
-    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS])
-    size = forms.TypedChoiceField(required=False, coerce=int, empty_value=20,
-                                  choices=[(n, n) for n in (20, 50, 100, 200)])
+    """The device table's filters. A value that does not validate is left out of cleaned_data: the table
+    applies the others and says which one it ignored and why."""
+
+    q = forms.CharField(required=False, label=_("Search"))
+    product = forms.ChoiceField(required=False, label=_("Product"), error_messages=_not_one_of(
+        _("“%(value)s” is not a product of this OU: the product filter is not applied.")))
+    status = forms.ChoiceField(required=False, label=_("Status"), choices=[
+        ("", _("All statuses")), ("online", _("Online")), ("offline", _("Offline")), ("inactive", _("Inactive")),
+        ("disable", _("Disabled"))], error_messages=_not_one_of(
+        _("“%(value)s” is not a status (use online, offline, inactive or disable): "
+          "the status filter is not applied.")))
+    type = forms.ChoiceField(required=False, label=_("Asset type"), choices=[
+        ("", _("All types")), ("Device", _("Device")), ("Gateway", _("Gateway")), ("Sub-device", _("Sub-device"))],
+        error_messages=_not_one_of(_("“%(value)s” is not an asset type (use Device, Gateway or Sub-device): "
+                                     "the asset type filter is not applied.")))
+    tag = forms.CharField(required=False, label=_("Tag"), max_length=260)
+    sort = forms.ChoiceField(required=False, label=_("Sort"), choices=[(k, k) for k in SORTS],
+                             error_messages=_not_one_of(
+                                 _("“%(value)s” is not a sort order: the newest devices are shown first.")))
+    size = forms.TypedChoiceField(required=False, label=_("Page size"), coerce=int, empty_value=20,
+                                  choices=[(n, n) for n in (20, 50, 100, 200)], error_messages=_not_one_of(
+                                      _("“%(value)s” is not a page size (use 20, 50, 100 or 200): "
+                                        "20 devices are shown a page.")))
 
     def __init__(self, *args: Any, products: list[Product], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["product"].choices = [("", "All products")] + [(p.product_key, p.name) for p in products]
+        self.fields["product"].choices = [("", _("All products"))] + [(p.product_key, p.name) for p in products]
         for name in ("product", "status", "type", "size"):
             # a new choice refreshes the table at once (htmx submits the form; portal.js, not an inline handler)
             self.fields[name].widget.attrs["data-submit-on-change"] = True
+
+    def clean_tag(self) -> str:
+        tag = self.cleaned_data["tag"].strip()
+        if tag and not TAG_KEY_RE.match(tag.partition(":")[0].strip()):
+            raise forms.ValidationError(
+                _("“%(value)s” is not a tag filter (a tag key or key:value, e.g. site or site:shanghai): "
+                  "the tag filter is not applied."), code="invalid_tag", params={"value": tag})
+        return tag
+
+    def problems(self) -> list[str]:
+        """One line per value the table ignores; the choice and tag messages name their filter already."""
+        lines = []
+        for name, errors in self.errors.as_data().items():
+            for error in errors:
+                for message in error.messages:
+                    if error.code in ("invalid_choice", "invalid_tag"):
+                        lines.append(message)
+                    else:
+                        lines.append(f"{self.fields[name].label or name}: {message}")
+        return lines
 
 
 class DeviceForm(forms.Form):

@@ -169,7 +169,9 @@ def _close(actor: Any, trace: MessageTrace, at: datetime, reason: StopReason) ->
         return False
     trace.stopped_at, trace.stop_reason, trace.stopped_by = at, reason, by
     action = {StopReason.STOPPED: "trace.stop", StopReason.EXPIRED: "trace.expire"}.get(reason, "trace.end")
-    audit.record(actor, action, trace, ou=trace.ou, object_repr=f"Trace of device {trace.device_id}",
+    # named as trace.start names it; a deleted device's trace keeps its own number (its device id is gone)
+    subject = f"Trace of {trace.device}" if trace.device_id else f"Trace {trace.pk} (device deleted)"
+    audit.record(actor, action, trace, ou=trace.ou, object_repr=subject,
                  after={"reason": reason.value, "stopped_at": _iso(at), "logs": trace.last_seq})
     if trace.device_id:
         _announce(trace.device_id, {"type": "trace.ended", "trace": trace_json(trace)})

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.errors import DomainError
@@ -137,8 +138,12 @@ def job_apply(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, error.message)
     else:
         if job.status == BatchStatus.APPLIED:
-            verb = "imported" if job.operation == BatchOperation.IMPORT else "updated"
-            messages.success(request, f"{job.applied_rows} device(s) {verb}.")
+            count = job.applied_rows
+            if job.operation == BatchOperation.IMPORT:
+                done = ngettext("%(count)d device imported.", "%(count)d devices imported.", count)
+            else:
+                done = ngettext("%(count)d device updated.", "%(count)d devices updated.", count)
+            messages.success(request, done % {"count": count})
     return redirect("assets:batch-job", pk=pk)
 
 

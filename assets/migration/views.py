@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.errors import AccessDenied, DomainError
@@ -155,8 +156,9 @@ def migrate_confirm(request: HttpRequest, pk: int) -> HttpResponse:
         return _render(request, _closed_or(migration, _code_context(migration, error=error.message)))
     moved = migration.result.get("moved", 0)
     target = migration.target_ou
-    messages.success(request, f"{moved} device{'s' if moved != 1 else ''} moved to OU {target.name} "
-                              f"({target.ou_id}).")
+    messages.success(request, ngettext("%(count)d device moved to OU %(ou)s (%(ou_id)s).",
+                                       "%(count)d devices moved to OU %(ou)s (%(ou_id)s).", moved)
+                     % {"count": moved, "ou": target.name, "ou_id": target.ou_id})
     list_url = reverse("assets:device-list")
     if request.htmx:
         # the source no longer sees the devices: leave a details page for the list

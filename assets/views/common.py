@@ -43,9 +43,10 @@ def report(request: HttpRequest, error: DomainError) -> None:
 
 
 def confirm_delete(request: HttpRequest, instance: Any, kind: str, delete: Callable[[Any, Any], None],
-                   detail_url: str, list_url: str) -> HttpResponse:
+                   detail_url: str, list_url: str, refusal: str = "") -> HttpResponse:
     """The confirmation page; on POST, `delete(actor, instance)` (a service), then the list, or on a refusal
-    back to the instance's page with the reason."""
+    back to the instance's page with the reason. `refusal`: why the service would refuse now, said on the
+    confirmation page instead of offering a Delete that cannot succeed."""
     if request.method == "POST":
         try:
             delete(request.user, instance)
@@ -54,4 +55,5 @@ def confirm_delete(request: HttpRequest, instance: Any, kind: str, delete: Calla
             return redirect(detail_url)
         messages.success(request, f"{kind.capitalize()} {instance.name} deleted.")
         return redirect(list_url)
-    return render(request, "assets/confirm_delete.html", {"object": instance, "kind": kind, "cancel": detail_url})
+    return render(request, "assets/confirm_delete.html", {"object": instance, "kind": kind, "cancel": detail_url,
+                                                          "refusal": refusal})

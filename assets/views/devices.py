@@ -38,8 +38,13 @@ class TableFilters:
     """The filter form as the user filled it, and what it asks of filter_devices."""
 
     form: DeviceFilterForm
-    params: dict[str, Any]  # the form's cleaned data; empty when the form is not valid
+    params: dict[str, Any]  # the values that are valid: a bad one drops its own filter, never the others
     filters: dict[str, Any]  # keyword arguments of filter_devices
+
+    @property
+    def problems(self) -> list[str]:
+        """What is wrong with the values the table ignores, one line per value."""
+        return self.form.problems()
 
     @property
     def query(self) -> str:
@@ -50,7 +55,10 @@ class TableFilters:
 def read_filters(request: HttpRequest, ou: OrganizationUnit) -> TableFilters:
     products = list(Product.objects.in_ou(ou).only("product_key", "name").order_by("name"))
     form = DeviceFilterForm(request.GET or None, products=products)
-    params = form.cleaned_data if form.is_valid() else {}
+    params: dict[str, Any] = {}
+    if form.is_bound:
+        form.is_valid()
+        params = form.cleaned_data  # the fields that validated (Django leaves out the invalid ones)
     product_ids = {product.product_key: product.pk for product in products}
     filters = {
         "product_id": product_ids.get(params.get("product") or ""),
@@ -78,6 +86,8 @@ def prepare_rows(rows: list[Device]) -> list[Device]:
     for device in rows:
         device.detail_url = device_url("assets:device-detail", device.asset_id)
         device.toggle_url = device_url("assets:device-toggle", device.asset_id)
+        device.edit_url = device_url("assets:device-edit", device.asset_id)
+        device.delete_url = device_url("assets:device-delete", device.asset_id)
         device.created_label = localtime(device.created_at).strftime("%Y-%m-%d %H:%M")
     return rows
 
@@ -100,6 +110,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
     params = table.params
     base = Device.objects.visible_to(request.user).filter(ou=ou)
     page = None
+    problems = table.problems
     try:
         page = keyset_page(
             filter_devices(base, **table.filters).select_related("product").only(*TABLE_COLUMNS),
@@ -110,7 +121,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
         )
         prepare_rows(page.rows)
     except BadFilter as error:
-        messages.error(request, str(error))
+        problems.append(str(error))
     query = request.GET.copy()
     for key in ("after", "before", "sort"):
         query.pop(key, None)
@@ -118,6 +129,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
     context = {
         "form": table.form,
         "page": page,
+        "filter_problems": problems,
         "writable": can_write(request),
         "query": query.urlencode(),
         "sort": params.get("sort") or DEFAULT_SORT,
@@ -147,10 +159,18 @@ def device_counts(request: HttpRequest, ou_id: str) -> HttpResponse:
     return render(request, "assets/_device_counts.html", {"summary": summary, "matching": matching})
 
 
+def recount_url(request: HttpRequest, ou: OrganizationUnit) -> str:
+    """The counts fragment's URL for the filters of the page the request came from (its pushed URL)."""
+    current = QueryDict(urlsplit(request.htmx.current_url or "").query) if request.htmx else QueryDict()
+    query = urlencode({name: current[name] for name in FILTER_PARAMS if current.get(name)})
+    return reverse("assets:device-counts", args=[ou.ou_id]) + (f"?{query}" if query else "")
+
+
 @console_view
 @require_POST
 def device_toggle(request: HttpRequest, asset_id: str) -> HttpResponse:
-    """The Enable/Disable switch: answers the re-rendered table row for htmx."""
+    """The Enable/Disable switch, in the table (answers the re-rendered row and a fresh status summary) or
+    on the details page (answers the status and switch there: hx-target device-state)."""
     device, _ = get_device_for(request.user, asset_id, write=True)
     try:
         if device.enabled:
@@ -162,8 +182,13 @@ def device_toggle(request: HttpRequest, asset_id: str) -> HttpResponse:
         device.refresh_from_db()
     if not request.htmx:
         return redirect("assets:device-list")  # never to a URL taken from the request
-    return render(request, "assets/_device_rows.html", {"rows": prepare_rows([device]), "writable": True,
-                                                         "oob_messages": True})
+    if request.htmx.target == "device-state":
+        return render(request, "assets/_device_state.html", {"device": device, "writable": True,
+                                                             "oob_messages": True})
+    # the summary counted the device under its old status: a placeholder (out of band) counts again
+    return render(request, "assets/_device_rows.html", {
+        "rows": prepare_rows([device]), "writable": True, "oob_messages": True,
+        "recount_after_toggle": True, "counts_url": recount_url(request, device.ou)})
 
 
 def _device_form(request: HttpRequest, device: Device | None) -> tuple[DeviceForm, list[Product]]:
@@ -181,7 +206,9 @@ def _device_form(request: HttpRequest, device: Device | None) -> tuple[DeviceFor
                    "timezone": device.timezone, "tags": format_tags(device.tags),
                    **{f"attr_{k}": v for k, v in device.attributes.items()}}
     elif request.GET.get("product"):
-        initial = {"product": request.GET["product"]}
+        # the Product select reloads the fields for the new product's model, sending what was typed:
+        # it stays (the attributes the new model shares included), shown as typed, not yet validated
+        initial = {name: request.GET[name] for name in request.GET}
     data = request.POST if request.method == "POST" and "save" in request.POST else None
     return DeviceForm(data, initial=initial, products=products, model=model, editing=device is not None), products
 

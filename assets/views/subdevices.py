@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.errors import DomainError
@@ -58,18 +59,21 @@ def _chosen(request: HttpRequest, gateway: Device) -> list[Device]:
 @console_view
 @require_POST
 def sub_device_add(request: HttpRequest, asset_id: str) -> HttpResponse:
-    return _change_sub_devices(request, asset_id, services.add_sub_devices, "{count} sub-device(s) added to {gateway}.")
+    return _change_sub_devices(request, asset_id, services.add_sub_devices, lambda count, gateway: ngettext(
+        "%(count)d sub-device added to %(gateway)s.", "%(count)d sub-devices added to %(gateway)s.", count
+    ) % {"count": count, "gateway": gateway})
 
 
 @console_view
 @require_POST
 def sub_device_remove(request: HttpRequest, asset_id: str) -> HttpResponse:
-    return _change_sub_devices(request, asset_id, services.remove_sub_devices,
-                               "{count} sub-device(s) removed from {gateway}.")
+    return _change_sub_devices(request, asset_id, services.remove_sub_devices, lambda count, gateway: ngettext(
+        "%(count)d sub-device removed from %(gateway)s.", "%(count)d sub-devices removed from %(gateway)s.", count
+    ) % {"count": count, "gateway": gateway})
 
 
 def _change_sub_devices(request: HttpRequest, asset_id: str, change: Callable[[Any, Device, list[Device]], int],
-                        done: str) -> HttpResponse:
+                        done: Callable[[int, str], str]) -> HttpResponse:
     """Add or remove the devices ticked on the tab through `change`; `done` says how many, and to/from which
     gateway."""
     gateway, _ = _gateway_for(request, asset_id, write=True)
@@ -78,5 +82,5 @@ def _change_sub_devices(request: HttpRequest, asset_id: str, change: Callable[[A
     except DomainError as error:
         report(request, error)
     else:
-        messages.success(request, done.format(count=count, gateway=gateway.name))
+        messages.success(request, done(count, gateway.name))
     return redirect("assets:device-sub-devices", asset_id=asset_id)

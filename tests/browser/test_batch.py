@@ -54,7 +54,7 @@ def test_batch_import_then_update_in_the_console(page: Page, live_server, cast, 
     expect(page.locator("#apply-batch")).to_have_text("Import")
     page.click("#apply-batch")
     expect(page.locator("#count-applied")).to_have_text("2")
-    expect(page.locator("#messages")).to_contain_text("2 device(s) imported.")
+    expect(page.locator("#messages")).to_contain_text("2 devices imported.")
     page.screenshot(path="/tmp/browser-batch-import.png")
     imported = Device.objects.get(device_key="web-0001")
     assert (imported.name, imported.timezone, imported.tags) == ("From the browser 1", "+01:00", {"site": "web"})

@@ -40,7 +40,7 @@ def test_device_assets_flow(page: Page, live_server, fleet, writer):
     # filter the table by search: rows and the match count follow
     page.fill("#id_q", "inv-007")
     expect(page.locator("table.devices tbody tr")).to_have_count(1)
-    expect(page.locator("#matching")).to_have_text("1 device match.")
+    expect(page.locator("#matching")).to_have_text("1 device matches.")
     expect(page.locator("#status-summary")).to_contain_text("31")
     assert "q=inv-007" in counted[-1]
     row = page.locator("tr", has_text="inv-007")

@@ -54,7 +54,7 @@ def test_migrating_a_selection_through_the_dialog(page: Page, live_server, write
     page.locator("#migrate-code").fill(code)
     page.locator("#migrate button:has-text('OK')").click()
     expect(page.locator("#migrate")).to_have_attribute("data-step", "confirm")
-    expect(page.locator("#migrate")).to_contain_text("and their 3 sub-devices from OU Acme to OU Globex")
+    expect(page.locator("#migrate")).to_contain_text("Move 2 devices with 3 sub-devices from OU Acme to OU Globex?")
     assert Device.objects.get(pk=device.pk).ou_id != globex.pk  # nothing moves before the final OK
     page.screenshot(path="/tmp/browser-migrate-confirm.png")
     page.locator("#migrate button:has-text('OK')").click()

@@ -128,7 +128,7 @@ def test_upload_shows_the_counts_first_problems_and_actions(world, writer):
     assert errmsg.content.decode() == ('Row 4, column G (phase): "7" is not one of the allowed values: '
                                        "1 (single), 3 (three)\n")
     page = client.post(reverse("assets:batch-apply", args=[job.pk]), follow=True).content.decode()
-    assert "1 device(s) imported." in page and '<b id="count-applied">1</b>' in page
+    assert "1 device imported." in page and '<b id="count-applied">1</b>' in page
     assert Device.objects.filter(device_key="new-0200").exists()
     assert 'id="apply-batch"' not in page
 

@@ -84,3 +84,55 @@ def test_a_product_and_its_model_are_edited_then_deleted_through_the_console(cas
     assert response.redirect_chain[-1][0] == reverse("assets:model-list")
     assert "Model Inverter model v2 deleted." in response.content.decode()
     assert not Product.objects.filter(pk=product.pk).exists() and not ThingModel.objects.filter(pk=model.pk).exists()
+
+
+def test_a_shared_product_counts_the_viewers_devices_only(cast, product, globex, outsider, writer):
+    """The owner OU has three devices of the product, the target OU one: each sees its own."""
+    from assets.models import Device
+
+    for i in range(3):
+        Device.objects.create(ou=product.ou, product=product, device_key=f"acme-{i}", name=f"A{i}")
+    share_product(product.ou.owner, product, globex)
+    Device.objects.create(ou=globex, product=product, device_key="globex-0", name="G0")
+    target = client_for(outsider).get(reverse("assets:product-list"))
+    assert {p.product_key: p.device_count for p in target.context["products"]} == {product.product_key: 1}
+    owner = client_for(writer).get(reverse("assets:product-list"))
+    assert {p.product_key: p.device_count for p in owner.context["products"]} == {product.product_key: 3}
+
+    detail = client_for(outsider).get(reverse("assets:product-detail", args=[product.product_key]))
+    assert detail.context["device_count"] == 1
+    assert 'id="elsewhere-count"' not in detail.content.decode()  # nothing of the other OUs
+    detail = client_for(writer).get(reverse("assets:product-detail", args=[product.product_key]))
+    assert (detail.context["device_count"], detail.context["elsewhere_count"]) == (3, 1)
+
+
+def test_a_shared_model_counts_the_products_the_viewer_sees(cast, product, gateway_product, globex, outsider,
+                                                            writer):
+    share_product(product.ou.owner, product, globex)  # one of the model's two products
+    target = client_for(outsider).get(reverse("assets:model-list"))
+    assert [m.product_count for m in target.context["models"]] == [1]
+    assert client_for(outsider).get(reverse("assets:model-detail", args=[product.model.pk])
+                                    ).context["product_count"] == 1
+    assert [m.product_count for m in client_for(writer).get(reverse("assets:model-list")).context["models"]] == [2]
+
+
+def test_the_delete_confirmation_says_a_product_in_use_will_be_refused(cast, device, writer):
+    from assets.models import Device
+
+    url = reverse("assets:product-delete", args=[device.product.product_key])
+    body = client_for(writer).get(url).content.decode()
+    assert "1 device (in this or other OUs) still uses this product: deleting it will be refused." in body
+    assert 'type="submit"' not in body  # no Delete button that cannot succeed
+    Device.objects.create(ou=device.ou, product=device.product, device_key="inv-0002", name="Inverter 2")
+    assert "2 devices (in this or other OUs) still use this product" in client_for(writer).get(url).content.decode()
+
+
+def test_the_delete_confirmation_says_a_model_in_use_will_be_refused(cast, product, writer):
+    body = client_for(writer).get(reverse("assets:model-delete", args=[product.model.pk])).content.decode()
+    assert "1 product (in this or other OUs) still uses this model: deleting it will be refused." in body
+
+
+def test_the_delete_confirmation_of_an_unused_product_offers_delete(cast, product, writer):
+    body = client_for(writer).get(reverse("assets:product-delete", args=[product.product_key])).content.decode()
+    assert "deleting it will be refused" not in body
+    assert "This cannot be undone." in body and 'class="danger">Delete</button>' in body

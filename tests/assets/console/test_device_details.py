@@ -67,13 +67,13 @@ def test_add_and_remove_sub_devices(cast, device, gateway, writer):
     device.refresh_from_db()
     assert device.gateway == gateway
     assert response.redirect_chain[-1][0] == reverse("assets:device-sub-devices", args=[gateway.asset_id])
-    assert "1 sub-device(s) added to Gateway 1." in response.content.decode()
+    assert "1 sub-device added to Gateway 1." in response.content.decode()
     assert device.device_key in response.content.decode()
     response = client.post(reverse("assets:device-sub-device-remove", args=[gateway.asset_id]),
                            {"asset_ids": [device.asset_id]}, follow=True)
     device.refresh_from_db()
     assert device.gateway is None
-    assert "1 sub-device(s) removed from Gateway 1." in response.content.decode()
+    assert "1 sub-device removed from Gateway 1." in response.content.decode()
 
 
 def test_a_gateway_cannot_become_a_sub_device(cast, gateway, gateway_product, writer):
