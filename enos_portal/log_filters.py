@@ -33,3 +33,25 @@ class NoTracebackForClientErrors(logging.Filter):
             record.exc_text = None
             record.stack_info = None
         return True
+
+
+class QuietWebsocketLines(logging.Filter):
+    """The development server's websocket lines, one per socket that matters.
+
+    daphne's `runserver` writes HANDSHAKING, then CONNECT (or REJECT), then DISCONNECT for every
+    websocket: the handshake line is dropped (the next line says how it ended), and so are device
+    sockets' CONNECT and DISCONNECT: `run_portal` keeps ~90 simulated devices connected, and a
+    device's connections are in the console (its status, connection history and message trace).
+    A refused device socket (REJECT) keeps its line.
+    """
+
+    DEVICE_PATH = "/ws/device/"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "django.channels.server" or not isinstance(record.msg, str):
+            return True
+        if record.msg.startswith("WebSocket HANDSHAKING"):
+            return False
+        if record.msg.startswith(("WebSocket CONNECT", "WebSocket DISCONNECT")) and isinstance(record.args, dict):
+            return not str(record.args.get("path", "")).startswith(self.DEVICE_PATH)
+        return True

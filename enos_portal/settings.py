@@ -297,9 +297,11 @@ LOGGING = {
     "filters": {
         "drop_client_error_duplicates": {"()": "enos_portal.log_filters.DropClientErrorDuplicates"},
         "no_traceback_for_client_errors": {"()": "enos_portal.log_filters.NoTracebackForClientErrors"},
+        "quiet_websocket_lines": {"()": "enos_portal.log_filters.QuietWebsocketLines"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
-                             "filters": ["drop_client_error_duplicates", "no_traceback_for_client_errors"]}},
+                             "filters": ["drop_client_error_duplicates", "no_traceback_for_client_errors",
+                                         "quiet_websocket_lines"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django": {"handlers": [], "level": "INFO", "propagate": True},

@@ -67,6 +67,20 @@ def test_access_lines_are_written_once(portal_log):
     assert len(lines) == 2 and "HTTP GET / 200" in lines[0] and "GET / HTTP/1.1" in lines[1]
 
 
+def test_a_websocket_is_one_line_and_device_sockets_only_when_refused(portal_log):
+    server = logging.getLogger("django.channels.server")
+    for path in ("/ws/traces/7/", "/ws/device/"):
+        details = {"path": path, "client": "127.0.0.1:5000"}
+        server.info("WebSocket HANDSHAKING %(path)s [%(client)s]", details)
+        server.info("WebSocket CONNECT %(path)s [%(client)s]", details)
+        server.info("WebSocket DISCONNECT %(path)s [%(client)s]", details)
+    server.info("WebSocket REJECT %(path)s [%(client)s]", {"path": "/ws/device/", "client": "127.0.0.1:5001"})
+    lines = portal_log.getvalue().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "WebSocket CONNECT /ws/traces/7/ [127.0.0.1:5000]", "WebSocket DISCONNECT /ws/traces/7/ [127.0.0.1:5000]",
+        "WebSocket REJECT /ws/device/ [127.0.0.1:5001]"]
+
+
 @pytest.mark.parametrize("name", ["celery.beat", "celery.worker.strategy", "celery.app.trace"])
 def test_the_periodic_sweeps_log_only_warnings_by_default(name):
     logger = logging.getLogger(name)
