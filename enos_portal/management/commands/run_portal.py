@@ -17,6 +17,13 @@ from django.core.management.base import BaseCommand
 SIMULATED_RATE = 0.1
 
 
+def sole_server_of_its_database() -> bool:
+    """On SQLite (the embedded default) run_portal is the one server of its database."""
+    from django.db import connection
+
+    return connection.vendor == "sqlite"
+
+
 class Command(BaseCommand):
     help = "Run the portal: migrate, demo data, Celery worker + beat, and the ASGI server."
 
@@ -61,11 +68,9 @@ class Command(BaseCommand):
         its connections without closing them). Its device is not connected: it goes Offline now, not
         when the beat sweep notices, three heartbeats later. A server on PostgreSQL may share the
         database with others still running: there the sweep alone decides."""
-        from django.conf import settings
-
         from connectivity import services
 
-        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        if not sole_server_of_its_database():
             return
         ended = services.end_stale_sessions(dt.timedelta(0))
         if ended:
