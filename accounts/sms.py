@@ -46,7 +46,13 @@ class ConsoleBackend(SmsBackend):
                          "set SMS_BACKEND to a real provider (or SMS_ALLOW_CONSOLE=1 for a demo)", to)
             raise SmsDeliveryError(_("No SMS provider is configured on this portal: the code cannot be sent. "
                                      "Ask the portal's operator to set one up."))
-        logger.info("SMS to %s: %s", to, message)
+        # a demo's one line that matters (the migration code) must not drown in the log: a banner
+        # of its own, the message alone on its line
+        logger.warning("SMS (console backend: no message was sent)\n%s\n  SMS to %s: %s\n%s",
+                       CONSOLE_BANNER, to, message, CONSOLE_BANNER)
+
+
+CONSOLE_BANNER = "=" * 72
 
 
 class FileBackend(SmsBackend):

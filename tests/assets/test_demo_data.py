@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from accounts.models import AuditEvent, Membership, OrganizationUnit, OUUserObjectPermission, User
 from accounts.permissions import CHANGE, VIEW, ou_ids_with
-from assets.management.commands.load_demo_data import DEMO_PASSWORD
+from assets.management.commands.load_demo_data import DEMO_OUS, DEMO_PASSWORD, simulated_device_keys
 from assets.models import Device, DeviceStatus, Product, ProductType, ThingModel
 from assets.services import attribute_problems
 
@@ -102,14 +102,44 @@ def test_a_device_and_a_gateway_product_per_ou(demo):
         assert types == [ProductType.DEVICE, ProductType.GATEWAY]
 
 
-def test_enough_devices_in_every_status(demo):
+def test_enough_devices_in_every_status_but_online(demo):
     counts = Device.objects.status_counts()
     assert counts["total"] >= 200
-    for status in DeviceStatus:
+    for status in (DeviceStatus.DISABLED, DeviceStatus.INACTIVE, DeviceStatus.OFFLINE):
         assert counts[status.value] > 0, status
     for ou in OrganizationUnit.objects.all():
         per_ou = Device.objects.filter(ou=ou).status_counts()
-        assert all(per_ou[s.value] > 0 for s in DeviceStatus)
+        assert all(per_ou[s.value] > 0 for s in (DeviceStatus.DISABLED, DeviceStatus.INACTIVE, DeviceStatus.OFFLINE))
+
+
+def test_no_device_is_online_without_a_connection(demo):
+    # only a live session makes a device Online; run_portal connects the ones meant to be
+    assert Device.objects.status_counts()[DeviceStatus.ONLINE.value] == 0
+    assert not Device.objects.filter(online=True).exists()
+
+
+def test_the_devices_meant_to_be_online_can_be_connected_in_every_ou(demo):
+    for spec in DEMO_OUS:
+        keys = simulated_device_keys(spec)
+        devices = {d.device_key: d for d in Device.objects.filter(ou__name=spec.name, device_key__in=keys)}
+        assert set(devices) == set(keys) and len(keys) >= 40
+        for device in devices.values():
+            # enabled and activated: a login makes each one Online, never refused (723) nor first-activated
+            assert device.enabled and device.activated_at is not None and not device.online
+            assert device.last_online_at < device.last_offline_at
+            assert device.gateway is None or device.gateway.device_key in keys  # a sub-device comes with its gateway
+        assert any(d.gateway is not None for d in devices.values())
+
+
+def test_the_simulator_fleet_is_the_devices_meant_to_be_online(demo):
+    from connectivity.management.commands.simulate_devices import Command
+
+    keys = [key for spec in DEMO_OUS for key in simulated_device_keys(spec)]
+    fleet = Command()._fleet({"ou": [spec.name for spec in DEMO_OUS], "keys": ",".join(keys), "product": "",
+                              "count": len(keys)})
+    connected = [triple.device_key for triple, _, _ in fleet]
+    connected += [sub.device_key for _, _, subs in fleet for sub, _ in subs]
+    assert sorted(connected) == sorted(keys)
 
 
 def test_a_gateway_with_sub_devices_of_its_own_ou(demo):

@@ -48,7 +48,7 @@ SERVICES = [
 ]
 EVENTS = [{"identifier": "fault", "name": "Fault", "data_type": "string"}]
 
-# one in ten disabled, two inactive, four online, three offline: every status on every page
+# one in ten disabled, two inactive, four online (once `run_portal` connects them), three offline
 STATUS_CYCLE = (
     DeviceStatus.DISABLED, DeviceStatus.INACTIVE, DeviceStatus.INACTIVE,
     DeviceStatus.ONLINE, DeviceStatus.ONLINE, DeviceStatus.ONLINE, DeviceStatus.ONLINE,
@@ -73,6 +73,15 @@ DEMO_OUS = (
 )
 ROLES = (Role.OU_ADMIN, Role.ASSET_MANAGER, Role.ASSET_VIEWER)
 ROLE_SUFFIX = {Role.OU_ADMIN: "admin", Role.ASSET_MANAGER: "manager", Role.ASSET_VIEWER: "viewer"}
+
+
+def simulated_device_keys(spec: DemoOU) -> list[str]:
+    """The deviceKeys of the OU's demo devices meant to look Online, which `run_portal` keeps connected
+    through the simulator: the first gateway (with those of its sub-devices) and one device in
+    `STATUS_CYCLE` of every ten. The loader itself leaves every device offline."""
+    devices = [device_key(spec, n) for n in range(1, DEVICES_PER_OU + 1)
+               if STATUS_CYCLE[n % len(STATUS_CYCLE)] == DeviceStatus.ONLINE]
+    return [gateway_key(spec, 1), *devices]
 
 
 def demo_username(spec: DemoOU, role: str) -> str:
@@ -159,8 +168,9 @@ def _seed_devices(spec: DemoOU, ou: OrganizationUnit, product: Product, gateway_
     """Insert the OU's missing demo devices; returns how many were created.
 
     This is seed data, not a user's write: the devices are bulk-inserted with their connection
-    state (activated, online, last seen) set directly, which only the connectivity services do
-    for real devices, so that the demo shows every status without a simulator running.
+    state (activated, last seen) set directly, which only the connectivity services do for real
+    devices, so that the demo shows Disabled, Inactive and Offline devices at once. None is left
+    Online: only a live connection makes a device Online (`run_portal` simulates those meant to be).
     """
     now = timezone.now()
     gateways = [
@@ -215,9 +225,11 @@ def _device(spec: DemoOU, ou: OrganizationUnit, product: Product, key: str, name
             device.activated_at, device.last_online_at, device.last_offline_at = (
                 activated, activated, now - dt.timedelta(days=1))
     elif status == DeviceStatus.ONLINE:
-        device.activated_at, device.online = activated, True
-        device.last_online_at = now - dt.timedelta(minutes=number % 50 + 1)
-        device.last_offline_at = device.last_online_at - dt.timedelta(hours=2)
+        # meant to look Online, but no device is shown Online without a live connection: it was online
+        # until a few minutes ago, and `run_portal` connects it again through the simulator
+        device.activated_at = activated
+        device.last_offline_at = now - dt.timedelta(minutes=number % 50 + 1)
+        device.last_online_at = device.last_offline_at - dt.timedelta(hours=2)
     elif status == DeviceStatus.OFFLINE:
         device.activated_at = activated
         device.last_online_at = now - dt.timedelta(hours=number % 48 + 3)

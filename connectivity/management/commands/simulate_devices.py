@@ -63,7 +63,9 @@ class Command(BaseCommand):
     help = "Connect simulated devices of an OU (websocket or MQTT), report measure points, answer commands."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--ou", required=True, help="OU ID or name.")
+        parser.add_argument("--ou", required=True, action="append", help="OU ID or name (repeat for several).")
+        parser.add_argument("--keys", default="", help="Only these deviceKeys, comma-separated (gateways bring "
+                                                       "only their sub-devices named here).")
         parser.add_argument("--count", type=int, default=5, help="How many devices (gateways bring their subs).")
         parser.add_argument("--product", default="", help="Only devices of this productKey.")
         parser.add_argument("--transport", choices=[WEBSOCKET, MQTT], default=WEBSOCKET)
@@ -90,17 +92,26 @@ class Command(BaseCommand):
         asyncio.run(self._run(fleet, url, options, misbehaviour))
 
     def _fleet(self, options: dict) -> list[tuple[Triple, list[dict], list[tuple[Triple, list[dict]]]]]:
-        ou = OrganizationUnit.objects.filter(Q(ou_id=options["ou"]) | Q(name=options["ou"])).first()
-        if ou is None:
-            raise CommandError(f"No OU {options['ou']!r}.")
-        devices = (Device.objects.filter(ou=ou, enabled=True, gateway__isnull=True)
-                   .select_related("product__model").order_by("device_key"))
+        ous = []
+        for name in options["ou"]:
+            ou = OrganizationUnit.objects.filter(Q(ou_id=name) | Q(name=name)).first()
+            if ou is None:
+                raise CommandError(f"No OU {name!r}.")
+            ous.append(ou)
+        devices = (Device.objects.filter(ou__in=ous, enabled=True, gateway__isnull=True)
+                   .select_related("product__model").order_by("ou_id", "device_key"))
         if options["product"]:
             devices = devices.filter(product__product_key=options["product"])
+        keys = [key.strip() for key in options["keys"].split(",") if key.strip()]
+        if keys:
+            devices = devices.filter(device_key__in=keys)
         fleet = []
         for device in devices[: options["count"]]:
+            sub_devices = device.sub_devices.filter(enabled=True).select_related("product__model")
+            if keys:
+                sub_devices = sub_devices.filter(device_key__in=keys)
             subs = [(Triple(s.product.product_key, s.device_key, s.device_secret), s.product.model.measurepoints)
-                    for s in device.sub_devices.filter(enabled=True).select_related("product__model")]
+                    for s in sub_devices]
             fleet.append((Triple(device.product.product_key, device.device_key, device.device_secret),
                           device.product.model.measurepoints, subs))
         return fleet
