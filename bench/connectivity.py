@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -98,6 +99,15 @@ def start_server(server: str, port: int, asgi: str, log_name: str, **env_overrid
                 break
         time.sleep(0.2)
     return process, log
+
+
+def stop_server(process: subprocess.Popen, log: Any) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -191,12 +201,7 @@ def main() -> None:
             worker.join(timeout=30)
         rss = peak_rss_mb(server.pid)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        stop_server(server, log)
 
     from connectivity.simulator import percentile
 

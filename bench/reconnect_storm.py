@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -139,12 +138,7 @@ def main() -> None:
         for worker in workers:
             worker.join(timeout=60)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        bench.stop_server(server, log)
     for storm, before, failed, clients_done, settled, online, sessions in figures:
         print(f"storm {storm}: {len(triples)} devices (online before {before[0]}), every one reconnected at once; "
               f"logins refused {failed}; clients done in {clients_done:.1f} s; "

@@ -63,7 +63,7 @@ LOOP_METHODS = frozenset({p.PING, p.MEASUREPOINT_POST})
 _SDK_EVENT_RE = re.compile(r"^thing\.event\.%s\.post([A-Za-z_][A-Za-z0-9_]{0,63})\Z")
 
 
-def event_of(method: str, topic: p.Topic | None = None) -> str | None:
+def event_of(method: str) -> str | None:
     match = p.EVENT_RE.match(method) or _SDK_EVENT_RE.match(method)
     if match:
         return match.group(1)
