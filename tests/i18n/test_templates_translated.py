@@ -10,7 +10,7 @@ from django.conf import settings
 from tests.i18n.untranslated import ALLOWED_WORDS, untranslated_strings
 
 TEMPLATES = Path(settings.BASE_DIR) / "templates"
-TEMPLATE_FILES = sorted(TEMPLATES.rglob("*.html"))
+TEMPLATE_FILES = sorted(path for path in TEMPLATES.rglob("*") if path.suffix in (".html", ".txt"))
 
 
 def test_the_templates_are_found():
@@ -34,6 +34,8 @@ def test_no_template_has_untranslated_text(path: Path):
     ('<img alt="Logo" src="x.png">', "attribute alt of <img>", "Logo"),
     ('<input type="submit" value="Save">', "attribute value of <input>", "Save"),
     ('<a hx-confirm="Delete it?">…</a>', "attribute hx-confirm of <a>", "Delete it?"),
+    ('<select><optgroup label="Shared">…</optgroup></select>', "attribute label of <optgroup>", "Shared"),
+    ("Dear {{ name }}, your code is {{ code }}.", "text", "…Dear …, your code is …."),  # a plain-text template
     ('<td>{{ value|default:"Never" }}</td>', "literal argument", "Never"),
     ('{% include "x.html" with label="Created" %}', "literal argument", "Created"),
     ("{% if on %}On{% else %}{% translate 'Off' %}{% endif %}", "text", "…On…"),

@@ -67,6 +67,8 @@ class _VisibleText(HTMLParser):
         visible = set(VISIBLE_ATTRIBUTES)
         if tag == "input" and (values.get("type") or "").lower() in BUTTON_INPUT_TYPES:
             visible.add("value")
+        if tag in ("optgroup", "option", "track"):
+            visible.add("label")
         for name, value in attrs:
             if name in visible and value and words_to_translate(value):
                 self.found.append(Untranslated(self.getpos()[0], f"attribute {name} of <{tag}>", value))
