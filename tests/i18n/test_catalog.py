@@ -16,7 +16,9 @@ CHINESE_PLURAL_FORMS = 1  # one form for every number
 
 
 def messages_of_the_templates() -> set[Message]:
-    return set().union(*(template_messages(path.read_text()) for path in TEMPLATES.rglob("*.html")))
+    # what scripts/messages.sh gives makemessages for the project catalog: the .html and .txt templates
+    paths = [path for path in TEMPLATES.rglob("*") if path.suffix in (".html", ".txt")]
+    return set().union(*(template_messages(path.read_text()) for path in paths))
 
 
 def test_the_templates_messages_are_found():
