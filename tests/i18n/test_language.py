@@ -96,6 +96,11 @@ def test_the_login_page_has_the_switch_and_speaks_chinese():
     assert "<h1>登录</h1>" in page and "用户名" in page and "密码" in page
 
 
+def test_the_login_pages_switch_keeps_only_a_safe_next():
+    page = Client().get("/login/?next=https://evil.example/").content.decode()
+    assert '<input type="hidden" name="next" value="/login/">' in page and "evil.example" not in page
+
+
 def test_a_not_found_page_speaks_chinese(writer, device):
     client = client_for(writer)
     client.cookies[COOKIE] = "zh-hans"
