@@ -48,14 +48,14 @@ class QueryContext:
     now: dt.datetime = field(default_factory=timezone.now)
 
     @cached_property
-    def attribute_features(self) -> dict[str, list[dict]]:
-        """identifier → its definitions in the models the user can see (one query, only if asked)."""
+    def attribute_features(self) -> dict[str, list[tuple[int, dict]]]:
+        """identifier → (model pk, definition) in the models the user can see (one query, only if asked)."""
         models = ThingModel.objects.all() if self.user is None else ThingModel.objects.visible_to(self.user)
-        features: dict[str, list[dict]] = {}
-        for attributes in models.values_list("attributes", flat=True):
-            for feature in attributes or []:
+        features: dict[str, list[tuple[int, dict]]] = {}
+        for model_pk, attributes in models.values_list("pk", "attributes"):
+            for feature in attributes if isinstance(attributes, list) else []:
                 if isinstance(feature, dict) and isinstance(feature.get("identifier"), str):
-                    features.setdefault(feature["identifier"], []).append(feature)
+                    features.setdefault(feature["identifier"], []).append((model_pk, feature))
         return features
 
     def devices(self) -> QuerySet[Device]:
@@ -180,10 +180,10 @@ def time_q(node: Time, context: QueryContext) -> Q:
     return Q(**{f"{TIME_COLUMNS[node.field]}__{lookup}": instant})
 
 
-def typed_values(features: list[dict], text: str) -> list[tuple[str, Any]]:
-    """(JSON family, value) for each way the models type this attribute that `text` fits."""
-    found: list[tuple[str, Any]] = []
-    for feature in features:
+def typed_values(features: list[tuple[int, dict]], text: str) -> dict[tuple[str, Any], set[int]]:
+    """(JSON family, value) → the models whose type for this attribute `text` fits, so typed."""
+    found: dict[tuple[str, Any], set[int]] = {}
+    for model_pk, feature in features:
         data_type = feature.get("data_type")
         if data_type in ("array", "struct"):
             continue  # not comparable
@@ -199,12 +199,14 @@ def typed_values(features: list[dict], text: str) -> list[tuple[str, Any]]:
         except (ValueProblem, ValueError, OverflowError):
             continue
         family = FAMILIES.get(str(data_type)) or ("number" if isinstance(value, int) else "string")
-        if (family, value) not in found:
-            found.append((family, value))
+        found.setdefault((family, value), set()).add(model_pk)
     return found
 
 
 def attribute_q(node: Attribute, context: QueryContext) -> Q:
+    """The typed comparison for each way the models type the attribute. Where the models disagree (a double
+    in one, a string in another), each comparison is limited to the devices of the models that type it so:
+    a device holding a value of another type than its model's is not matched."""
     features = context.attribute_features.get(node.name)
     if node.column == 0 and not (features and typed_values(features, node.value)):
         # a shorthand filter (the API's ?attribute=), which never refused an attribute: it matches nothing
@@ -213,7 +215,7 @@ def attribute_q(node: Attribute, context: QueryContext) -> Q:
         raise QueryError(_('No device model has the attribute "%(name)s" (column %(column)d)') % {
             "name": node.name, "column": node.column}, column=node.column, token=node.name)
     typed = typed_values(features, node.value)
-    types = ", ".join(sorted({str(f.get("data_type")) for f in features}))
+    types = ", ".join(sorted({str(feature.get("data_type")) for _pk, feature in features}))
     if not typed:
         raise QueryError(_('"%(value)s" at column %(column)d is not a value of the attribute %(name)s '
                            '(%(types)s)') % {"value": node.value, "column": node.value_column, "name": node.name,
@@ -222,9 +224,15 @@ def attribute_q(node: Attribute, context: QueryContext) -> Q:
         raise QueryError(_('The attribute %(name)s (%(types)s) can only be compared with = or != (column '
                            '%(column)d)') % {"name": node.name, "types": types, "column": node.column},
                          column=node.column, token=node.token)
+    families = {family for family, _value in typed}
+    every_model = {model_pk for model_pk, _feature in features}
     matches = Q()
-    for family, value in typed:
+    for (family, value), model_pks in typed.items():
         if family == "bool" and node.op not in ("=", "!="):
             continue
-        matches |= Q(AttributeComparison(node.name, family, node.op, value))
+        comparison = Q(AttributeComparison(node.name, family, node.op, value))
+        if len(families) > 1 or model_pks != every_model:
+            products = Product.objects.filter(model_id__in=sorted(model_pks)).values("pk")
+            comparison &= Q(product_id__in=products)
+        matches |= comparison
     return matches
