@@ -242,6 +242,10 @@ class Parser:
         start = self.pos
         if self.peek() == '"':
             text = self.read_quoted()
+            if not text.strip():
+                token = self.text[start:self.pos]
+                raise self.error(_("Empty quotes at column %(column)d: put the text to search between them") % {
+                    "column": start + 1}, start, token)
             return Text(start + 1, self.text[start:self.pos], text)
         name = NAME_RE.match(self.text, self.pos)
         if name:

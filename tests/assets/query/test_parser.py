@@ -170,6 +170,7 @@ def test_the_issue_example():
     ("activated<2026-13-01", '"2026-13-01" at column 11 is not a time: use 7d, 24h, 30m, 2026-12-01 or '
      "2026-12-01T08:00:00Z", 11, "2026-13-01"),
     ('name:"pump', "The quote at column 6 is never closed", 6, '"pump'),
+    ('a "" b', "Empty quotes at column 3: put the text to search between them", 3, '""'),
     ("(a OR b", 'The "(" at column 1 is never closed: add ")"', 1, "("),
     ("a OR b)", 'Unexpected ")" at column 7: no "(" opens it', 7, ")"),
     (")", 'Unexpected ")" at column 1: no "(" opens it', 1, ")"),
