@@ -85,3 +85,16 @@ def test_the_schema_documents_query_with_examples(db):
     assert any("last_online<7d" in example["value"] for example in parameter["examples"].values())
     bad = operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"]
     assert bad.endswith("/QueryError")
+
+
+def test_anonymous_is_refused_before_the_query_is_read(fleet):
+    response = api_client_for(None).get("/api/devices/", {"query": "stat:online"})
+    assert response.status_code in (401, 403)
+    assert "position" not in response.json()
+
+
+def test_the_attribute_shorthand_matches_nothing_for_what_no_model_types(fleet, viewer):
+    # ?attribute= never refused an identifier or value: it stays a filter that matches nothing
+    assert found(viewer, attribute="nope:1") == set()
+    assert found(viewer, attribute="slots:lots") == set()
+    assert found(viewer, attribute="slots:8") == {fleet["big"].asset_id}
