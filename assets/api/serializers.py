@@ -220,3 +220,10 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
     details = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class QueryErrorSerializer(ErrorSerializer):
+    """A refused list request; for a bad `query`, where it went wrong."""
+
+    position = serializers.IntegerField(required=False, help_text="1-based column of the bad token in `query`.")
+    token = serializers.CharField(required=False, help_text="The text at that column.")

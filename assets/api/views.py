@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -25,6 +25,7 @@ from enos_portal.api import APIJSONParser
 
 from .. import services
 from ..models import Device, Product, ThingModel
+from ..query import QueryError
 from . import schema  # noqa: F401 - registers the schema extensions
 from .access import require_write, visible_ou, writable_ou
 from .filters import DeviceFilter, ProductFilter, ThingModelFilter
@@ -41,6 +42,7 @@ from .serializers import (
     ProductCreateSerializer,
     ProductSerializer,
     ProductUpdateSerializer,
+    QueryErrorSerializer,
     SubDeviceChangeSerializer,
     ThingModelCreateSerializer,
     ThingModelSerializer,
@@ -84,6 +86,8 @@ class APIViewSet(viewsets.GenericViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, QueryError):
+            return Response(query_error_body(exc), status=status.HTTP_400_BAD_REQUEST)
         # services name fields as the models do (device_key); clients know them as the API does
         if isinstance(exc, DomainError) and exc.details:
             exc.details = {API_FIELD_NAMES.get(key, key): value for key, value in exc.details.items()}
@@ -92,9 +96,37 @@ class APIViewSet(viewsets.GenericViewSet):
 
 # --- devices ------------------------------------------------------------------------------------
 
+def query_error_body(error: QueryError) -> dict[str, Any]:
+    """The API's error body, with where the query went wrong: position (1-based column) and token."""
+    return {"code": "invalid_query", "message": error.message, "details": {"query": [error.message]},
+            "position": error.column, "token": error.token}
+
+
+QUERY_PARAMETER = OpenApiParameter(
+    "query", OpenApiTypes.STR, description=(
+        "A device query (ANDed with the other filters). Terms: bare words or \"quoted text\" (name or deviceKey "
+        "contains, or the assetId); name:, key:, assetId: (contains); status:online|offline|inactive|disabled; "
+        "product:<productKey or name>; model:<modelId>; type:device|gateway|sub_device; gateway:<deviceKey or "
+        "assetId>; tag:key, tag:key=value, tag:key in (a, b); attr:<identifier> =, !=, <, <=, >, >= <value> "
+        "(typed by the model: numbers, text, true/false, dates); activated, last_online, last_offline with <, <=, "
+        ">, >= and 7d / 24h / 30m (that long ago) or 2026-12-01 or an ISO datetime; has:sub_devices. "
+        "Combine with AND, OR, NOT (NOT binds tightest, then AND, then OR; terms side by side are ANDed) and "
+        "parentheses. A bad query answers 400 with `message`, `position` (1-based column) and `token`."),
+    examples=[
+        OpenApiExample("Offline devices of a site with a large capacity, not seen for a week",
+                       value="status:offline AND tag:site=suzhou AND attr:capacity>=500 AND last_online<7d"),
+        OpenApiExample("Gateways with sub-devices, or anything tagged for two lines",
+                       value="(type:gateway has:sub_devices) OR tag:line in (a, b)"),
+        OpenApiExample("Text search that excludes disabled devices", value='"pump north" NOT status:disabled'),
+    ],
+)
+
 @extend_schema_view(
-    list=extend_schema(summary="Search devices", description="Newest first; all OUs you can see unless `ou`.",
-                       responses=list_responses(DeviceSerializer)),
+    list=extend_schema(summary="Search devices", description="Newest first; all OUs you can see unless `ou`. "
+                       "`query` takes the device query language; the other filters are its shorthands.",
+                       parameters=[QUERY_PARAMETER],
+                       responses={status.HTTP_200_OK: DeviceSerializer(many=True),
+                                  status.HTTP_400_BAD_REQUEST: QueryErrorSerializer}),
     retrieve=extend_schema(summary="Get a device by assetId", responses=responses(DeviceSerializer)),
 )
 class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
