@@ -105,3 +105,18 @@ document.addEventListener("click", (event) => {
   target.replaceChildren(template.content.cloneNode(true));
   if (window.htmx) window.htmx.process(target);
 });
+
+// A table too wide for its box scrolls inside it (.table-scroll): keyboard users reach such a box with Tab and
+// scroll it with the arrow keys. Only the boxes that scroll now take a tab stop (a phone's, not a wide screen's).
+function focusScrollers() {
+  document.querySelectorAll(".table-scroll").forEach((box) => {
+    if (box.scrollWidth > box.clientWidth) {
+      box.tabIndex = 0;
+    } else {
+      box.removeAttribute("tabindex");
+    }
+  });
+}
+document.addEventListener("DOMContentLoaded", focusScrollers);
+document.addEventListener("htmx:afterSettle", focusScrollers);
+window.addEventListener("resize", focusScrollers);
