@@ -156,3 +156,19 @@ def test_the_login_and_locked_out_pages_pass_axe(page: Page, live_server, settin
     expect(page.locator("h1")).to_have_text("Too many login attempts")
     assert_accessible(page, "the locked-out page", found)
     assert not found, report(found, width)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_api_docs_pass_axe(page: Page, live_server, writer, width):
+    """Swagger UI, linked from the console's header: as it opens and with an operation expanded. (Its "Try it
+    out" forms are Swagger UI's own markup, with unnamed selects: not checked.)"""
+    set_width(page, width)
+    log_in(page, live_server.url, "writer")
+    page.goto(f"{live_server.url}/api/docs/")
+    expect(page.locator(".opblock").first).to_be_visible(timeout=30_000)
+    found: dict[str, str] = {}
+    assert_accessible(page, "the API docs", found)
+    page.locator(".opblock-summary-control").nth(2).press("Enter")
+    expect(page.locator(".opblock-body").first).to_be_visible()
+    assert_accessible(page, "the API docs with an operation open", found)
+    assert not found, report(found, width)
