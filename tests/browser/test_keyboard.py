@@ -235,3 +235,42 @@ def test_the_details_tabs_are_links_the_keyboard_follows(page: Page, console, fl
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(f"/devices/{gateway.asset_id}/tracing/$"))
     expect(tabs.filter(has_text="Tracing")).to_have_attribute("aria-current", "page")
+
+
+def test_the_new_sub_device_picker_with_the_keyboard(page: Page, console, fleet):
+    gateway, candidate = fleet["gateway"], fleet["devices"][7]
+    page.goto(f"{console}/devices/{gateway.asset_id}/sub-devices/")
+    opener = "button[hx-get$='/candidates/']"
+    tab_to(page, opener)
+    page.keyboard.press("Enter")
+    search = page.locator("#candidate-search")
+    expect(search).to_be_focused()
+    page.keyboard.press("Escape")  # not a modal: Esc leaves it open
+    page.keyboard.type("number 007")
+    expect(page.locator("#candidates .picklist li")).to_have_count(1)
+    expect(search).to_be_focused()  # the list reloaded around the search, which kept the focus
+    expect(search).to_have_value("number 007")
+
+    page.keyboard.press("Tab")
+    expect(page.locator(f"#candidates input[value='{candidate.asset_id}']")).to_be_focused()
+    page.keyboard.press("Space")
+    expect(page.locator(f"#candidates input[value='{candidate.asset_id}']")).to_be_checked()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.locator("#candidates button:has-text('Cancel')")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#candidates")).to_be_empty()
+    expect(page.locator(opener)).to_be_focused()
+
+    page.keyboard.press("Enter")
+    expect(search).to_be_focused()
+    page.keyboard.type("number 007")
+    expect(page.locator("#candidates .picklist li")).to_have_count(1)
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    expect(page.locator("#candidates button:has-text('OK')")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#sub-devices")).to_contain_text(candidate.name)
+    candidate.refresh_from_db()
+    assert candidate.gateway == gateway

@@ -91,17 +91,25 @@ function closeRowMenus(except) {
   document.querySelectorAll("details.row-more[open]").forEach((menu) => { if (menu !== except) menu.open = false; });
 }
 
-// what had the focus when a dialog was asked for gets it back when the dialog closes
+// what had the focus when a dialog (or the New Sub-device picker, #candidates) was asked for gets it back when
+// it closes
+const DIALOG_HOLDERS = ["migrate-dialog", "candidates"];
 document.addEventListener("htmx:beforeRequest", (event) => {
   const target = event.detail && event.detail.target;
-  if (target && target.id === "migrate-dialog" && !document.querySelector(".migrate-backdrop")) {
+  if (target && DIALOG_HOLDERS.includes(target.id) && !target.hasChildNodes()) {
     dialogOpener = document.activeElement;
   }
 });
 
-// a new step of the dialog takes the focus; other swaps (the SMS delivery line's polling) leave it where it is
+// a new step of the dialog takes the focus; other swaps (the SMS delivery line's polling) leave it where it is.
+// The New Sub-device picker: the focus goes to its search (and stays there while a search reloads the list).
 document.addEventListener("htmx:afterSettle", (event) => {
-  syncDialog(event.detail && event.detail.target && event.detail.target.id === "migrate-dialog");
+  const target = event.detail && event.detail.target;
+  syncDialog(target && target.id === "migrate-dialog");
+  if (target && target.id === "candidates" && !target.contains(document.activeElement)) {
+    const search = target.querySelector("input[type=search]");
+    if (search) search.focus();
+  }
 });
 
 // a click that starts in the dialog and ends on the backdrop (selecting text) does not close it
