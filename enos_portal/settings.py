@@ -251,6 +251,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # without deep links Swagger UI puts no link inside each operation's button (axe: nested-interactive)
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
 }
 
 # --- Domain settings --------------------------------------------------------------------------

@@ -55,5 +55,6 @@ def confirm_delete(request: HttpRequest, instance: Any, kind: str, delete: Calla
             return redirect(detail_url)
         messages.success(request, f"{kind.capitalize()} {instance.name} deleted.")
         return redirect(list_url)
-    return render(request, "assets/confirm_delete.html", {"object": instance, "kind": kind, "cancel": detail_url,
-                                                          "refusal": refusal})
+    # asked by htmx (the row menu's or the details page's Delete): the same confirmation as a modal dialog
+    template = "assets/_confirm_delete_dialog.html" if request.htmx else "assets/confirm_delete.html"
+    return render(request, template, {"object": instance, "kind": kind, "cancel": detail_url, "refusal": refusal})
