@@ -16,6 +16,7 @@ from django.db import connections
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.lookups import Exact
+from django.utils.translation import gettext as _
 
 from .models import AssetType, Device, DeviceStatus, ProductType, status_q
 from .validators import TAG_KEY_RE
@@ -81,7 +82,7 @@ def filter_by_tag(qs: QuerySet[Device], expression: str) -> QuerySet[Device]:
     key, sep, value = expression.partition(":")
     key = key.strip()
     if not TAG_KEY_RE.match(key):
-        raise BadFilter("A tag filter is a tag key or key:value, e.g. site or site:shanghai.")
+        raise BadFilter(_("A tag filter is a tag key or key:value, e.g. site or site:shanghai."))
     return qs.filter(tag_q(key, value.strip() if sep else None, connections[qs.db].vendor))
 
 
@@ -136,7 +137,7 @@ def _decode(cursor: str) -> tuple[Any, int]:
             value = dt.datetime.fromisoformat(value["dt"])
         return value, int(pk)
     except (ValueError, TypeError, KeyError):
-        raise BadFilter("The page link is not valid any more; start again from the first page.") from None
+        raise BadFilter(_("The page link is not valid any more; start again from the first page.")) from None
 
 
 def beyond(field: str, ascending: bool, value: Any, pk: int) -> Q:

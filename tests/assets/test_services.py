@@ -625,7 +625,7 @@ def test_a_product_in_use_cannot_be_deleted_and_the_message_names_the_count(writ
     with pytest.raises(Conflict) as error:
         services.delete_product(writer, product)
     assert error.value.code == "in_use"
-    assert f"Product {product.product_key} is used by 2 device(s)" in error.value.message
+    assert f"Product {product.product_key} is used by 2 devices" in error.value.message
     assert Product.objects.filter(pk=product.pk).exists()
 
 
