@@ -35,5 +35,6 @@ class AccessDenied(DomainError):
 
     status = 403
 
-    def __init__(self, message: StrOrPromise = _("You need write access to Asset Management for this OU.")) -> None:
-        super().__init__(message, code="permission_denied")
+    def __init__(self, message: StrOrPromise | None = None) -> None:
+        super().__init__(message or _("You need write access to Asset Management for this OU."),
+                         code="permission_denied")

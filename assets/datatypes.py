@@ -124,7 +124,8 @@ def _enum(value: Any, spec: dict, from_text: bool) -> int:
     elif isinstance(key, int) and not isinstance(key, bool) and str(key) in values:
         return key
     allowed = ", ".join(f"{k} ({v})" for k, v in values.items())
-    raise ValueProblem(_('"%(value)s" is not one of the allowed values: %(allowed)s') % {"value": value, "allowed": allowed})
+    raise ValueProblem(_('"%(value)s" is not one of the allowed values: %(allowed)s')
+                       % {"value": value, "allowed": allowed})
 
 
 def _string(value: Any, spec: dict, from_text: bool) -> str:
