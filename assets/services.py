@@ -65,28 +65,34 @@ def attribute_problems(model: ThingModel, attributes: Any, *, require_all: bool,
                        from_text: bool = False) -> tuple[dict, dict[str, str]]:
     """Check attribute values against the model: (clean values, problems by identifier)."""
     if not isinstance(attributes, dict):
-        return {}, {"attributes": "attributes must be an object of identifier: value"}
+        return {}, {"attributes": _("attributes must be an object of identifier: value")}
     features = {f["identifier"]: f for f in model.attributes}
     clean: dict = {}
     problems: dict[str, str] = {}
     for identifier, value in attributes.items():
         feature = features.get(identifier)
         if feature is None:
-            problems[identifier] = f'"{identifier}" is not an attribute of model {model.model_id}'
+            problems[identifier] = _('"%(identifier)s" is not an attribute of model %(model)s') % {
+                "identifier": identifier, "model": model.model_id}
             continue
         if value is None or value == "":
             if feature.get("required"):
-                problems[identifier] = f'attribute "{identifier}" is required'
+                problems[identifier] = required_message(identifier)
             continue
         try:
             clean[identifier] = check_value(feature, value, from_text=from_text)
         except ValueProblem as problem:
-            problems[identifier] = f'attribute "{identifier}": {problem}'
+            problems[identifier] = _('attribute "%(identifier)s": %(problem)s') % {
+                "identifier": identifier, "problem": problem}
     if require_all:
         for identifier, feature in features.items():
             if feature.get("required") and identifier not in clean and identifier not in problems:
-                problems[identifier] = f'attribute "{identifier}" is required'
+                problems[identifier] = required_message(identifier)
     return clean, problems
+
+
+def required_message(identifier: str) -> str:
+    return _('attribute "%(identifier)s" is required') % {"identifier": identifier}
 
 
 def _validate_device_fields(device: Device, *, require_all_attributes: bool) -> None:
@@ -98,7 +104,7 @@ def _validate_device_fields(device: Device, *, require_all_attributes: bool) -> 
         except ValidationError as error:
             errors[field] = error.messages
     if len(device.description or "") > 500:
-        errors["description"] = ["The description can be at most 500 characters."]
+        errors["description"] = [_("The description can be at most %(maximum)d characters.") % {"maximum": 500}]
     tag_errors = tag_problems(device.tags)
     if tag_errors:
         errors["tags"] = tag_errors

@@ -60,7 +60,7 @@ def is_valid_timezone(value: Any) -> bool:
 
 def validate_timezone(value: str) -> None:
     if not is_valid_timezone(value):
-        raise ValidationError(f'"{value}" is not a valid time zone', code="invalid_timezone")
+        raise ValidationError(_('"%(zone)s" is not a valid time zone') % {"zone": value}, code="invalid_timezone")
 
 
 def tag_problems(tags: Any) -> list[str]:
