@@ -219,10 +219,10 @@ def send_code(request_id: int, *, now: datetime | None = None) -> str | None:
         request.expires_at = now + codes.CODE_LIFETIME
         request.result.pop("delivery_error", None)
         request.save(update_fields=["code_hash", "code_sent_at", "expires_at", "result"])
+    # the text and a delivery error (shown in the requester's dialog) are in the requester's language
     try:
         with translation.override(request.result.get("language") or settings.LANGUAGE_CODE):
-            text = _sms_text(request, code)
-        send_sms(request.target_ou.owner.phone, text)
+            send_sms(request.target_ou.owner.phone, _sms_text(request, code))
     except SmsDeliveryError as error:
         MigrationRequest.objects.filter(pk=request.pk).update(
             result={**request.result, "delivery_error": str(error)})

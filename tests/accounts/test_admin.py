@@ -308,7 +308,7 @@ def test_disable_action_disables_through_the_service_and_audits(support, device,
     event = AuditEvent.objects.get(action="device.disable")
     assert (event.actor, event.object_id) == (support, device.asset_id)
     texts = messages_of(response)
-    assert any("1 device(s) disabled: inv-0001" in t for t in texts)
+    assert any("1 device disabled: inv-0001" in t for t in texts)
     assert any("were already disabled: gw-0001" in t for t in texts)
 
 
