@@ -109,6 +109,8 @@ ROUTES: dict[str, Guard] = {
     "api/schema/": NO_OU_DATA,
     "api/docs/": NO_OU_DATA,
     "api/(?P<unmatched>.*)$": NO_OU_DATA,  # any other /api/ path: the API's JSON 404
+    # the JavaScript translation catalog (gettext() in the static scripts): the same for everyone
+    "jsi18n/": NO_OU_DATA,
     # console
     "accounts/switch-ou/": CONSOLE_MATRIX,
     "devices/": CONSOLE_MATRIX,
@@ -266,6 +268,7 @@ def test_each_matrix_requests_the_routes_classified_under_it(matrix: Guard):
     # the API's description is public, like any API's docs: it names routes, not objects
     ("get", "/api/schema/", 200), ("get", "/api/docs/", 200),
     ("get", "/api/no-such-thing/", 404), ("post", "/api/devices.json", 404),
+    ("get", "/jsi18n/", 200),
 ])
 def test_routes_without_ou_data_answer_anonymous(client, method, url, expected):
     assert ROUTES[resolve(url).route] == NO_OU_DATA
