@@ -77,9 +77,13 @@ def describe_duration(duration: timedelta) -> str:
     minutes = int(duration.total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
-    parts = [ngettext(one, many, n) % {"count": n} for n, one, many in (
-        (days, "%(count)d day", "%(count)d days"), (hours, "%(count)d hour", "%(count)d hours"),
-        (minutes, "%(count)d minute", "%(count)d minutes")) if n]
+    parts = []
+    if days:
+        parts.append(ngettext("%(count)d day", "%(count)d days", days) % {"count": days})
+    if hours:
+        parts.append(ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours})
+    if minutes:
+        parts.append(ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes})
     return " ".join(parts) or gettext("less than a minute")
 
 
