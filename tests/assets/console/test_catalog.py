@@ -61,7 +61,7 @@ def test_a_bad_model_definition_is_shown_not_saved(cast, writer, acme):
 
 def test_deleting_a_model_in_use_is_refused(cast, product, writer):
     response = client_for(writer).post(reverse("assets:model-delete", args=[product.model.pk]), follow=True)
-    assert "used by 1 product(s)" in response.content.decode()
+    assert "used by 1 product; delete it first" in response.content.decode()
 
 
 def test_a_product_and_its_model_are_edited_then_deleted_through_the_console(cast, product, writer):
