@@ -124,7 +124,8 @@ def migrate_resend(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as error:
         migration.refresh_from_db()
         return _render(request, _closed_or(migration, _code_context(migration, error=error.message)))
-    return _render(request, _code_context(migration, notice="A new code was sent; the previous one no longer works."))
+    return _render(request, _code_context(migration, notice=gettext(
+        "A new code was sent; the previous one no longer works.")))
 
 
 @console_view
