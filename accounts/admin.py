@@ -26,6 +26,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from rest_framework.authtoken.admin import TokenAdmin as BaseTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
@@ -176,9 +177,9 @@ class UserAdmin(ServiceAdmin, BaseUserAdmin):
 
     fieldsets = (
         (None, {"fields": ("username", "password")}),
-        ("Personal info", {"fields": ("first_name", "last_name", "email", "phone")}),
-        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
-        ("Important dates", {"fields": ("last_login", "date_joined")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email", "phone")}),
+        (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",),
@@ -339,7 +340,7 @@ def _manages(request: HttpRequest, membership: Membership | None) -> bool:
 
 def _require_manage(request: HttpRequest, membership: Membership) -> None:
     if not _manages(request, membership):
-        raise AccessDenied("Only an OU admin of this OU can manage its members.")
+        raise AccessDenied(_("Only an OU admin of this OU can manage its members."))
 
 
 # --- OU object permissions ------------------------------------------------------------------------
@@ -353,11 +354,11 @@ class OUPermissionAdmin(OUScopedAdmin):
     list_filter = ("permission", ("content_object", OUListFilter))
     autocomplete_fields = ("content_object",)
 
-    @admin.display(description="OU", ordering="content_object__name")
+    @admin.display(description=_("OU"), ordering="content_object__name")
     def ou(self, grant: Any) -> OrganizationUnit:
         return grant.content_object
 
-    @admin.display(description="permission", ordering="permission__codename")
+    @admin.display(description=_("permission"), ordering="permission__codename")
     def codename(self, grant: Any) -> str:
         return grant.permission.codename
 
@@ -421,7 +422,7 @@ class OUGroupObjectPermissionAdmin(OUPermissionAdmin):
 class ActionFamilyFilter(admin.SimpleListFilter):
     """By kind of action. Fixed families: a DISTINCT over millions of audit rows is not free."""
 
-    title = "action"
+    title = _("action")
     parameter_name = "family"
     families = ("device", "product", "model", "membership", "ou", "ou_permission", "user", "trace", "migration",
                 "batch")
@@ -450,11 +451,11 @@ class AuditEventAdmin(ReadOnlyAdmin):
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
 
-    @admin.display(description="before")
+    @admin.display(description=_("before"))
     def before_json(self, event: AuditEvent) -> str:
         return pretty_json(event.before)
 
-    @admin.display(description="after")
+    @admin.display(description=_("after"))
     def after_json(self, event: AuditEvent) -> str:
         return pretty_json(event.after)
 

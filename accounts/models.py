@@ -13,9 +13,11 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-phone_validator = RegexValidator(r"^\+[1-9][0-9]{6,14}\Z", "Enter the phone number in E.164 form, e.g. +8613800000000.")
+phone_validator = RegexValidator(r"^\+[1-9][0-9]{6,14}\Z",
+                                 _("Enter the phone number in E.164 form, e.g. +8613800000000."))
 
 
 class User(AbstractUser):
@@ -28,18 +30,18 @@ def generate_ou_id() -> str:
 
 
 class OrganizationUnit(models.Model):
-    ou_id = models.CharField("OU ID", max_length=32, unique=True, default=generate_ou_id, editable=False)
+    ou_id = models.CharField(_("OU ID"), max_length=32, unique=True, default=generate_ou_id, editable=False)
     name = models.CharField(max_length=100)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_ous")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = "organization unit"
+        verbose_name = _("organization unit")
         ordering = ["name"]
         permissions = [
-            ("view_assets", "Read access to Asset Management"),
-            ("change_assets", "Write access to Asset Management"),
-            ("manage_members", "Manage the OU's members"),
+            ("view_assets", _("Read access to Asset Management")),
+            ("change_assets", _("Write access to Asset Management")),
+            ("manage_members", _("Manage the OU's members")),
         ]
 
     def __str__(self) -> str:
@@ -47,9 +49,9 @@ class OrganizationUnit(models.Model):
 
 
 class Role(models.TextChoices):
-    OU_ADMIN = "ou_admin", "OU admin"
-    ASSET_MANAGER = "asset_manager", "Asset manager"
-    ASSET_VIEWER = "asset_viewer", "Asset viewer"
+    OU_ADMIN = "ou_admin", _("OU admin")
+    ASSET_MANAGER = "asset_manager", _("Asset manager")
+    ASSET_VIEWER = "asset_viewer", _("Asset viewer")
 
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -78,14 +80,14 @@ class OUUserObjectPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE)
 
     class Meta(UserObjectPermissionBase.Meta):
-        verbose_name = "OU user permission"
+        verbose_name = _("OU user permission")
 
 
 class OUGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE)
 
     class Meta(GroupObjectPermissionBase.Meta):
-        verbose_name = "OU group permission"
+        verbose_name = _("OU group permission")
 
 
 class AuditEvent(models.Model):

@@ -37,7 +37,7 @@ def require_manage_members(actor: Any, ou: OrganizationUnit, *, system_allowed: 
     if is_system(actor, system_allowed=system_allowed):
         return
     if not can(actor, MANAGE_MEMBERS, ou.pk):
-        raise AccessDenied("Only an OU admin of this OU can change its members.")
+        raise AccessDenied(_("Only an OU admin of this OU can change its members."))
 
 
 def require_create_ou(actor: Any) -> None:
@@ -46,7 +46,7 @@ def require_create_ou(actor: Any) -> None:
     if is_system(actor, system_allowed=True):
         return
     if not (getattr(actor, "is_active", False) and actor.has_perm("accounts.add_organizationunit")):
-        raise AccessDenied("You may not create OUs.")
+        raise AccessDenied(_("You may not create OUs."))
 
 
 def _ou_permissions() -> dict[str, Permission]:

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from .ous import switch_ou
@@ -16,7 +17,7 @@ from .ous import switch_ou
 def switch_ou_view(request: HttpRequest) -> HttpResponse:
     ou = switch_ou(request, request.POST.get("ou_id", ""))
     if ou is None:
-        messages.error(request, "You are not a member of that OU.")
+        messages.error(request, gettext("You are not a member of that OU."))
     next_url = request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = ""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from .models import Device, DeviceStatus
 from .query import all_of, apply_query, context_for, shorthands
@@ -52,7 +53,7 @@ def filter_by_tag(qs: QuerySet[Device], expression: str) -> QuerySet[Device]:
     """`key` (has the tag) or `key:value` (tag equals value)."""
     key = expression.partition(":")[0].strip()
     if not TAG_KEY_RE.match(key):
-        raise BadFilter("A tag filter is a tag key or key:value, e.g. site or site:shanghai.")
+        raise BadFilter(_("A tag filter is a tag key or key:value, e.g. site or site:shanghai."))
     return apply_query(qs, shorthands.tag(expression), context_for(qs))
 
 
@@ -100,7 +101,7 @@ def _decode(cursor: str) -> tuple[Any, int]:
             value = dt.datetime.fromisoformat(value["dt"])
         return value, int(pk)
     except (ValueError, TypeError, KeyError):
-        raise BadFilter("The page link is not valid any more; start again from the first page.") from None
+        raise BadFilter(_("The page link is not valid any more; start again from the first page.")) from None
 
 
 def beyond(field: str, ascending: bool, value: Any, pk: int) -> Q:

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import OrganizationUnit
 from accounts.permissions import OUScopedQuerySet
@@ -41,9 +42,9 @@ RECENT_COMMANDS = 20
 
 
 class Transport(models.TextChoices):
-    WEBSOCKET = "websocket", "Websocket"
-    MQTT = "mqtt", "MQTT (portal broker)"
-    EMQX = "emqx", "MQTT (EMQX cluster)"
+    WEBSOCKET = "websocket", _("Websocket")
+    MQTT = "mqtt", _("MQTT (portal broker)")
+    EMQX = "emqx", _("MQTT (EMQX cluster)")
 
 
 class DeviceSession(models.Model):
@@ -78,8 +79,8 @@ class DeviceSession(models.Model):
 
 
 class ValueKind(models.TextChoices):
-    MEASUREPOINT = "measurepoint", "Measure point"
-    EVENT = "event", "Event"
+    MEASUREPOINT = "measurepoint", _("Measure point")
+    EVENT = "event", _("Event")
 
 
 class LatestValue(models.Model):
@@ -147,11 +148,11 @@ class ValueHistory(models.Model):
 
 
 class CommandStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for the reply"
-    OK = "ok", "Succeeded"
-    ERROR = "error", "Failed on the device"
-    TIMEOUT = "timeout", "No reply in time"
-    OFFLINE = "offline", "Device offline"
+    PENDING = "pending", _("Waiting for the reply")
+    OK = "ok", _("Succeeded")
+    ERROR = "error", _("Failed on the device")
+    TIMEOUT = "timeout", _("No reply in time")
+    OFFLINE = "offline", _("Device offline")
 
 
 class CommandInvocationQuerySet(OUScopedQuerySet):

@@ -110,6 +110,8 @@ ROUTES: dict[str, Guard] = {
     "api/docs/": NO_OU_DATA,
     "api/(?P<unmatched>.*)$": NO_OU_DATA,  # any other /api/ path: the API's JSON 404
     "i18n/setlang/": NO_OU_DATA,  # the header's language switch: a cookie, then back to `next`
+    # the JavaScript translation catalog (gettext() in the static scripts): the same for everyone
+    "jsi18n/": NO_OU_DATA,
     # console
     "accounts/switch-ou/": CONSOLE_MATRIX,
     "devices/": CONSOLE_MATRIX,
@@ -268,6 +270,7 @@ def test_each_matrix_requests_the_routes_classified_under_it(matrix: Guard):
     ("get", "/api/schema/", 200), ("get", "/api/docs/", 200),
     ("get", "/api/no-such-thing/", 404), ("post", "/api/devices.json", 404),
     ("post", "/i18n/setlang/", 302),  # no `next`: back to where the browser came from, or /
+    ("get", "/jsi18n/", 200),
 ])
 def test_routes_without_ou_data_answer_anonymous(client, method, url, expected):
     assert ROUTES[resolve(url).route] == NO_OU_DATA

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -155,7 +156,7 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
         found = {d.asset_id: d for d in self.get_queryset().filter(asset_id__in=asset_ids)}
         missing = [asset_id for asset_id in asset_ids if asset_id not in found]
         if missing:
-            raise ValidationError({"assetIds": [f"Unknown assetId: {', '.join(missing[:10])}."]})
+            raise ValidationError({"assetIds": [_("Unknown assetId: %(ids)s.") % {"ids": ", ".join(missing[:10])}]})
         return [found[asset_id] for asset_id in asset_ids]
 
     @extend_schema(summary="Create a device", request=DeviceCreateSerializer,
@@ -169,7 +170,7 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
         product = Product.objects.visible_to(request.user).select_related("model").filter(
             product_key=product_key).first()
         if product is None:
-            raise ValidationError({"productKey": [f"Unknown productKey {product_key}."]})
+            raise ValidationError({"productKey": [_("Unknown productKey %(product)s.") % {"product": product_key}]})
         device = services.create_device(request.user, ou, product, **fields)
         return Response(CreatedDeviceSerializer(device).data, status=status.HTTP_201_CREATED)
 
@@ -196,7 +197,7 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
     @action(detail=False, methods=["get"], url_path="by-key", pagination_class=None, filter_backends=[])
     def by_key(self, request: Request) -> Response:
         keys = {name: request.query_params.get(name) for name in ("productKey", "deviceKey")}
-        missing = {name: ["This parameter is required."] for name, value in keys.items() if not value}
+        missing = {name: [_("This parameter is required.")] for name, value in keys.items() if not value}
         if missing:
             raise ValidationError(missing)
         device = get_object_or_404(self.get_queryset(), product__product_key=keys["productKey"],
@@ -275,7 +276,8 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
     def sub_device_candidates(self, request: Request, assetId: str) -> Response:
         gateway = self.get_object()
         if not gateway.product.is_gateway or gateway.gateway_id is not None:
-            raise DomainError(f"{gateway.name} is not a gateway: only Gateway devices have sub-devices.",
+            raise DomainError(_("%(name)s is not a gateway: only Gateway devices have sub-devices.")
+                              % {"name": gateway.name},
                               code="not_a_gateway")
         return self.paginated(services.sub_device_candidates(gateway).select_related("product", "ou", "gateway"))
 
@@ -284,7 +286,7 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
     def gateway(self, request: Request, assetId: str) -> Response:
         device = self.get_object()
         if device.gateway_id is None:
-            raise NotFound(f"Device {device.device_key} has no gateway.", code="no_gateway")
+            raise NotFound(_("Device %(device)s has no gateway.") % {"device": device.device_key}, code="no_gateway")
         return Response(DeviceSerializer(get_object_or_404(self.get_queryset(), pk=device.gateway_id)).data)
 
 
@@ -311,7 +313,8 @@ class SharedViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
         """A model usable by `ou`'s products: its own first, else one shared to it."""
         matches = sorted(ThingModel.objects.in_ou(ou).filter(model_id=model_id), key=lambda m: m.ou_id != ou.pk)
         if not matches:
-            raise ValidationError({"modelId": [f"Unknown modelId {model_id} in OU {ou.ou_id}."]})
+            raise ValidationError({"modelId": [_("Unknown modelId %(model)s in OU %(ou)s.")
+                                              % {"model": model_id, "ou": ou.ou_id}]})
         return matches[0]
 
 
@@ -332,7 +335,8 @@ class ProductViewSet(SharedViewSet):
     def get_object(self, *, write: bool = False) -> Product:
         product = get_object_or_404(self.get_queryset(), product_key=self.kwargs["productKey"])
         if write:
-            require_write(self.request.user, product.ou_id, f"Product {product.product_key}")
+            require_write(self.request.user, product.ou_id,
+                          _("Product %(product)s") % {"product": product.product_key})
         return product
 
     @extend_schema(summary="Create a product", request=ProductCreateSerializer,
@@ -402,7 +406,7 @@ class ThingModelViewSet(SharedViewSet):
                               code="ambiguous", field="ou")
         model = matches[0]
         if write:
-            require_write(self.request.user, model.ou_id, f"Model {model.model_id}")
+            require_write(self.request.user, model.ou_id, _("Model %(model)s") % {"model": model.model_id})
         return model
 
     @extend_schema(summary="Create a thing model", request=ThingModelCreateSerializer,

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.timezone import localtime
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST, require_safe
@@ -254,7 +255,7 @@ def device_create(request: HttpRequest) -> HttpResponse:
         except DomainError as error:
             _attach(form, error)
         else:
-            messages.success(request, f"Device {device.name} created.")
+            messages.success(request, gettext("Device %(name)s created.") % {"name": device.name})
             return redirect("assets:device-detail", asset_id=device.asset_id)
     template = "assets/_device_form_fields.html" if request.htmx else "assets/device_form.html"
     return render(request, template, {"form": form, "device": None, "products": products})
@@ -272,7 +273,7 @@ def device_edit(request: HttpRequest, asset_id: str) -> HttpResponse:
         except DomainError as error:
             _attach(form, error)
         else:
-            messages.success(request, f"Device {device.name} saved.")
+            messages.success(request, gettext("Device %(name)s saved.") % {"name": device.name})
             return redirect("assets:device-detail", asset_id=device.asset_id)
     return render(request, "assets/device_form.html", {"form": form, "device": device})
 

@@ -5,7 +5,10 @@ document.addEventListener("click", (event) => {
   const source = document.querySelector(button.dataset.copy);
   if (!source) return;
   const text = source.textContent.trim();
-  const done = () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 1500); };
+  const done = () => {
+    button.textContent = gettext("Copied");
+    setTimeout(() => { button.textContent = gettext("Copy"); }, 1500);
+  };
   if (navigator.clipboard && window.isSecureContext) {
     navigator.clipboard.writeText(text).then(done, () => fallbackCopy(text, done));
   } else {
