@@ -195,3 +195,15 @@ def test_an_unknown_zone_gets_a_clear_error_not_a_500(writer, zone):
     assert response.status_code == 400
     assert "is not a time zone. Choose one from the list." in response.content.decode()
     assert User.objects.get(pk=writer.pk).time_zone == ""
+
+
+def test_the_audit_log_in_the_admin_names_the_readers_zone(writer):
+    support = User.objects.create_superuser("support", password="x", time_zone="Asia/Shanghai")
+    set_time_zone(writer, writer, "Europe/Paris")
+    AuditEvent.objects.filter(action="user.set_time_zone").update(created_at=MOMENT)
+    client = client_for(support)
+    listing = client.get(reverse("admin:accounts_auditevent_changelist")).content.decode()
+    assert ">2026-12-05 23:25:07 Asia/Shanghai</time>" in listing
+    event = AuditEvent.objects.get(action="user.set_time_zone")
+    detail = client.get(reverse("admin:accounts_auditevent_change", args=[event.pk])).content.decode()
+    assert ">2026-12-05 23:25:07 Asia/Shanghai</time>" in detail
