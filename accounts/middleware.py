@@ -26,6 +26,9 @@ class RequestIdMiddleware:
         return response
 
 
+API_PREFIX = "/api/"  # enos_portal/urls.py
+
+
 class TimeZoneMiddleware:
     """Render the request's times in the user's zone: their profile setting, else the browser's (the
     `tz` cookie portal/times.js sets), else UTC. After AuthenticationMiddleware (it reads the user)."""
@@ -34,6 +37,9 @@ class TimeZoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(API_PREFIX):
+            # DRF renders datetimes in the active zone: the API stays ISO 8601 UTC whoever calls it
+            return self.get_response(request)
         zone = zone_for(getattr(request, "user", None), request.COOKIES)
         request.time_zone = zone  # type: ignore[attr-defined]  # base.html tells times.js
         with timezone.override(zone.name):

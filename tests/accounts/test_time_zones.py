@@ -207,3 +207,12 @@ def test_the_audit_log_in_the_admin_names_the_readers_zone(writer):
     event = AuditEvent.objects.get(action="user.set_time_zone")
     detail = client.get(reverse("admin:accounts_auditevent_change", args=[event.pk])).content.decode()
     assert ">2026-12-05 23:25:07 Asia/Shanghai</time>" in detail
+
+
+def test_the_api_stays_in_utc_whatever_the_users_zone(writer, device):
+    Device.objects.filter(pk=device.pk).update(last_online_at=MOMENT)
+    set_time_zone(writer, writer, "Asia/Shanghai")
+    client = client_for(writer)  # a browser's session on the API (Swagger UI's "Try it out")
+    client.cookies[COOKIE_NAME] = "Asia/Tokyo"
+    body = client.get(f"/api/devices/{device.asset_id}/").json()
+    assert body["lastOnlineAt"] == "2026-12-05T15:25:07.123456Z"
