@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from .errors import DomainError
 from .forms import ProfileForm
@@ -30,6 +30,7 @@ def switch_ou_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def profile_view(request: HttpRequest) -> HttpResponse:
     """The signed-in user's own settings (only theirs: the page has no user in its URL)."""
     browser = zone_for(None, request.COOKIES)

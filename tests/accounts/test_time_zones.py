@@ -165,6 +165,7 @@ def test_the_profile_page_is_each_users_own(cast):
         assert page.status_code == 200 and 'name="time_zone"' in page.content.decode()
         assert client.post(PROFILE, {"time_zone": "Asia/Tokyo"}).status_code == 302
         assert User.objects.get(pk=cast[who].pk).time_zone == "Asia/Tokyo"
+    assert client_for(cast["writer"]).put(PROFILE).status_code == 405
     anonymous = client_for(None)
     for response in (anonymous.get(PROFILE), anonymous.post(PROFILE, {"time_zone": "UTC"})):
         assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
