@@ -104,14 +104,16 @@ def test_no_time_renders_nothing_so_a_default_shows():
     assert render('{{ when|local_time|default:"—" }}', "Asia/Shanghai", when=None) == "—"
 
 
-def test_the_device_pages_show_times_in_the_users_zone(writer, device):
-    Device.objects.filter(pk=device.pk).update(activated_at=MOMENT, last_online_at=MOMENT)
+def test_the_device_pages_show_times_in_the_users_zone(writer, device, gateway):
+    Device.objects.filter(pk=device.pk).update(activated_at=MOMENT, last_online_at=MOMENT, gateway=gateway)
     set_time_zone(writer, writer, "Asia/Shanghai")
     client = client_for(writer)
     details = client.get(reverse("assets:device-detail", args=[device.asset_id])).content.decode()
     assert ">2026-12-05 23:25:07 Asia/Shanghai</time>" in details
     listing = client.get(reverse("assets:device-list")).content.decode()
     assert ">2026-12-05 23:25:07</time>" in listing and '<span class="zone-name">(Asia/Shanghai)</span>' in listing
+    sub_devices = client.get(reverse("assets:device-sub-devices", args=[gateway.asset_id])).content.decode()
+    assert ">2026-12-05 23:25:07</time>" in sub_devices and "(Asia/Shanghai)</span>" in sub_devices
     set_time_zone(writer, writer, "America/New_York")
     details = client.get(reverse("assets:device-detail", args=[device.asset_id])).content.decode()
     assert ">2026-12-05 10:25:07 America/New_York</time>" in details
