@@ -43,6 +43,7 @@ from .models import (
     User,
 )
 from .permissions import MANAGE_MEMBERS, VIEW, can, ou_ids_with
+from .time_zones import time_html
 
 # --- shared pieces --------------------------------------------------------------------------------
 
@@ -439,17 +440,21 @@ class ActionFamilyFilter(admin.SimpleListFilter):
 class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only history of every write through every door."""
 
-    list_display = ("created_at", "actor", "ou", "action", "object_type", "object_repr", "object_id")
+    list_display = ("when", "actor", "ou", "action", "object_type", "object_repr", "object_id")
     list_filter = (ActionFamilyFilter, ("ou", OUListFilter), "created_at")
     list_select_related = ("actor", "ou")
     search_fields = ("action__exact", "object_id__exact", "object_repr", "actor__username__exact",
                      "request_id__exact")
-    fields = ("created_at", "actor", "ou", "action", "object_type", "object_id", "object_repr",
+    fields = ("when", "actor", "ou", "action", "object_type", "object_id", "object_repr",
               "before_json", "after_json", "request_id")
     readonly_fields = fields
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
+
+    @admin.display(description=_("time"), ordering="created_at")
+    def when(self, event: AuditEvent) -> str:
+        return time_html(event.created_at)  # in the reader's zone, named
 
     @admin.display(description=_("before"))
     def before_json(self, event: AuditEvent) -> str:

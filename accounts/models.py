@@ -11,17 +11,30 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from .time_zones import is_time_zone
+
 phone_validator = RegexValidator(r"^\+[1-9][0-9]{6,14}\Z",
                                  _("Enter the phone number in E.164 form, e.g. +8613800000000."))
 
 
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name the server knows (blank: follow the browser)."""
+    if value and not is_time_zone(value):
+        raise ValidationError(_("%(zone)s is not a time zone this portal knows."), code="invalid_time_zone",
+                              params={"zone": value})
+
+
 class User(AbstractUser):
     phone = models.CharField(max_length=16, blank=True, validators=[phone_validator])
+    # the console shows every time in this zone; blank: in the browser's (told by a cookie)
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, validators=[validate_time_zone],
+                                 help_text=_("An IANA time zone name; blank follows the browser."))
 
 
 def generate_ou_id() -> str:

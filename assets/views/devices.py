@@ -14,7 +14,6 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.timezone import localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -23,6 +22,7 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts.errors import DomainError
 from accounts.models import OrganizationUnit
 from accounts.ous import ous_visible_to
+from accounts.time_zones import time_html
 
 from .. import services
 from ..access import get_device_for
@@ -111,7 +111,9 @@ def prepare_rows(rows: list[Device]) -> list[Device]:
         device.toggle_url = device_url("assets:device-toggle", device.asset_id)
         device.edit_url = device_url("assets:device-edit", device.asset_id)
         device.delete_url = device_url("assets:device-delete", device.asset_id)
-        device.created_label = localtime(device.created_at).strftime("%Y-%m-%d %H:%M")
+        # in the user's zone; the columns' headers name it
+        device.created_label = time_html(device.created_at, "table")
+        device.last_online_label = time_html(device.last_online_at, "table")
     return rows
 
 

@@ -67,6 +67,7 @@ def console_pages(fleet, product) -> list[str]:
         reverse("assets:model-edit", args=[product.model.pk]),
         reverse("assets:batch"),
         reverse("assets:migrate") + f"?asset_ids={device.asset_id}",
+        reverse("accounts:profile"),
     ]
 
 
