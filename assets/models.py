@@ -378,9 +378,9 @@ class MigrationRequest(models.Model):
 
     requester = models.ForeignKey("accounts.User", verbose_name=_("requester"), on_delete=models.CASCADE,
                                   related_name="migration_requests")
-    source_ou = models.ForeignKey(OrganizationUnit, verbose_name=_("source ou"), on_delete=models.CASCADE,
+    source_ou = models.ForeignKey(OrganizationUnit, verbose_name=_("source OU"), on_delete=models.CASCADE,
                                   related_name="+")
-    target_ou = models.ForeignKey(OrganizationUnit, verbose_name=_("target ou"), on_delete=models.CASCADE,
+    target_ou = models.ForeignKey(OrganizationUnit, verbose_name=_("target OU"), on_delete=models.CASCADE,
                                   related_name="+")
     device_ids = models.JSONField(verbose_name=_("devices"), default=list)  # sorted Device pks chosen by the requester
     device_set_hash = models.CharField(verbose_name=_("device set hash"),

@@ -152,7 +152,7 @@ class ValueHistory(models.Model):
 
     class Meta:
         verbose_name = _("value history")
-        verbose_name_plural = _("value historys")
+        verbose_name_plural = _("value history")
         indexes = [models.Index(fields=["device", "identifier", "-time"], name="value_history_point")]
 
     def __str__(self) -> str:
