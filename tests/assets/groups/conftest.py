@@ -1,0 +1,3 @@
+"""Groups over the query tests' fleet (tests/assets/query/conftest.py): Acme's look-alike devices in Globex."""
+
+from tests.assets.query.conftest import fleet  # noqa: F401 - the same fleet
