@@ -81,6 +81,7 @@ def read_filters(request: HttpRequest, ou: OrganizationUnit) -> TableFilters:
         product_id=product_ids.get(params.get("product") or ""), status=params.get("status") or "",
         asset_type=params.get("type") or "", tag_expression=params.get("tag") or ""))
     context = context_for(Device.objects.all(), request.user)
+    context.group_ou = ou.pk  # group:<name> is a group of the OU the table shows
     problems: list[str] = []
     if params.get("q"):
         try:
