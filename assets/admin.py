@@ -392,3 +392,5 @@ def _some(names: list[str], limit: int = 10) -> str:
     shown = ", ".join(names[:limit])
     return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
 
+
+from . import group_admin  # noqa: E402, F401 - registers the device groups admin
