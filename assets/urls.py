@@ -24,6 +24,7 @@ urlpatterns = [
     path("groups/", groups.group_list, name="group-list"),
     path("groups/new/", groups.group_create, name="group-create"),
     path("groups/check-query/", groups.group_query_check, name="group-query-check"),
+    path("groups/add-selection/", groups.group_add_selection, name="group-add-selection"),
     path("groups/<int:pk>/", groups.group_detail, name="group-detail"),
     path("groups/<int:pk>/edit/", groups.group_edit, name="group-edit"),
     path("groups/<int:pk>/delete/", groups.group_delete, name="group-delete"),

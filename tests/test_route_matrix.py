@@ -129,6 +129,7 @@ ROUTES: dict[str, Guard] = {
     "groups/": CONSOLE_MATRIX,
     "groups/new/": CONSOLE_MATRIX,
     "groups/check-query/": CONSOLE_MATRIX,
+    "groups/add-selection/": CONSOLE_MATRIX,
     "groups/<int:pk>/": CONSOLE_MATRIX,
     "groups/<int:pk>/edit/": CONSOLE_MATRIX,
     "groups/<int:pk>/delete/": CONSOLE_MATRIX,

@@ -206,3 +206,35 @@ def group_devices_remove(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, ngettext("%(count)d device removed.", "%(count)d devices removed.", removed) % {
             "count": removed})
     return redirect("assets:group-detail", pk=group.pk)
+
+
+@console_view
+def group_add_selection(request: HttpRequest) -> HttpResponse:
+    """"Add selected to group" of the device table: the devices ticked (GET, swapped into the table's dialog
+    area by htmx, or as a page), then a static group of the OU to add them to (POST)."""
+    ou = current_ou(request)
+    if not can_write(request):
+        return render(request, "assets/read_only.html", status=403)
+    source = request.POST if request.method == "POST" else request.GET
+    asset_ids = list(dict.fromkeys(a for a in source.getlist("asset_ids") if a))
+    devices = list(Device.objects.writable_by(request.user).filter(ou=ou, asset_id__in=asset_ids))
+    static = list(DeviceGroup.objects.writable_by(request.user).filter(ou=ou, kind=GroupKind.STATIC))
+    error = "" if devices else _("Select at least one device in the table.")
+    if request.method == "POST" and devices:
+        group = next((g for g in static if str(g.pk) == request.POST.get("group")), None)
+        if group is None:
+            error = _("Choose a static group of this OU.")
+        else:
+            try:
+                added = groups.add_group_devices(request.user, group, devices)
+            except DomainError as problem:
+                error = problem.message
+            else:
+                messages.success(request, ngettext("%(count)d device added to %(name)s.",
+                                                   "%(count)d devices added to %(name)s.", added) % {
+                    "count": added, "name": group.name})
+                return redirect("assets:group-detail", pk=group.pk)
+    context = {"devices": devices, "groups": static, "error": error, "as_page": not request.htmx,
+               "create_query": "&".join(f"asset_ids={d.asset_id}" for d in devices)}
+    template = "assets/groups/_add_selection.html" if request.htmx else "assets/groups/add_selection.html"
+    return render(request, template, context)

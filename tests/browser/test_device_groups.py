@@ -1,5 +1,6 @@
 """Device groups in real Chromium: a dynamic group made from a query (checked live as it is typed) shows its
-devices and their status counts; a static group holds two chosen devices; a device's details list both."""
+devices and their status counts; a static group holds two chosen devices, and one more from the device table's
+selection; a device's details list both groups."""
 
 from __future__ import annotations
 
@@ -52,9 +53,19 @@ def test_a_dynamic_and_a_static_group_and_the_devices_groups(page: Page, live_se
     expect(page.locator("table.devices tbody tr")).to_have_count(2)
     expect(page.locator("#matching")).to_have_text("2 devices match.")
 
+    # the device table's selection: one more device into Picked
+    page.click("nav.mainnav >> text=Device Assets")
+    page.check(f"input[name=asset_ids][value={Device.objects.get(device_key='inv-003').asset_id}]")
+    page.click("#add-to-group")
+    expect(page.locator("#add-to-group-dialog")).to_contain_text("1 device selected: inv-003")
+    page.select_option("#id_group", label="Picked")
+    page.click("#add-to-group-form button[type=submit]")
+    expect(page.locator("#group-name")).to_have_text("Picked")
+    expect(page.locator("#matching")).to_have_text("3 devices match.")
+
     page.click("nav.mainnav >> text=Groups")
     expect(page.locator("#groups tr[data-group=Suzhou] td.count")).to_have_text("3")
-    expect(page.locator("#groups tr[data-group=Picked] td.count")).to_have_text("2")
+    expect(page.locator("#groups tr[data-group=Picked] td.count")).to_have_text("3")
 
     # inv-001 is in both: the static membership and the dynamic query
     device = Device.objects.get(device_key="inv-001")

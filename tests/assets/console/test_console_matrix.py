@@ -70,6 +70,7 @@ CREATE_PAGES = [
     ("assets:product-create", lambda o: o["model"].model_id),
     ("assets:model-create", lambda o: o["acme"].ou_id),
     ("assets:group-create", lambda o: o["acme"].ou_id),
+    ("assets:group-add-selection", lambda o: o["acme"].ou_id),
 ]
 
 

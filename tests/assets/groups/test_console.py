@@ -173,3 +173,24 @@ def test_the_device_table_query_knows_the_current_ous_groups(cast, writer, picke
     assert {d.device_key for d in response.context["page"].rows} == {"inv-0001", "gw-0001"}
     response = client_for(writer).get(reverse("assets:device-list"), {"q": "group:nope"})
     assert "Unknown group &quot;nope&quot; at column 1" in response.content.decode()
+
+
+def test_the_tables_selection_is_added_to_a_static_group(cast, writer, acme, picked, north, online, globex_device):
+    client = client_for(writer)
+    url = reverse("assets:group-add-selection")
+    dialog = client.get(url, {"asset_ids": [online.asset_id, globex_device.asset_id]}, HTTP_HX_REQUEST="true")
+    assert dialog.status_code == 200 and [d.device_key for d in dialog.context["devices"]] == ["on-1"]
+    assert [g.name for g in dialog.context["groups"]] == ["picked"]  # static groups only
+    assert "<html" not in dialog.content.decode()
+    response = client.post(url, {"asset_ids": [online.asset_id], "group": picked.pk})
+    assert response.status_code == 302 and response["Location"] == reverse("assets:group-detail", args=[picked.pk])
+    assert picked.members.filter(device=online).exists()
+    refused = client.post(url, {"asset_ids": [online.asset_id], "group": north.pk})
+    assert refused.status_code == 200 and refused.context["error"] == "Choose a static group of this OU."
+    nothing = client.get(url)
+    assert nothing.context["error"] == "Select at least one device in the table."
+
+
+def test_the_table_offers_add_to_group_to_writers_only(cast, writer, viewer, device):
+    assert 'id="add-to-group"' in client_for(writer).get(reverse("assets:device-list")).content.decode()
+    assert 'id="add-to-group"' not in client_for(viewer).get(reverse("assets:device-list")).content.decode()
