@@ -84,11 +84,13 @@ def referring_groups(group: DeviceGroup) -> list[str]:
     return found
 
 
-def _refuse_if_named(group: DeviceGroup, doing: str) -> None:
+def _refuse_if_named(group: DeviceGroup, *, renaming: bool) -> None:
     names = referring_groups(group)
     if names:
-        raise Conflict(_('Group "%(name)s" cannot be %(doing)s: the queries of %(groups)s use it.') % {
-            "name": group.name, "doing": doing, "groups": ", ".join(f'"{n}"' for n in names)}, code="group_in_use")
+        message = (_('Group "%(name)s" cannot be renamed: the queries of %(groups)s use it.') if renaming
+                   else _('Group "%(name)s" cannot be deleted: the queries of %(groups)s use it.'))
+        raise Conflict(message % {"name": group.name, "groups": ", ".join(f'"{n}"' for n in names)},
+                       code="group_in_use")
 
 
 @transaction.atomic
@@ -126,7 +128,7 @@ def update_group(actor: Any, group: DeviceGroup, **changes: Any) -> DeviceGroup:
     if "name" in changes:
         name = clean_name(changes["name"])
         if name != group.name:
-            _refuse_if_named(group, _("renamed"))
+            _refuse_if_named(group, renaming=True)
             _check_unique(group.ou, name, exclude=group.pk)
         group.name = name
     if "description" in changes:
@@ -148,7 +150,7 @@ def update_group(actor: Any, group: DeviceGroup, **changes: Any) -> DeviceGroup:
 @transaction.atomic
 def delete_group(actor: Any, group: DeviceGroup) -> None:
     require_write(actor, group.ou_id)
-    _refuse_if_named(group, _("deleted"))
+    _refuse_if_named(group, renaming=False)
     audit.record(actor, "group.delete", group, before=group_snapshot(group))
     group.delete()
 

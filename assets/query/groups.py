@@ -64,8 +64,8 @@ def dynamic_group_q(group: DeviceGroup, context: QueryContext, node: Group | Non
         tree = parse(group.query)
         matches = compile_node(tree, inner) if tree is not None else Q()
     except QueryError as error:
-        if node is None:
-            raise
+        # named in a query: point at the name there; read directly: at the token in the group's own query
+        where = (column, token) if node is not None else (error.column, error.token)
         raise QueryError(_('In group "%(name)s": %(message)s') % {"name": group.name, "message": error.message},
-                         column=column, token=token) from None
+                         column=where[0], token=where[1]) from None
     return Q(ou_id=group.ou_id) & matches

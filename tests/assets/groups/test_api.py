@@ -112,3 +112,13 @@ def test_the_schema_documents_groups():
     assert set(schema["paths"]["/api/groups/{id}/devices/"]) >= {"get", "post", "delete"}
     create = schema["paths"]["/api/groups/"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("GroupCreate")
+
+
+def test_a_dynamic_query_gone_stale_is_a_count_of_null_and_a_400_for_its_devices(cast, writer, acme):
+    group = groups.create_group(writer, acme, name="d", kind="dynamic", query="status:online")
+    DeviceGroup.objects.filter(pk=group.pk).update(query="stat:online")  # as if written before a rule changed
+    client = api_client_for(writer)
+    [row] = results(client.get("/api/groups/"))
+    assert row["deviceCount"] is None and row["problem"].startswith('In group "d": Unknown field "stat"')
+    response = client.get(f"/api/groups/{group.pk}/devices/")
+    assert response.status_code == 400 and response.json()["message"].startswith('In group "d": Unknown field')
