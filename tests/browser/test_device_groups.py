@@ -75,4 +75,3 @@ def test_a_dynamic_and_a_static_group_and_the_devices_groups(page: Page, live_se
     expect(page.locator("#device-groups")).to_contain_text("Suzhou")
     page.click("#device-groups >> text=Suzhou")
     expect(page.locator("#group-query")).to_have_text("tag:site=suzhou AND NOT status:disabled")
-
