@@ -186,6 +186,9 @@ def device_counts(request: HttpRequest, ou_id: str) -> HttpResponse:
 def recount_url(request: HttpRequest, ou: OrganizationUnit) -> str:
     """The counts fragment's URL for the filters of the page the request came from (its pushed URL)."""
     current = QueryDict(urlsplit(request.htmx.current_url or "").query) if request.htmx else QueryDict()
+    from .groups import with_group_query  # a group's page is the table narrowed by its group
+
+    current = with_group_query(request, current)
     query = urlencode({name: current[name] for name in FILTER_PARAMS if current.get(name)})
     return reverse("assets:device-counts", args=[ou.ou_id]) + (f"?{query}" if query else "")
 

@@ -5,15 +5,16 @@ or removing a static group's devices by deviceKey or assetId."""
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
@@ -174,8 +175,29 @@ def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if not isinstance(response, TemplateResponse) or response.template_name != "assets/device_list.html":
         return response  # a swap of the table
     response.template_name = "assets/groups/group_detail.html"
-    response.context_data.update({"group": group, "writable": writable})
+    try:
+        group_counts = groups.group_devices(request.user, group).status_counts()
+    except QueryError:
+        group_counts = None  # the table says what is wrong with the group's query
+    response.context_data.update({"group": group, "writable": writable, "group_counts": group_counts})
     return response
+
+
+def with_group_query(request: HttpRequest, params: QueryDict) -> QueryDict:
+    """`params` of the page an htmx request came from, with `q=group:"name"` when that page is a group's (whose
+    URL does not say it): a toggle there recounts the group's devices, not the OU's."""
+    try:
+        match = resolve(urlsplit(request.htmx.current_url or "").path) if request.htmx else None
+    except Resolver404:
+        return params
+    if match is None or match.view_name != "assets:group-detail":
+        return params
+    group = DeviceGroup.objects.visible_to(request.user).filter(pk=match.kwargs["pk"]).first()
+    if group is None:
+        return params
+    params = params.copy()
+    params["q"] = group.reference
+    return params
 
 
 @console_view

@@ -194,3 +194,22 @@ def test_the_tables_selection_is_added_to_a_static_group(cast, writer, acme, pic
 def test_the_table_offers_add_to_group_to_writers_only(cast, writer, viewer, device):
     assert 'id="add-to-group"' in client_for(writer).get(reverse("assets:device-list")).content.decode()
     assert 'id="add-to-group"' not in client_for(viewer).get(reverse("assets:device-list")).content.decode()
+
+
+def test_the_group_page_counts_its_devices_by_status(cast, viewer, picked, online, device):
+    Device.objects.filter(pk=device.pk).update(enabled=False)
+    response = client_for(viewer).get(reverse("assets:group-detail", args=[picked.pk]))
+    counts = response.context["group_counts"]
+    assert (counts["total"], counts["disable"], counts["inactive"], counts["online"]) == (2, 1, 1, 0)
+    assert 'id="group-status-summary"' in response.content.decode()
+
+
+def test_a_toggle_on_the_group_page_recounts_the_group(cast, writer, picked, device):
+    page = f"http://testserver{reverse('assets:group-detail', args=[picked.pk])}"
+    response = client_for(writer).post(reverse("assets:device-toggle", args=[device.asset_id]), HTTP_HX_REQUEST="true",
+                                       HTTP_HX_TARGET=f"device-{device.asset_id}", HTTP_HX_CURRENT_URL=page)
+    assert response.status_code == 200
+    assert response.context["counts_url"].endswith("?q=group%3A%22picked%22")
+    on_list = client_for(writer).post(reverse("assets:device-toggle", args=[device.asset_id]), HTTP_HX_REQUEST="true",
+                                      HTTP_HX_CURRENT_URL="http://testserver/devices/?status=online")
+    assert on_list.context["counts_url"].endswith("?status=online")
