@@ -39,6 +39,7 @@ def test_a_dynamic_and_a_static_group_and_the_devices_groups(page: Page, live_se
     page.click("#group-form button[type=submit]")
     expect(page.locator("#group-name")).to_have_text("Suzhou")
     expect(page.locator("#matching")).to_have_text("3 devices match.")
+    expect(page.locator("#group-status-summary")).to_contain_text("3 In the group")
     expect(page.locator("table.devices tbody tr")).to_have_count(3)  # inv-001, inv-003, inv-005
     expect(page.locator("table.devices tbody")).to_contain_text("inv-005")
 
