@@ -454,3 +454,6 @@ class BatchJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_operation_display()} of {self.filename}"
+
+
+from .group_models import DeviceGroup, DeviceGroupMember, GroupKind  # noqa: E402, F401 - groups refer to Device
