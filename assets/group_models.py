@@ -18,14 +18,16 @@ class GroupKind(models.TextChoices):
 
 
 class DeviceGroup(models.Model):
-    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="device_groups")
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE,
+                           related_name="device_groups")
     name = models.CharField(_("name"), max_length=100)
     description = models.CharField(_("description"), max_length=500, blank=True)
     kind = models.CharField(_("kind"), max_length=10, choices=GroupKind.choices, default=GroupKind.STATIC)
     query = models.TextField(_("query"), blank=True)  # dynamic groups only: the device query language
-    devices = models.ManyToManyField("assets.Device", through="DeviceGroupMember", related_name="device_groups")
-    created_at = models.DateTimeField(default=now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    devices = models.ManyToManyField("assets.Device", verbose_name=_("devices"), through="DeviceGroupMember",
+                                     related_name="device_groups")
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=now, editable=False)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     objects = OUScopedQuerySet.as_manager()
 
@@ -51,10 +53,12 @@ class DeviceGroup(models.Model):
 class DeviceGroupMember(models.Model):
     """A device in a static group (always a device of the group's OU)."""
 
-    group = models.ForeignKey(DeviceGroup, on_delete=models.CASCADE, related_name="members")
-    device = models.ForeignKey("assets.Device", on_delete=models.CASCADE, related_name="group_memberships")
-    added_at = models.DateTimeField(default=now, editable=False)
-    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+    group = models.ForeignKey(DeviceGroup, verbose_name=_("group"), on_delete=models.CASCADE, related_name="members")
+    device = models.ForeignKey("assets.Device", verbose_name=_("device"), on_delete=models.CASCADE,
+                               related_name="group_memberships")
+    added_at = models.DateTimeField(verbose_name=_("added at"), default=now, editable=False)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("added by"), null=True, blank=True,
+                                 on_delete=models.SET_NULL,
                                  related_name="+")
 
     class Meta:
