@@ -454,3 +454,4 @@ class BatchJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_operation_display()} of {self.filename}"
+from .export.models import ExportFormat, ExportJob, ExportStatus  # noqa: E402, F401 - its own module
