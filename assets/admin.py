@@ -403,3 +403,4 @@ def _some(names: list[str], limit: int = 10) -> str:
     return shown if len(names) <= limit else gettext("%(shown)s and %(count)d more") % {
         "shown": shown, "count": len(names) - limit}
 
+from .export import admin as export_admin  # noqa: E402, F401 - registers ExportJobAdmin
