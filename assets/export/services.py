@@ -143,7 +143,7 @@ def run_job(job_id: int) -> ExportJob | None:
     try:
         with translation.override(job.language or settings.LANGUAGE_CODE):
             if user is None:
-                raise DomainError(_("The user who asked for this export no longer exists."))
+                raise DomainError(_("The user who asked for this export can no longer sign in."))
             devices = job_devices(job, user)
             folder.mkdir(parents=True, exist_ok=True)
             filename = export_filename(job.format)
