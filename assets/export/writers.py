@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -22,10 +23,12 @@ from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any
+from xml.sax.saxutils import escape
 
 from django.db.models import QuerySet
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from ..batch.columns import columns_for
+from ..batch.columns import FIRST_DATA_ROW, column_letter, columns_for
 from ..batch.template import FORMULA_LEADS, device_row, write_template
 from ..models import Device, DeviceStatus, Product
 
@@ -39,6 +42,10 @@ CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 ZIP_CONTENT_TYPE = "application/zip"
 
 Progress = Callable[[int], None]
+DATA_SHEET_XML = "xl/worksheets/sheet1.xml"  # the Devices sheet: the first write_template creates
+PROBE = "=probe"  # text a spreadsheet would read as a formula: openpyxl gives it the quote-prefix style
+PROBE_ROW_RE = re.compile(rf'<row r="{FIRST_DATA_ROW}"><c r="A{FIRST_DATA_ROW}" s="(\d+)" t="inlineStr">.*?</row>')
+LETTERS = [column_letter(index) for index in range(16_384)]
 
 
 def device_rows(devices: QuerySet[Device]) -> Iterator[Any]:
@@ -84,10 +91,55 @@ def write_xlsx_zip(devices: QuerySet[Device], target: str | Path | IO[bytes],
         for product_id, group in groupby(device_rows(devices), key=attrgetter("product_id")):
             product = products[product_id]
             path = Path(folder) / f"{product.product_key}.xlsx"
-            write_template(str(path), product, rows=_template_rows(group, columns_for(product.model), counter))
+            write_workbook(path, product, _template_rows(group, columns_for(product.model), counter))
             archive.write(path, path.name)  # an .xlsx is compressed already: stored as it is
             path.unlink()
     return counter.done
+
+
+def write_workbook(path: Path, product: Product, rows: Iterator[list[Any]]) -> None:
+    """The product's Batch Update template (openpyxl writes it: header rows, drop-downs, Instructions, Lists)
+    with `rows` streamed into its Devices sheet as the cells openpyxl's write-only mode writes (inline strings,
+    numbers, the quote-prefix style on text that starts like a formula), about ten times faster than its
+    per-cell objects. One probe row tells the quote-prefix style's number; it is taken out again."""
+    skeleton = path.with_suffix(".skeleton")
+    write_template(str(skeleton), product, rows=[[PROBE]])
+    with zipfile.ZipFile(skeleton) as source, zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED,
+                                                               compresslevel=1) as target:
+        for info in source.infolist():
+            if info.filename != DATA_SHEET_XML:
+                target.writestr(info.filename, source.read(info.filename))
+                continue
+            sheet = source.read(info.filename).decode()
+            probe = PROBE_ROW_RE.search(sheet)
+            assert probe is not None, "the probe row is where write_template puts the first row"
+            quote_style = probe.group(1)
+            with target.open(info.filename, "w", force_zip64=True) as out:
+                out.write(sheet[:probe.start()].encode())
+                batch: list[str] = []
+                for number, values in enumerate(rows, start=FIRST_DATA_ROW):
+                    batch.append(_row_xml(number, values, quote_style))
+                    if len(batch) == 1_000:
+                        out.write("".join(batch).encode())
+                        batch.clear()
+                out.write("".join(batch).encode())
+                out.write(sheet[probe.end():].encode())
+    skeleton.unlink()
+
+
+def _row_xml(number: int, values: list[Any], quote_style: str) -> str:
+    cells = []
+    for letter, value in zip(LETTERS, values, strict=False):
+        if value is None or value == "":
+            continue
+        if type(value) in (int, float):
+            cells.append(f'<c r="{letter}{number}" t="n"><v>{value!r}</v></c>')
+            continue
+        text = escape(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
+        style = f' s="{quote_style}"' if text.startswith(FORMULA_LEADS) else ""
+        space = ' xml:space="preserve"' if text != text.strip() else ""
+        cells.append(f'<c r="{letter}{number}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>')
+    return f'<row r="{number}">{"".join(cells)}</row>'
 
 
 def _template_rows(rows: Iterator[Any], columns: list, counter: Counter) -> Iterator[list[Any]]:
