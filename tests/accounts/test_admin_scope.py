@@ -34,7 +34,7 @@ from accounts.models import (
 )
 from accounts.services import create_ou, set_membership
 from assets.groups import create_group
-from assets.models import Device, ModelShare, ProductShare
+from assets.models import Device, ExportJob, ModelShare, ProductShare
 from assets.services import share_product
 from connectivity.models import CommandInvocation, DeviceSession
 from tests.conftest import client_for, make_user
@@ -76,6 +76,7 @@ def one_per_device(device: Device, user: User) -> dict[str, models.Model]:
         "connectivity.DeviceSession": DeviceSession.objects.create(device=device, session_id=f"s-{device.pk}",
                                                                    transport="websocket"),
         "connectivity.CommandInvocation": CommandInvocation.objects.create(device=device, service="restart"),
+        "assets.ExportJob": ExportJob.objects.create(ou=device.ou, requested_by=user, format="csv", total=1),
     }
 
 
