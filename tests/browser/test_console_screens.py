@@ -13,7 +13,7 @@ from django.utils.timezone import now as django_now
 from playwright.sync_api import Page, expect
 
 from assets import groups
-from assets.models import Device
+from assets.models import Device, ExportJob
 from tests.assets.migration import fixtures
 from tests.browser.conftest import log_in
 from tracing import services as tracing
@@ -43,7 +43,9 @@ def fleet(cast, product, gateway):
     ])
     north = groups.create_group(cast["writer"], product.ou, name="North site", kind="dynamic", query="tag:site=north")
     groups.add_group_devices(cast["writer"], groups.create_group(cast["writer"], product.ou, name="Pilot"), devices[:3])
-    return {"devices": devices, "gateway": gateway, "trace": trace, "group": north}
+    export = ExportJob.objects.create(ou=product.ou, requested_by=cast["writer"], query="tag:site=north",
+                                      format="csv", total=25, progress=10)  # a big export, part written
+    return {"devices": devices, "gateway": gateway, "trace": trace, "group": north, "export": export}
 
 
 def console_pages(fleet, product) -> list[str]:
@@ -75,6 +77,7 @@ def console_pages(fleet, product) -> list[str]:
         reverse("assets:group-detail", args=[fleet["group"].pk]),
         reverse("assets:group-create"),
         reverse("assets:group-edit", args=[fleet["group"].pk]),
+        reverse("assets:export-job", args=[fleet["export"].pk]),
     ]
 
 
