@@ -23,6 +23,8 @@ ACTION_LABELS = {
     "device.batch_update": _("Batch update applied"),
     "device.seed": _("Demo devices created"),
     "migration.request": _("Move requested"),
+    "migration.resend": _("Move code sent again"),
+    "batch.upload": _("Batch file uploaded"),
     "model.create": _("Model created"),
     "model.update": _("Model edited"),
     "model.delete": _("Model deleted"),
