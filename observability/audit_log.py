@@ -20,7 +20,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.audit import audit_ou_ids
 from accounts.models import AuditEvent, OrganizationUnit
 from assets.models import BatchJob, Device, Product, ThingModel
 from tracing.models import MessageTrace
@@ -33,15 +32,6 @@ TEXT_LIMIT = 200  # object_repr is at most 200 characters
 
 class BadFilter(ValueError):
     """A filter the user typed that cannot be applied; the message says why."""
-
-
-def readable_events(user: Any) -> QuerySet[AuditEvent]:
-    """Every event of the OUs whose audit log `user` may read (accounts.audit.audit_ou_ids)."""
-    ids = audit_ou_ids(user)
-    events = AuditEvent.objects.all()
-    if ids is None:
-        return events.filter(ou__isnull=False)  # events of no OU (a user's account) stay in the admin
-    return events.filter(ou__in=sorted(ids)) if ids else events.none()
 
 
 @dataclass
