@@ -27,14 +27,15 @@ from assets.api.serializers import ErrorSerializer
 from . import audit_log
 from .actions import action_label
 
+TEXT = {"type": "string", "maxLength": audit_log.TEXT_LIMIT}
 PARAMETERS = [
-    OpenApiParameter("ou", OpenApiTypes.STR, description="ouId of one OU; by default every OU whose audit log "
+    OpenApiParameter("ou", TEXT, description="ouId of one OU; by default every OU whose audit log "
                      "you may read (you are its admin or owner)."),
-    OpenApiParameter("actor", OpenApiTypes.STR, description="User name of the actor; `system` for the portal's own."),
-    OpenApiParameter("action", OpenApiTypes.STR, description="Exact action code, e.g. device.disable."),
-    OpenApiParameter("object_type", OpenApiTypes.STR, description="e.g. device, product, thingmodel."),
-    OpenApiParameter("object_id", OpenApiTypes.STR, description="The object's public id (assetId, productKey …)."),
-    OpenApiParameter("q", OpenApiTypes.STR, description="Part of the object's name, any case."),
+    OpenApiParameter("actor", TEXT, description="User name of the actor; `system` for the portal's own."),
+    OpenApiParameter("action", TEXT, description="Exact action code, e.g. device.disable."),
+    OpenApiParameter("object_type", TEXT, description="e.g. device, product, thingmodel."),
+    OpenApiParameter("object_id", TEXT, description="The object's public id (assetId, productKey …)."),
+    OpenApiParameter("q", TEXT, description="Part of the object's name, any case."),
     OpenApiParameter("since", OpenApiTypes.DATE, description="From this day (UTC), inclusive."),
     OpenApiParameter("until", OpenApiTypes.DATE, description="To this day (UTC), inclusive."),
 ]
@@ -86,7 +87,8 @@ class AuditEventList(AuditEventsMixin, APIView):
         summary="Audit events", operation_id="audit_events_list",
         description="Newest first, `pageSize` per page (1 to 200, default 50); `next` is the link to the next page.",
         parameters=[*PARAMETERS, OpenApiParameter("cursor", OpenApiTypes.STR),
-                    OpenApiParameter("pageSize", OpenApiTypes.INT)],
+                    OpenApiParameter("pageSize", {"type": "integer", "minimum": 1,
+                                                  "maximum": audit_log.MAX_PAGE_SIZE})],
         responses={status.HTTP_200_OK: inline_serializer("AuditEventPage", {
             "next": serializers.URLField(allow_null=True), "results": AuditEventSerializer(many=True)}),
             status.HTTP_400_BAD_REQUEST: ErrorSerializer, status.HTTP_404_NOT_FOUND: ErrorSerializer})

@@ -61,6 +61,11 @@ class AuditFilters:
                 dates[name] = dt.date.fromisoformat(given[name]) if name in given else None
             except ValueError:
                 raise BadFilter(_("“%(value)s” is not a date: use YYYY-MM-DD.") % {"value": given[name]}) from None
+        # past the years a datetime can carry in any zone: no bound on that side
+        if dates["since"] and dates["since"].year < 1900:
+            dates["since"] = None
+        if dates["until"] and dates["until"].year > 9998:
+            dates["until"] = None
         if dates["since"] and dates["until"] and dates["until"] < dates["since"]:
             raise BadFilter(_("The end date is before the start date."))
         return cls(actor=given.get("actor", ""), action=given.get("action", ""),

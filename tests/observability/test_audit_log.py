@@ -279,3 +279,9 @@ def test_the_retention_task_runs_on_beat(settings):
     entries = [entry for entry in settings.CELERY_BEAT_SCHEDULE.values()
                if entry["task"] == "accounts.tasks.purge_audit_events"]
     assert entries and settings.AUDIT_RETENTION_DAYS == 365
+
+
+def test_dates_at_the_ends_of_the_calendar_are_no_bound(owner, history):
+    page = page_text(client_for(owner), "?since=0001-01-01&until=9999-12-31")
+    assert "Device edited" in page
+    assert api_client_for(owner).get(f"{API}?since=0001-01-01&until=9999-12-31").status_code == 200
