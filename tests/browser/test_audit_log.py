@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from assets.models import Device
 from tests.browser.conftest import log_in_as
+from tests.browser.test_accessibility import assert_accessible
 
 pytestmark = pytest.mark.browser
 
@@ -40,6 +41,9 @@ def test_an_ou_admin_finds_their_change_and_exports_it(page: Page, live_server, 
     expect(rows.first.locator("time")).to_be_visible()
     expect(rows.first.get_by_role("link", name=device.name)).to_have_attribute(
         "href", reverse("assets:device-detail", args=[device.asset_id]))
+    found: dict[str, str] = {}
+    assert_accessible(page, "audit log", found)
+    assert not found, found
 
     with page.expect_download() as download_info:
         page.locator("#export-csv").click()
