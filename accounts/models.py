@@ -124,7 +124,9 @@ class AuditEvent(models.Model):
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["ou", "-created_at"]), models.Index(fields=["object_type", "object_id"])]
+        indexes = [models.Index(fields=["ou", "-created_at"]), models.Index(fields=["object_type", "object_id"]),
+                   # the OU audit log filtered by action, newest first (keyset on created_at, id)
+                   models.Index(fields=["ou", "action", "-created_at", "-id"], name="audit_ou_action_time")]
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_repr}"

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "assets",
     "tracing",
     "connectivity",
+    "observability",
 ]
 
 MIDDLEWARE = [
@@ -279,6 +280,8 @@ BATCH_KEEP_HOURS = env_int("BATCH_KEEP_HOURS", 24)  # a parsed job not applied b
 CELERY_BEAT_SCHEDULE["connectivity-end-stale-sessions"] = {
     "task": "connectivity.tasks.end_stale_sessions",
     "schedule": env_float("CONNECTIVITY_SESSION_HEARTBEAT_SECONDS", 60.0)}
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)  # audit events older than this are deleted
+CELERY_BEAT_SCHEDULE["audit-purge"] = {"task": "accounts.tasks.purge_audit_events", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["batch-expire-jobs"] = {"task": "assets.batch.tasks.expire_batch_jobs", "schedule": 3600.0}
 EXPORT_SYNC_MAX = env_int("EXPORT_SYNC_MAX", 5_000)  # larger device exports run as a Celery job
 EXPORT_DIR = Path(os.environ.get("EXPORT_DIR") or VAR_DIR / "exports")

@@ -75,12 +75,14 @@ def _batch_urls(module: str) -> Callable[[], list[str]]:
 
 
 API_MATRIX = guard("tests/assets/api/test_ou_matrix.py::test_ou_matrix",
+                   "tests/assets/api/test_ou_matrix.py::test_the_audit_log_matrix",
                    urls=lambda: api_urls(PLACEHOLDER_WORLD))
 CONSOLE_MATRIX = guard("tests/assets/console/test_console_matrix.py::test_read_pages",
                        "tests/assets/console/test_console_matrix.py::test_write_pages_refuse_everyone_but_writers",
                        "tests/assets/console/test_console_matrix.py::test_the_outsiders_lists_show_nothing_of_acme",
                        "tests/assets/console/test_console_matrix.py::test_create_pages",
                        "tests/assets/console/test_console_matrix.py::test_nobody_switches_into_an_ou_they_are_not_in",
+                       "tests/assets/console/test_console_matrix.py::test_the_audit_log_is_the_ou_admins",
                        urls=lambda: console_urls(_console_placeholders()))
 TRACING_API = guard("tests/tracing/test_api.py::test_the_ou_matrix", urls=_tracing_api_urls)
 TRACING_CONSOLE = guard("tests/tracing/test_console.py::test_who_may_read",
@@ -159,6 +161,8 @@ ROUTES: dict[str, Guard] = {
     "devices/<str:asset_id>/measurepoints/set/": CONSOLE_MATRIX,
     "devices/<str:asset_id>/measurepoints/get/": CONSOLE_MATRIX,
     "device-statuses/": CONSOLE_MATRIX,
+    "audit-log/": CONSOLE_MATRIX,  # the current OU's audit log: its admins and owner
+    "audit-log/export.<str:fmt>": CONSOLE_MATRIX,
     "devices/migrate/": MIGRATION_DIALOG,
     "devices/migrate/<int:pk>/": MIGRATION_DIALOG_STEPS,
     "devices/migrate/<int:pk>/resend/": MIGRATION_DIALOG_STEPS,
@@ -222,6 +226,8 @@ ROUTES: dict[str, Guard] = {
     "api/traces/<int:traceId>/stop/": TRACING_API,
     "api/traces/<int:traceId>/logs/": TRACING_API,
     "api/traces/<int:traceId>/logs.jsonl": TRACING_API,
+    "api/audit-events/": API_MATRIX,
+    "api/audit-events/export/": API_MATRIX,
     # called by an EMQX cluster with its shared token, never by people
     "api/emqx/authenticate/": EMQX,
     "api/emqx/authorize/": EMQX,

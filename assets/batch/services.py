@@ -77,6 +77,9 @@ def start_batch(actor: Any, ou: OrganizationUnit, product: Product, operation: s
         result={"estimated_rows": inspection.estimated_rows, "in_celery": in_celery,
                 "language": translation.get_language() or settings.LANGUAGE_CODE},
     )
+    audit.record(actor, "batch.upload", job, ou=ou, after={
+        "operation": operation, "product": product.product_key, "filename": filename,
+        "estimated_rows": inspection.estimated_rows})
     if in_celery:
         from .tasks import parse_batch
 

@@ -200,6 +200,8 @@ def resend_code(actor: Any, request_id: Any, *, now: datetime | None = None,
                 request.result.pop("delivery_error", None)
                 request.save(update_fields=["result"])
                 _enqueue_code(request.pk)
+                audit.record(actor, "migration.resend", ou=request.source_ou, object_type="migration",
+                             object_id=str(request.pk), object_repr=str(request), after={"sent_at": now.isoformat()})
     if refusal is not None:
         raise refusal
     return request

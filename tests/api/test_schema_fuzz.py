@@ -52,6 +52,8 @@ BEYOND_THE_SCHEMA = {
     "POST /api/devices/{asset_id}/measurepoints/set/", "POST /api/devices/{asset_id}/measurepoints/get/",
     # a trace extension may not reach past 3 days from now
     "POST /api/traces/{traceId}/extend/",
+    # the audit log's end date may not be before its start date
+    "GET /api/audit-events/", "GET /api/audit-events/export/",
 }
 
 

@@ -117,9 +117,16 @@ ENDPOINTS = [
 ]
 
 
+# the OU's audit log: its admins and owner read it; the other members and outsiders get 404 for the OU
+AUDIT_ENDPOINTS = [
+    Endpoint("audit events", "get", lambda w: f"/api/audit-events/?ou={w.acme.ou_id}"),
+    Endpoint("audit events export", "get", lambda w: f"/api/audit-events/export/?format=csv&ou={w.acme.ou_id}"),
+]
+
+
 def api_urls(w: SimpleNamespace) -> list[str]:
     """Every URL the matrix requests (tests/test_route_matrix.py resolves them to routes)."""
-    return [endpoint.url(w) for endpoint in ENDPOINTS]
+    return [endpoint.url(w) for endpoint in ENDPOINTS + AUDIT_ENDPOINTS]
 
 
 def placeholder(**fields: str) -> SimpleNamespace:
@@ -185,3 +192,18 @@ def test_a_format_suffix_is_no_door(world, endpoint: Endpoint):
     if response.status_code == 301:
         response = client.get(response["Location"])
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("role", "expected"), [("owner", 200), ("writer", 404), ("viewer", 404), ("outsider", 404),
+                                                ("anonymous", 401)])
+@pytest.mark.parametrize("endpoint", AUDIT_ENDPOINTS, ids=lambda e: e.name)
+def test_the_audit_log_matrix(world, owner, endpoint: Endpoint, role: str, expected: int):
+    client = api_client_for(owner if role == "owner" else world.cast[role])
+    response = client.get(endpoint.url(world))
+    if expected >= 400:
+        assert_error(response, expected)
+    else:
+        assert response.status_code == expected
+        assert world.acme.ou_id.encode() in b"".join(response.streaming_content) if response.streaming else \
+            {row["ouId"] for row in response.json()["results"]} == {world.acme.ou_id}

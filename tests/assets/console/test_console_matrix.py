@@ -79,12 +79,21 @@ def body_of(response: Any) -> bytes:
     return b"".join(response.streaming_content) if response.streaming else response.content  # an export streams
 
 
+# the current OU's audit log: its admins and owner only; the outsider reads Globex's, never Acme's
+AUDIT_PAGES = [
+    ("observability:audit-log", []),
+    ("observability:audit-log-export", ["csv"]),
+    ("observability:audit-log-export", ["jsonl"]),
+]
+
+
 def console_urls(o: Objects) -> list[str]:
     """Every URL these tables request (tests/test_route_matrix.py resolves them to routes)."""
     return ([reverse(name, args=args(o)) for name, args in READ_PAGES]
             + [reverse(name, args=args(o)) for name, args, _ in WRITE_PAGES]
             + [reverse(name) + query(o) for name, query, _ in CURRENT_OU_PAGES]
             + [reverse(name) for name, _ in CREATE_PAGES]
+            + [reverse(name, args=args) for name, args in AUDIT_PAGES]
             + [reverse("accounts:switch-ou")])
 
 
@@ -152,6 +161,20 @@ def test_create_pages(objects, cast, name, acme_mark, who, expected):
     page = response.content.decode()
     if who == "outsider":  # the form is for the outsider's own OU, Globex
         assert acme_mark(objects) not in page and objects["acme"].name not in page
+
+
+@pytest.mark.parametrize(("name", "args"), AUDIT_PAGES)
+@pytest.mark.parametrize(("who", "expected"), [("owner", 200), ("writer", 404), ("viewer", 404), ("outsider", 200),
+                                               ("anonymous", 302)])
+def test_the_audit_log_is_the_ou_admins(objects, cast, owner, name, args, who, expected):
+    from assets.services import disable_device
+
+    disable_device(cast["writer"], objects["device"])
+    response = client_for(owner if who == "owner" else cast[who]).get(reverse(name, args=args))
+    assert response.status_code == expected
+    if expected == 200:
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert (objects["device"].asset_id.encode() in body) == (who == "owner")
 
 
 # --- the OU switch --------------------------------------------------------------------------------
