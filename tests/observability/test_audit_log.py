@@ -285,3 +285,19 @@ def test_dates_at_the_ends_of_the_calendar_are_no_bound(owner, history):
     page = page_text(client_for(owner), "?since=0001-01-01&until=9999-12-31")
     assert "Device edited" in page
     assert api_client_for(owner).get(f"{API}?since=0001-01-01&until=9999-12-31").status_code == 200
+
+
+def test_every_action_the_code_records_has_a_label():
+    """The actions are the dotted codes the services pass to audit.record: a new one without a label would
+    show as its raw code in the console's log (and its filter)."""
+    import re
+    from pathlib import Path
+
+    from observability.actions import ACTION_LABELS
+
+    root = Path(__file__).resolve().parents[2]
+    recorded = {match for app in ("accounts", "assets", "tracing", "connectivity", "observability")
+                for path in (root / app).rglob("*.py") if "migrations" not in path.parts
+                for match in re.findall(r"""record\(\s*\w+,\s*["']([a-z_]+\.[a-z_]+)["']""", path.read_text())}
+    assert len(recorded) > 30, "the pattern no longer finds the audit.record calls"
+    assert recorded - ACTION_LABELS.keys() == set()
