@@ -275,6 +275,10 @@ CELERY_BEAT_SCHEDULE["connectivity-end-stale-sessions"] = {
     "task": "connectivity.tasks.end_stale_sessions",
     "schedule": env_float("CONNECTIVITY_SESSION_HEARTBEAT_SECONDS", 60.0)}
 CELERY_BEAT_SCHEDULE["batch-expire-jobs"] = {"task": "assets.batch.tasks.expire_batch_jobs", "schedule": 3600.0}
+# Connection history (every session of every device): sessions that ended longer ago are deleted hourly.
+CONNECTION_HISTORY_DAYS = env_int("CONNECTION_HISTORY_DAYS", 90)
+CELERY_BEAT_SCHEDULE["connectivity-purge-history"] = {
+    "task": "connectivity.tasks.purge_connection_history", "schedule": 3600.0}
 
 # --- Message tracing --------------------------------------------------------------------------
 # "tracing" holds the traced-device version stamp every process (daphne, Celery, MQTT broker) reads:

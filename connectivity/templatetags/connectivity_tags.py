@@ -1,8 +1,12 @@
-"""`{% latest_values device as latest %}`: the details page shows latest data without its view knowing."""
+"""`{% latest_values device as latest %}`: the details page shows latest data without its view knowing;
+`|session_duration`: the length of a connection record."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import template
+from django.utils.translation import gettext as _
 
 from assets.models import Device
 
@@ -14,3 +18,24 @@ register = template.Library()
 @register.simple_tag
 def latest_values(device: Device) -> dict:
     return latest_values_of(device)
+
+
+@register.filter
+def session_duration(value: dt.timedelta | None) -> str:
+    """A session's length, to the second below a minute, to the minute below a day ("2 d 3 h 4 min")."""
+    if value is None:
+        return ""
+    seconds = max(int(value.total_seconds()), 0)
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if not days and not hours and not minutes:
+        return _("%(seconds)d s") % {"seconds": secs}
+    parts = []
+    if days:
+        parts.append(_("%(days)d d") % {"days": days})
+    if hours:
+        parts.append(_("%(hours)d h") % {"hours": hours})
+    if minutes and not days:
+        parts.append(_("%(minutes)d min") % {"minutes": minutes})
+    return " ".join(parts)
