@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 from django.utils.timezone import now
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -48,7 +49,7 @@ class SessionFilterSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict) -> dict:
         if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
-            raise serializers.ValidationError({"until": ["until must be later than since."]})
+            raise serializers.ValidationError({"until": [_("until must be later than since.")]})
         return attrs
 
 
@@ -113,7 +114,8 @@ class DeviceAvailabilityView(APIView):
         device = visible_device(request.user, asset_id)
         period = request.query_params.get("period", DEFAULT_PERIOD)
         if period not in PERIODS:
-            raise serializers.ValidationError({"period": [f"period must be one of {', '.join(PERIODS)}."]})
+            raise serializers.ValidationError({"period": [
+                _("period must be one of %(periods)s.") % {"periods": ", ".join(PERIODS)}]})
         at = now()
         longest = max(length for length, _label in PERIODS.values())
         intervals = intervals_between(device, at - longest, at, at)

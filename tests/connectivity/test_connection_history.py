@@ -75,10 +75,9 @@ def test_a_secret_reset_ends_the_record_as_secret_reset(device, writer):
 
 def test_a_new_login_replaces_the_older_record_and_the_late_close_changes_nothing(device):
     async def scenario():
-        async with device_socket(device) as (first, _):
-            async with device_socket(device):
-                assert (await first.closed())["code"] == 4004
-                assert await database_sync_to_async(records)(device) == [(EndReason.REPLACED, False), ("", True)]
+        async with device_socket(device) as (first, _), device_socket(device):
+            assert (await first.closed())["code"] == 4004
+            assert await database_sync_to_async(records)(device) == [(EndReason.REPLACED, False), ("", True)]
 
     run(scenario)
     assert records(device) == [(EndReason.REPLACED, False), (EndReason.CLOSED, False)]
