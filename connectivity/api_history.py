@@ -18,7 +18,7 @@ from assets.api.pagination import KeysetPagination
 
 from .api import ERRORS, visible_device
 from .models import ConnectionRecord, EndReason, Transport
-from .timeline import DEFAULT_PERIOD, PERIODS, availability, counted_from, device_records, intervals_between
+from .timeline import DEFAULT_PERIOD, PERIODS, device_records, intervals_between, running_at, shares
 
 
 class SessionSerializer(serializers.ModelSerializer):
@@ -117,15 +117,12 @@ class DeviceAvailabilityView(APIView):
             raise serializers.ValidationError({"period": [
                 _("period must be one of %(periods)s.") % {"periods": ", ".join(PERIODS)}]})
         at = now()
-        longest = max(length for length, _label in PERIODS.values())
-        intervals = intervals_between(device, at - longest, at, at)
-        periods = []
-        for name, (length, _label) in PERIODS.items():
-            start = at - length
-            periods.append({"period": name, "start": start, "end": at,
-                            "availability": availability(intervals, counted_from(device, start), at)})
+        longest = at - max(length for length, _label in PERIODS.values())
+        shares_by_period = shares(device, at, running_at(device, longest))
+        periods = [{"period": name, "start": at - length, "end": at, "availability": shares_by_period[name]}
+                   for name, (length, _label) in PERIODS.items()]
         start = at - PERIODS[period][0]
-        shown = [{"start": max(s, start), "end": e} for s, e in intervals if e > start]
+        shown = [{"start": s, "end": e} for s, e in intervals_between(device, start, at, at)]
         return Response(AvailabilitySerializer({"assetId": device.asset_id, "online": device.online,
                                                 "periods": periods, "period": period, "intervals": shown}).data)
 

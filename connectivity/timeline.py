@@ -2,8 +2,9 @@
 a period, its availability (% of the period online), and the bands of a timeline drawn from them.
 
 A device has at most one live session, so its records do not overlap: the records of a period are
-those that started in it plus the one running at its start (the latest that started before). Two
-indexed range reads, whatever the length of the history.
+those that started in it plus the one running at its start (the latest that started before). The
+database does the counting (availability is one aggregate; the timeline's gaps come from a window
+function), so a page costs the same few indexed reads however long the history.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum, Value, Window
+from django.db.models.functions import Coalesce, Greatest, Lag, Lead, Least
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
@@ -35,13 +37,73 @@ def device_records(device: Device) -> QuerySet[ConnectionRecord]:
     return ConnectionRecord.objects.filter(device=device, ou_id=device.ou_id)
 
 
-def intervals_between(device: Device, start: dt.datetime, end: dt.datetime, at: dt.datetime) -> list[Interval]:
-    """The device's online intervals clipped to [start, end), oldest first, merged where they touch."""
-    records = device_records(device).order_by()
-    rows = list(records.filter(started_at__gte=start, started_at__lt=end).values_list("started_at", "ended_at"))
-    running = records.filter(started_at__lt=start).order_by("-started_at").values_list("started_at", "ended_at")[:1]
-    rows.extend(running)
+def running_at(device: Device, start: dt.datetime) -> list[tuple[dt.datetime, dt.datetime | None]]:
+    """The record running at `start` (the latest that started before it), as [(started, ended or None)]."""
+    return list(device_records(device).filter(started_at__lt=start).order_by("-started_at", "-id")
+                .values_list("started_at", "ended_at")[:1])
+
+
+def intervals_between(device: Device, start: dt.datetime, end: dt.datetime, at: dt.datetime, *,
+                      min_gap: dt.timedelta = dt.timedelta(0),
+                      running: list[tuple[dt.datetime, dt.datetime | None]] | None = None) -> list[Interval]:
+    """The device's online intervals clipped to [start, end), oldest first; offline gaps no longer than
+    `min_gap` are bridged.
+
+    The database finds the gaps (LEAD over the period's records, by the (device, started_at) index) and
+    returns only the records that border one: a month of a device reconnecting every few minutes is a
+    handful of rows, not thousands.
+    """
+    order = [F("started_at").asc(), F("id").asc()]
+    edges = (device_records(device).filter(started_at__gte=start, started_at__lt=end)
+             .annotate(next_start=Window(Lead("started_at"), order_by=order),
+                       prev_start=Window(Lag("started_at"), order_by=order))
+             .filter(Q(prev_start__isnull=True) | Q(next_start__isnull=True) | Q(ended_at__isnull=True)
+                     | Q(next_start__gt=F("ended_at") + min_gap))
+             .order_by("started_at", "id").values_list("started_at", "ended_at", "next_start", "prev_start"))
+    rows = running_at(device, start) if running is None else list(running)
+    since: dt.datetime | None = None
+    for started, ended, next_start, prev_start in edges:
+        if prev_start is None:
+            since = started
+        if since is None:
+            continue
+        if next_start is None:
+            rows.append((since, ended))
+        else:
+            rows.append((since, min(ended or next_start, next_start)))
+            since = next_start
     return merge(rows, start, end, at)
+
+
+def shares(device: Device, at: dt.datetime, running: list[tuple[dt.datetime, dt.datetime | None]]
+           ) -> dict[str, float | None]:
+    """Every period's availability: one aggregate over the longest period's records (a device's records
+    do not overlap, so the online time is the sum of their clipped lengths) and the running record."""
+    longest = at - max(length for length, _label in PERIODS.values())
+    records = device_records(device).filter(started_at__gte=longest, started_at__lt=at)
+    stop = Least(Coalesce("ended_at", Value(at)), Value(at), output_field=DateTimeField())
+    sums = {}
+    for name, (length, _label) in PERIODS.items():
+        start = counted_from(device, at - length)
+        begin = Greatest("started_at", Value(start), output_field=DateTimeField())
+        sums[name] = Sum(ExpressionWrapper(stop - begin, output_field=DurationField()),
+                         filter=Q(ended_at__isnull=True) | Q(ended_at__gt=start), default=dt.timedelta(0))
+    online = records.aggregate(**sums)
+    result: dict[str, float | None] = {}
+    for name, (length, _label) in PERIODS.items():
+        start = counted_from(device, at - length)
+        before = sum(((min(e or at, at) - start).total_seconds() for s, e in running if (e or at) > start), 0.0)
+        total = (at - start).total_seconds()
+        seconds = _seconds(online[name]) + before
+        result[name] = round(min(100 * seconds / total, 100.0), 2) if total > 0 else None
+    return result
+
+
+def _seconds(value: dt.timedelta | int | float | None) -> float:
+    """An aggregated duration: a timedelta (SQLite: Django converts microseconds) or None."""
+    if value is None:
+        return 0.0
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value) / 1_000_000
 
 
 def merge(rows: list[tuple[dt.datetime, dt.datetime | None]], start: dt.datetime, end: dt.datetime,
@@ -109,12 +171,16 @@ def counted_from(device: Device, start: dt.datetime) -> dt.datetime:
 
 
 def device_timeline(device: Device, period: str = DEFAULT_PERIOD, at: dt.datetime | None = None) -> Timeline:
-    """The period's bands and every period's availability, from one read of the longest period."""
+    """The period's bands and every period's availability: three reads, however long the history."""
     at = at or now()
-    longest = max(length for length, _label in PERIODS.values())
-    intervals = intervals_between(device, at - longest, at, at)
-    shares = {name: availability(intervals, counted_from(device, at - length), at)
-              for name, (length, _label) in PERIODS.items()}
     start = at - PERIODS[period][0]
-    return Timeline(period=period, start=start, end=at,
-                    bands=bands(merge(list(intervals), start, at, at), start, at), availability=shares)
+    longest = at - max(length for length, _label in PERIODS.values())
+    running = running_at(device, longest)
+    availability_by_period = shares(device, at, running)
+    # one unit of the axis: shorter offline gaps are not drawn, so the database sends no record inside them
+    unit = (at - start) / TIMELINE_WIDTH
+    if start != longest:
+        running = running_at(device, start)
+    intervals = intervals_between(device, start, at, at, min_gap=unit, running=running)
+    return Timeline(period=period, start=start, end=at, bands=bands(intervals, start, at),
+                    availability=availability_by_period)
