@@ -25,7 +25,7 @@ from .queries import latest_values
 from .timeline import DEFAULT_PERIOD, PERIODS, device_records, device_timeline
 
 MAX_STATUS_IDS = 200
-SESSIONS_PER_PAGE = 50
+SESSIONS_PER_PAGE = 20
 
 
 @console_view
