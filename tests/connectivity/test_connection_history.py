@@ -15,9 +15,12 @@ from assets.models import Device
 from connectivity import history, services, tasks
 from connectivity import protocol as p
 from connectivity.models import ConnectionRecord, DeviceSession, EndReason, Transport
+from tests.waiting import wait_for
 
 from .conftest import device_socket, login_message, run
 from .fakes import connect
+from .mqtt_client import PahoDevice
+from .test_emqx import TOKEN, connected, post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -180,3 +183,24 @@ def test_records_past_the_retention_are_deleted_in_batches_and_open_ones_stay(de
     settings.CONNECTION_HISTORY_DAYS = 30
     assert tasks.purge_connection_history() == 1
     assert list(ConnectionRecord.objects.values_list("ended_at", flat=True)) == [None]
+
+
+def test_a_session_behind_emqx_keeps_its_peer_address_and_emqxs_reason(client, device, settings):
+    settings.EMQX_WEBHOOK_TOKEN = TOKEN
+    creds = connected(client, device)
+    event = {"event": "client.disconnected", "clientid": creds["clientid"], "username": creds["username"],
+             "reason": "keepalive_timeout", "disconnected_at": p.now_ms() + 1000, "node": "emqx@10.0.0.1"}
+    assert post(client, "webhook", event).json() == {"handled": True}
+    record = ConnectionRecord.objects.get(device=device)
+    assert (record.transport, record.client_address, record.end_reason) == ("emqx", "10.0.0.7", EndReason.KEEPALIVE)
+
+
+@pytest.mark.integration
+def test_a_session_on_the_portals_mqtt_broker_is_kept_with_its_address(settled_mqtt_broker, device):
+    client = PahoDevice(settled_mqtt_broker, device.product.product_key, device.device_key, device.device_secret)
+    assert client.connect() == 0
+    wait_for(lambda: ConnectionRecord.objects.filter(device=device).exists())
+    client.close()
+    wait_for(lambda: ConnectionRecord.objects.filter(device=device, ended_at__isnull=False).exists())
+    record = ConnectionRecord.objects.get(device=device)
+    assert (record.transport, record.client_address, record.end_reason) == ("mqtt", "127.0.0.1", EndReason.CLOSED)
