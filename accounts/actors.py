@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from django.utils.translation import gettext as _
+
 from .errors import AccessDenied
 
 
@@ -50,7 +52,7 @@ def is_system(actor: Any, *, system_allowed: bool) -> bool:
         raise TypeError("A service needs its actor: the acting user, or SYSTEM for the portal's own writes.")
     if actor is SYSTEM:
         if not system_allowed:
-            raise AccessDenied("The portal itself may not do this; a user with access must.")
+            raise AccessDenied(_("The portal itself may not do this; a user with access must."))
         return True
     return False
 

@@ -26,6 +26,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from rest_framework.authtoken.admin import TokenAdmin as BaseTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
@@ -42,6 +43,7 @@ from .models import (
     User,
 )
 from .permissions import MANAGE_MEMBERS, VIEW, can, ou_ids_with
+from .time_zones import time_html
 
 # --- shared pieces --------------------------------------------------------------------------------
 
@@ -176,9 +178,9 @@ class UserAdmin(ServiceAdmin, BaseUserAdmin):
 
     fieldsets = (
         (None, {"fields": ("username", "password")}),
-        ("Personal info", {"fields": ("first_name", "last_name", "email", "phone")}),
-        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
-        ("Important dates", {"fields": ("last_login", "date_joined")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email", "phone")}),
+        (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",),
@@ -339,7 +341,7 @@ def _manages(request: HttpRequest, membership: Membership | None) -> bool:
 
 def _require_manage(request: HttpRequest, membership: Membership) -> None:
     if not _manages(request, membership):
-        raise AccessDenied("Only an OU admin of this OU can manage its members.")
+        raise AccessDenied(_("Only an OU admin of this OU can manage its members."))
 
 
 # --- OU object permissions ------------------------------------------------------------------------
@@ -353,11 +355,11 @@ class OUPermissionAdmin(OUScopedAdmin):
     list_filter = ("permission", ("content_object", OUListFilter))
     autocomplete_fields = ("content_object",)
 
-    @admin.display(description="OU", ordering="content_object__name")
+    @admin.display(description=_("OU"), ordering="content_object__name")
     def ou(self, grant: Any) -> OrganizationUnit:
         return grant.content_object
 
-    @admin.display(description="permission", ordering="permission__codename")
+    @admin.display(description=_("permission"), ordering="permission__codename")
     def codename(self, grant: Any) -> str:
         return grant.permission.codename
 
@@ -421,7 +423,7 @@ class OUGroupObjectPermissionAdmin(OUPermissionAdmin):
 class ActionFamilyFilter(admin.SimpleListFilter):
     """By kind of action. Fixed families: a DISTINCT over millions of audit rows is not free."""
 
-    title = "action"
+    title = _("action")
     parameter_name = "family"
     families = ("device", "product", "model", "membership", "ou", "ou_permission", "user", "trace", "migration",
                 "batch")
@@ -438,23 +440,27 @@ class ActionFamilyFilter(admin.SimpleListFilter):
 class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only history of every write through every door."""
 
-    list_display = ("created_at", "actor", "ou", "action", "object_type", "object_repr", "object_id")
+    list_display = ("when", "actor", "ou", "action", "object_type", "object_repr", "object_id")
     list_filter = (ActionFamilyFilter, ("ou", OUListFilter), "created_at")
     list_select_related = ("actor", "ou")
     search_fields = ("action__exact", "object_id__exact", "object_repr", "actor__username__exact",
                      "request_id__exact")
-    fields = ("created_at", "actor", "ou", "action", "object_type", "object_id", "object_repr",
+    fields = ("when", "actor", "ou", "action", "object_type", "object_id", "object_repr",
               "before_json", "after_json", "request_id")
     readonly_fields = fields
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
 
-    @admin.display(description="before")
+    @admin.display(description=_("time"), ordering="created_at")
+    def when(self, event: AuditEvent) -> str:
+        return time_html(event.created_at)  # in the reader's zone, named
+
+    @admin.display(description=_("before"))
     def before_json(self, event: AuditEvent) -> str:
         return pretty_json(event.before)
 
-    @admin.display(description="after")
+    @admin.display(description=_("after"))
     def after_json(self, event: AuditEvent) -> str:
         return pretty_json(event.after)
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+StrOrPromise = str | Promise
+
 
 class DomainError(Exception):
     """A refused operation. `code` is stable for API clients; `message` is for people."""
 
     status = 400
 
-    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None,
+    def __init__(self, message: StrOrPromise, *, code: str = "invalid", field: str | None = None,
                  details: dict[str, list[str]] | None = None) -> None:
+        # a lazy text becomes the text of the language active where the error is raised (the request's)
+        message = str(message)
         super().__init__(message)
         self.message = message
         self.code = code
@@ -28,5 +35,6 @@ class AccessDenied(DomainError):
 
     status = 403
 
-    def __init__(self, message: str = "You need write access to Asset Management for this OU.") -> None:
-        super().__init__(message, code="permission_denied")
+    def __init__(self, message: StrOrPromise | None = None) -> None:
+        super().__init__(message or _("You need write access to Asset Management for this OU."),
+                         code="permission_denied")

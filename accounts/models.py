@@ -11,15 +11,30 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-phone_validator = RegexValidator(r"^\+[1-9][0-9]{6,14}\Z", "Enter the phone number in E.164 form, e.g. +8613800000000.")
+from .time_zones import is_time_zone
+
+phone_validator = RegexValidator(r"^\+[1-9][0-9]{6,14}\Z",
+                                 _("Enter the phone number in E.164 form, e.g. +8613800000000."))
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name the server knows (blank: follow the browser)."""
+    if value and not is_time_zone(value):
+        raise ValidationError(_("%(zone)s is not a time zone this portal knows."), code="invalid_time_zone",
+                              params={"zone": value})
 
 
 class User(AbstractUser):
     phone = models.CharField(max_length=16, blank=True, validators=[phone_validator])
+    # the console shows every time in this zone; blank: in the browser's (told by a cookie)
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, validators=[validate_time_zone],
+                                 help_text=_("An IANA time zone name; blank follows the browser."))
 
 
 def generate_ou_id() -> str:
@@ -28,18 +43,18 @@ def generate_ou_id() -> str:
 
 
 class OrganizationUnit(models.Model):
-    ou_id = models.CharField("OU ID", max_length=32, unique=True, default=generate_ou_id, editable=False)
+    ou_id = models.CharField(_("OU ID"), max_length=32, unique=True, default=generate_ou_id, editable=False)
     name = models.CharField(max_length=100)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_ous")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = "organization unit"
+        verbose_name = _("organization unit")
         ordering = ["name"]
         permissions = [
-            ("view_assets", "Read access to Asset Management"),
-            ("change_assets", "Write access to Asset Management"),
-            ("manage_members", "Manage the OU's members"),
+            ("view_assets", _("Read access to Asset Management")),
+            ("change_assets", _("Write access to Asset Management")),
+            ("manage_members", _("Manage the OU's members")),
         ]
 
     def __str__(self) -> str:
@@ -47,9 +62,9 @@ class OrganizationUnit(models.Model):
 
 
 class Role(models.TextChoices):
-    OU_ADMIN = "ou_admin", "OU admin"
-    ASSET_MANAGER = "asset_manager", "Asset manager"
-    ASSET_VIEWER = "asset_viewer", "Asset viewer"
+    OU_ADMIN = "ou_admin", _("OU admin")
+    ASSET_MANAGER = "asset_manager", _("Asset manager")
+    ASSET_VIEWER = "asset_viewer", _("Asset viewer")
 
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -78,14 +93,14 @@ class OUUserObjectPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE)
 
     class Meta(UserObjectPermissionBase.Meta):
-        verbose_name = "OU user permission"
+        verbose_name = _("OU user permission")
 
 
 class OUGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE)
 
     class Meta(GroupObjectPermissionBase.Meta):
-        verbose_name = "OU group permission"
+        verbose_name = _("OU group permission")
 
 
 class AuditEvent(models.Model):

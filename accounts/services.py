@@ -26,6 +26,7 @@ from .models import (
     User,
 )
 from .permissions import MANAGE_MEMBERS, can, forget_ou_permissions, ou_ids_with
+from .time_zones import is_time_zone
 
 # what an OU admin may change of a member's account; the privilege flags are superusers' only
 USER_FIELDS = ("username", "first_name", "last_name", "email", "phone", "is_active")
@@ -37,7 +38,7 @@ def require_manage_members(actor: Any, ou: OrganizationUnit, *, system_allowed: 
     if is_system(actor, system_allowed=system_allowed):
         return
     if not can(actor, MANAGE_MEMBERS, ou.pk):
-        raise AccessDenied("Only an OU admin of this OU can change its members.")
+        raise AccessDenied(_("Only an OU admin of this OU can change its members."))
 
 
 def require_create_ou(actor: Any) -> None:
@@ -46,7 +47,7 @@ def require_create_ou(actor: Any) -> None:
     if is_system(actor, system_allowed=True):
         return
     if not (getattr(actor, "is_active", False) and actor.has_perm("accounts.add_organizationunit")):
-        raise AccessDenied("You may not create OUs.")
+        raise AccessDenied(_("You may not create OUs."))
 
 
 def _ou_permissions() -> dict[str, Permission]:
@@ -201,3 +202,26 @@ def revoke_ou_from_group(actor: Any, group: Group, ou: OrganizationUnit, codenam
     remove_perm(codename, group, ou)
     audit.record(actor, "ou_permission.revoke", ou=ou, object_type="group", object_id=str(group.pk),
                  object_repr=group.name, before={"permission": codename})
+
+
+# --- a user's own profile --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def set_time_zone(actor: Any, user: User, time_zone: str) -> User:
+    """The zone the console shows `user` times in: an IANA name, or blank to follow the browser.
+
+    A profile is its user's own: nobody else (not SYSTEM, not an OU admin) sets it."""
+    if not getattr(actor, "is_authenticated", False) or actor.pk != user.pk:
+        raise AccessDenied(_("You can only change your own profile."))
+    time_zone = (time_zone or "").strip()
+    if time_zone and not is_time_zone(time_zone):
+        raise DomainError(_("“%(zone)s” is not a time zone. Choose one from the list.") % {"zone": time_zone[:64]},
+                          code="invalid_time_zone", field="time_zone")
+    before = {"time_zone": user.time_zone}
+    if before["time_zone"] == time_zone:
+        return user
+    user.time_zone = time_zone
+    user.save(update_fields=["time_zone"])
+    audit.record(actor, "user.set_time_zone", user, before=before, after={"time_zone": time_zone})
+    return user

@@ -93,15 +93,17 @@ class HttpGatewayBackend(SmsBackend):
                 detail = response.read(300).decode("utf-8", "replace").strip()
         except urllib.error.HTTPError as error:
             detail = error.read(300).decode("utf-8", "replace").strip()
-            raise SmsDeliveryError(f"The SMS gateway refused the message: HTTP {error.code}"
+            raise SmsDeliveryError(_("The SMS gateway refused the message: HTTP %(status)s") % {"status": error.code}
                                    + (f" ({detail})" if detail else "")) from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             if isinstance(reason, TimeoutError):
-                raise SmsDeliveryError(f"The SMS gateway did not answer within {self.timeout} s.") from None
-            raise SmsDeliveryError(f"The SMS gateway could not be reached: {reason}") from None
+                raise SmsDeliveryError(_("The SMS gateway did not answer within %(seconds)s s.")
+                                       % {"seconds": self.timeout}) from None
+            raise SmsDeliveryError(_("The SMS gateway could not be reached: %(reason)s") % {"reason": reason}) from None
         if not 200 <= status < 300:  # a redirect urllib followed to a non-2xx answer
-            raise SmsDeliveryError(f"The SMS gateway refused the message: HTTP {status} ({detail})")
+            raise SmsDeliveryError(_("The SMS gateway refused the message: HTTP %(status)s") % {"status": status}
+                                   + f" ({detail})")
 
 
 def get_backend() -> SmsBackend:

@@ -6,9 +6,15 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
 
+from .errors import DomainError
+from .forms import ProfileForm
 from .ous import switch_ou
+from .services import set_time_zone
+from .time_zones import zone_for
 
 
 @login_required
@@ -16,12 +22,33 @@ from .ous import switch_ou
 def switch_ou_view(request: HttpRequest) -> HttpResponse:
     ou = switch_ou(request, request.POST.get("ou_id", ""))
     if ou is None:
-        messages.error(request, "You are not a member of that OU.")
+        messages.error(request, gettext("You are not a member of that OU."))
     next_url = request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = ""
     # the page of another OU's object would 404 after switching: go to the list instead
     return redirect(next_url or "assets:device-list")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile_view(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own settings (only theirs: the page has no user in its URL)."""
+    browser = zone_for(None, request.COOKIES)
+    browser_zone = browser.name if browser.source == "browser" else ""
+    if request.method == "POST":
+        form = ProfileForm(request.POST, browser_zone=browser_zone)
+        if form.is_valid():
+            try:
+                set_time_zone(request.user, request.user, form.cleaned_data["time_zone"])
+            except DomainError as error:
+                form.add_error(error.field, error.message)
+            else:
+                messages.success(request, _("Your profile is saved."))
+                return redirect("accounts:profile")
+        return render(request, "accounts/profile.html", {"form": form}, status=400)
+    form = ProfileForm(initial={"time_zone": request.user.time_zone}, browser_zone=browser_zone)
+    return render(request, "accounts/profile.html", {"form": form})
 
 
 def locked_out(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 
 from accounts.permissions import CHANGE, can
 
@@ -22,7 +23,7 @@ def get_device_for(user: Any, asset_id: str, *, write: bool = False) -> tuple[De
     )
     writable = can(user, CHANGE, device.ou_id)
     if write and not writable:
-        raise PermissionDenied("You have read access only: write access to Asset Management is needed.")
+        raise PermissionDenied(_("You have read access only: write access to Asset Management is needed."))
     return device, writable
 
 
@@ -31,7 +32,7 @@ def get_product_for(user: Any, product_key: str, *, write: bool = False) -> tupl
                                 product_key=product_key)
     writable = can(user, CHANGE, product.ou_id)
     if write and not writable:
-        raise PermissionDenied("This product is read-only for you (shared, or read access only).")
+        raise PermissionDenied(_("This product is read-only for you (shared, or read access only)."))
     return product, writable
 
 
@@ -39,5 +40,5 @@ def get_model_for(user: Any, pk: int, *, write: bool = False) -> tuple[ThingMode
     model = get_object_or_404(ThingModel.objects.visible_to(user).select_related("ou"), pk=pk)
     writable = can(user, CHANGE, model.ou_id)
     if write and not writable:
-        raise PermissionDenied("This model is read-only for you (shared, or read access only).")
+        raise PermissionDenied(_("This model is read-only for you (shared, or read access only)."))
     return model, writable

@@ -21,6 +21,7 @@ from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from accounts.admin import (
     EstimatedCountPaginator,
@@ -88,7 +89,7 @@ class ThingModelAdmin(AssetAdmin):
     search_fields = ("name", "model_id__exact")
     autocomplete_fields = ("ou",)
 
-    @admin.display(description="attributes / measure points / services / events")
+    @admin.display(description=gettext_lazy("attributes / measure points / services / events"))
     def feature_counts(self, model: ThingModel) -> str:
         return " / ".join(str(len(getattr(model, s) or [])) for s in ("attributes", "measurepoints",
                                                                       "services", "events"))
@@ -124,7 +125,7 @@ class ModelShareAdmin(ReadOnlyAdmin):
     list_filter = (("ou", OUListFilter),)
     search_fields = ("model__model_id__exact", "model__name", "ou__name", "ou__ou_id__exact")
 
-    @admin.display(description="owner OU")
+    @admin.display(description=gettext_lazy("owner OU"))
     def model_owner(self, share: ModelShare) -> Any:
         return share.model.ou
 
@@ -155,7 +156,7 @@ class ProductAdmin(AssetAdmin):
     search_fields = ("name", "product_key__exact")
     autocomplete_fields = ("ou", "model")
 
-    @admin.display(description="product secret")
+    @admin.display(description=gettext_lazy("product secret"))
     def masked_product_secret(self, product: Product) -> str:
         return MASK
 
@@ -196,7 +197,7 @@ class ProductShareAdmin(ServiceAdmin):
     search_fields = ("product__product_key__exact", "product__name", "ou__name", "ou__ou_id__exact")
     autocomplete_fields = ("product", "ou")
 
-    @admin.display(description="owner OU")
+    @admin.display(description=gettext_lazy("owner OU"))
     def product_owner(self, share: ProductShare) -> Any:
         return share.product.ou
 
@@ -222,7 +223,7 @@ class ProductShareAdmin(ServiceAdmin):
 class StatusFilter(admin.SimpleListFilter):
     """Status is derived; the filter is a query on indexed columns (status_q), never a Python loop."""
 
-    title = "status"
+    title = gettext_lazy("status")
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
@@ -236,7 +237,7 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 class AssetTypeFilter(admin.SimpleListFilter):
-    title = "asset type"
+    title = gettext_lazy("asset type")
     parameter_name = "asset_type"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
@@ -309,19 +310,19 @@ class DeviceAdmin(AssetAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple:
         return self.change_readonly if obj else ()
 
-    @admin.display(description="status")
+    @admin.display(description=gettext_lazy("status"))
     def status(self, device: Device) -> str:
         value = getattr(device, "status_value", None) or device.status
         return DeviceStatus(value).label
 
-    @admin.display(description="asset type")
+    @admin.display(description=gettext_lazy("asset type"))
     def asset_type(self, device: Device) -> str:
         return device.asset_type.label
 
     def view_on_site(self, device: Device) -> str:
         return reverse("assets:device-detail", args=[device.asset_id])  # the console's details page
 
-    @admin.display(description="device secret")
+    @admin.display(description=gettext_lazy("device secret"))
     def masked_secret(self, device: Device) -> str:
         # revealing is audited and needs write access: it happens in the console, not here
         return MASK
@@ -357,16 +358,16 @@ class DeviceAdmin(AssetAdmin):
         for device in queryset.select_related("gateway"):
             services.delete_device(request.user, device)
 
-    @admin.action(description="Enable selected devices", permissions=["change"])
+    @admin.action(description=gettext_lazy("Enable selected devices"), permissions=["change"])
     def enable_devices(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._set_enabled(request, queryset, services.enable_device, "enabled")
+        self._set_enabled(request, queryset, services.enable_device, enabling=True)
 
-    @admin.action(description="Disable selected devices", permissions=["change"])
+    @admin.action(description=gettext_lazy("Disable selected devices"), permissions=["change"])
     def disable_devices(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._set_enabled(request, queryset, services.disable_device, "disabled")
+        self._set_enabled(request, queryset, services.disable_device, enabling=False)
 
     def _set_enabled(self, request: HttpRequest, queryset: QuerySet,
-                     toggle: Callable[[Any, Device], Device], word: str) -> None:
+                     toggle: Callable[[Any, Device], Device], *, enabling: bool) -> None:
         """One service call per device; devices already in that state are listed, not an error page."""
         done: list[str] = []
         already: list[str] = []
@@ -380,15 +381,25 @@ class DeviceAdmin(AssetAdmin):
             except DomainError as error:
                 refused.append(f"{device.device_key} ({error.message})")
         if done:
-            self.message_user(request, f"{len(done)} device(s) {word}: {_some(done)}.", messages.SUCCESS)
+            text = (ngettext("%(count)d device enabled: %(devices)s.", "%(count)d devices enabled: %(devices)s.",
+                             len(done)) if enabling else
+                    ngettext("%(count)d device disabled: %(devices)s.", "%(count)d devices disabled: %(devices)s.",
+                             len(done)))
+            self.message_user(request, text % {"count": len(done), "devices": _some(done)}, messages.SUCCESS)
         if already:
-            self.message_user(request, f"{len(already)} device(s) were already {word}: {_some(already)}.",
-                              messages.WARNING)
+            text = (ngettext("%(count)d device was already enabled: %(devices)s.",
+                             "%(count)d devices were already enabled: %(devices)s.", len(already)) if enabling else
+                    ngettext("%(count)d device was already disabled: %(devices)s.",
+                             "%(count)d devices were already disabled: %(devices)s.", len(already)))
+            self.message_user(request, text % {"count": len(already), "devices": _some(already)}, messages.WARNING)
         if refused:
-            self.message_user(request, f"{len(refused)} device(s) refused: {_some(refused)}.", messages.ERROR)
+            self.message_user(request, ngettext("%(count)d device refused: %(devices)s.",
+                                                "%(count)d devices refused: %(devices)s.", len(refused))
+                              % {"count": len(refused), "devices": _some(refused)}, messages.ERROR)
 
 
 def _some(names: list[str], limit: int = 10) -> str:
     shown = ", ".join(names[:limit])
-    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+    return shown if len(names) <= limit else gettext("%(shown)s and %(count)d more") % {
+        "shown": shown, "count": len(names) - limit}
 

@@ -13,6 +13,8 @@ import math
 import re
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 DATA_TYPES = ("int32", "float", "double", "bool", "enum", "string", "timestamp", "date", "array", "struct")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 FLOAT_MAX = 3.4028235e38
@@ -36,15 +38,15 @@ def check_value(feature: dict, value: Any, *, from_text: bool = False) -> Any:
     spec = feature.get("spec") or {}
     checker = _CHECKERS.get(data_type)
     if checker is None:
-        raise ValueProblem(f"unknown data type {data_type!r}")
+        raise ValueProblem(_("unknown data type %(type)r") % {"type": data_type})
     return checker(value, spec, from_text)
 
 
 def _number(value: Any, spec: dict, from_text: bool, *, integer: bool,
             bounds: tuple[float, float]) -> int | float:
-    kind = "an integer" if integer else "a number"
+    kind = _("an integer") if integer else _("a number")
     if isinstance(value, bool):
-        raise ValueProblem(f"expected {kind}, got a boolean")
+        raise ValueProblem(_("expected %(kind)s, got a boolean") % {"kind": kind})
     if isinstance(value, str) and from_text:
         text = value.strip()
         try:
@@ -54,32 +56,32 @@ def _number(value: Any, spec: dict, from_text: bool, *, integer: bool,
                 try:
                     as_float = float(text)
                 except ValueError:
-                    raise ValueProblem(f'"{text}" is not {kind}') from None
+                    raise ValueProblem(_('"%(text)s" is not %(kind)s') % {"text": text, "kind": kind}) from None
                 if not as_float.is_integer():
-                    raise ValueProblem(f'"{text}" is not {kind}') from None
+                    raise ValueProblem(_('"%(text)s" is not %(kind)s') % {"text": text, "kind": kind}) from None
                 value = int(as_float)
             else:
-                raise ValueProblem(f'"{text}" is not {kind}') from None
+                raise ValueProblem(_('"%(text)s" is not %(kind)s') % {"text": text, "kind": kind}) from None
     if integer and isinstance(value, float) and value.is_integer():
         value = int(value)
     if integer and not isinstance(value, int):
-        raise ValueProblem(f"expected {kind}, got {value!r}")
+        raise ValueProblem(_("expected %(kind)s, got %(value)r") % {"kind": kind, "value": value})
     if not integer:
         if not isinstance(value, int | float):
-            raise ValueProblem(f"expected {kind}, got {value!r}")
+            raise ValueProblem(_("expected %(kind)s, got %(value)r") % {"kind": kind, "value": value})
         try:
             value = float(value)
         except OverflowError:  # an integer too large for a double, e.g. 10**400 from JSON
-            raise ValueProblem(f"{value} is out of range for this type") from None
+            raise ValueProblem(_("%(value)s is out of range for this type") % {"value": value}) from None
         if math.isnan(value) or math.isinf(value):
-            raise ValueProblem("NaN and infinity are not allowed")
+            raise ValueProblem(_("NaN and infinity are not allowed"))
     if not bounds[0] <= value <= bounds[1]:
-        raise ValueProblem(f"{value} is out of range for this type")
+        raise ValueProblem(_("%(value)s is out of range for this type") % {"value": value})
     low, high = spec.get("min"), spec.get("max")
     if low is not None and value < low:
-        raise ValueProblem(f"{value} is below the minimum {low}")
+        raise ValueProblem(_("%(value)s is below the minimum %(minimum)s") % {"value": value, "minimum": low})
     if high is not None and value > high:
-        raise ValueProblem(f"{value} is above the maximum {high}")
+        raise ValueProblem(_("%(value)s is above the maximum %(maximum)s") % {"value": value, "maximum": high})
     return value
 
 
@@ -106,7 +108,7 @@ def _bool(value: Any, spec: dict, from_text: bool) -> bool:
             return True
         if word in FALSE_WORDS:
             return False
-    raise ValueProblem(f'"{value}" is not a boolean (true or false)')
+    raise ValueProblem(_('"%(value)s" is not a boolean (true or false)') % {"value": value})
 
 
 def _enum(value: Any, spec: dict, from_text: bool) -> int:
@@ -122,24 +124,26 @@ def _enum(value: Any, spec: dict, from_text: bool) -> int:
     elif isinstance(key, int) and not isinstance(key, bool) and str(key) in values:
         return key
     allowed = ", ".join(f"{k} ({v})" for k, v in values.items())
-    raise ValueProblem(f'"{value}" is not one of the allowed values: {allowed}')
+    raise ValueProblem(_('"%(value)s" is not one of the allowed values: %(allowed)s')
+                       % {"value": value, "allowed": allowed})
 
 
 def _string(value: Any, spec: dict, from_text: bool) -> str:
     if from_text and isinstance(value, int | float) and not isinstance(value, bool):
         value = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
     if not isinstance(value, str):
-        raise ValueProblem(f"expected text, got {value!r}")
+        raise ValueProblem(_("expected text, got %(value)r") % {"value": value})
     limit = int(spec.get("max_length") or DEFAULT_STRING_MAX)
     if len(value) > limit:
-        raise ValueProblem(f"text is {len(value)} characters long, the maximum is {limit}")
+        raise ValueProblem(_("text is %(length)d characters long, the maximum is %(maximum)d")
+                           % {"length": len(value), "maximum": limit})
     return value
 
 
 def _timestamp(value: Any, spec: dict, from_text: bool) -> int:
     stamp = _number(value, {}, from_text, integer=True, bounds=(-(2**63), 2**63 - 1))
     if stamp < 0:
-        raise ValueProblem("a timestamp cannot be negative")
+        raise ValueProblem(_("a timestamp cannot be negative"))
     return int(stamp)
 
 
@@ -153,7 +157,7 @@ def _date(value: Any, spec: dict, from_text: bool) -> str:
             return dt.date.fromisoformat(value.strip()).isoformat()
         except ValueError:
             pass
-    raise ValueProblem(f'"{value}" is not a date in the form YYYY-MM-DD')
+    raise ValueProblem(_('"%(value)s" is not a date in the form YYYY-MM-DD') % {"value": value})
 
 
 def _array(value: Any, spec: dict, from_text: bool) -> list:
@@ -161,19 +165,20 @@ def _array(value: Any, spec: dict, from_text: bool) -> list:
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            raise ValueProblem(f'"{value}" is not a JSON array') from None
+            raise ValueProblem(_('"%(value)s" is not a JSON array') % {"value": value}) from None
     if not isinstance(value, list):
-        raise ValueProblem(f"expected an array, got {value!r}")
+        raise ValueProblem(_("expected an array, got %(value)r") % {"value": value})
     size = spec.get("size")
     if size is not None and len(value) > int(size):
-        raise ValueProblem(f"the array has {len(value)} items, the maximum is {size}")
+        raise ValueProblem(_("the array has %(count)d items, the maximum is %(maximum)s")
+                           % {"count": len(value), "maximum": size})
     item = {"data_type": spec.get("item_type", "string"), "spec": spec.get("item_spec") or {}}
     checked = []
     for index, element in enumerate(value):
         try:
             checked.append(check_value(item, element))
         except ValueProblem as problem:
-            raise ValueProblem(f"item {index}: {problem}") from None
+            raise ValueProblem(_("item %(index)d: %(problem)s") % {"index": index, "problem": problem}) from None
     return checked
 
 
@@ -182,20 +187,20 @@ def _struct(value: Any, spec: dict, from_text: bool) -> dict:
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            raise ValueProblem(f'"{value}" is not a JSON object') from None
+            raise ValueProblem(_('"%(value)s" is not a JSON object') % {"value": value}) from None
     if not isinstance(value, dict):
-        raise ValueProblem(f"expected an object, got {value!r}")
+        raise ValueProblem(_("expected an object, got %(value)r") % {"value": value})
     fields = {f["identifier"]: f for f in spec.get("fields") or []}
     unknown = sorted(set(value) - set(fields))
     if unknown:
-        raise ValueProblem(f"unknown field {unknown[0]!r}")
+        raise ValueProblem(_("unknown field %(field)r") % {"field": unknown[0]})
     checked = {}
     for name, field in fields.items():
         if name in value:
             try:
                 checked[name] = check_value(field, value[name])
             except ValueProblem as problem:
-                raise ValueProblem(f"field {name}: {problem}") from None
+                raise ValueProblem(_("field %(field)s: %(problem)s") % {"field": name, "problem": problem}) from None
     return checked
 
 

@@ -25,7 +25,7 @@ def parse_tags(text: str) -> dict[str, str]:
         try:
             tags = json.loads(text)
         except json.JSONDecodeError as error:
-            raise forms.ValidationError(f"Tags are not valid JSON: {error.msg}.") from None
+            raise forms.ValidationError(_("Tags are not valid JSON: %(reason)s.") % {"reason": error.msg}) from None
     else:
         tags = {}
         for number, line in enumerate(text.splitlines(), start=1):
@@ -33,7 +33,7 @@ def parse_tags(text: str) -> dict[str, str]:
                 continue
             key, sep, value = line.partition("=")
             if not sep:
-                raise forms.ValidationError(f"Tag line {number} must be key=value.")
+                raise forms.ValidationError(_("Tag line %(number)d must be key=value.") % {"number": number})
             tags[key.strip()] = value.strip()
     problems = tag_problems(tags)
     if problems:
@@ -105,14 +105,16 @@ class DeviceFilterForm(forms.Form):
 class DeviceForm(forms.Form):
     """Create or edit a device; one field per attribute of the product's model."""
 
-    product = forms.ChoiceField(label="Product")
-    name = forms.CharField(max_length=64)
-    device_key = forms.CharField(label="Device key", required=False, max_length=64,
-                                 help_text="4–64 letters, digits or - _ . : (generated when empty)")
-    description = forms.CharField(required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
-    timezone = forms.CharField(initial="+08:00", max_length=64, help_text="e.g. +08:00 or Asia/Shanghai")
-    tags = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
-                           help_text="One key=value per line")
+    product = forms.ChoiceField(label=_("Product"))
+    name = forms.CharField(label=_("Name"), max_length=64)
+    device_key = forms.CharField(label=_("Device key"), required=False, max_length=64,
+                                 help_text=_("4–64 letters, digits or - _ . : (generated when empty)"))
+    description = forms.CharField(label=_("Description"), required=False, max_length=500,
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+    timezone = forms.CharField(label=_("Time zone"), initial="+08:00", max_length=64,
+                               help_text=_("e.g. +08:00 or Asia/Shanghai"))
+    tags = forms.CharField(label=_("Tags"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                           help_text=_("One key=value per line"))
 
     def __init__(self, *args: Any, products: list[Product], model: ThingModel | None,
                  editing: bool = False, **kwargs: Any) -> None:
@@ -165,6 +167,9 @@ class ProductForm(forms.ModelForm):
         model = Product
         fields = ["name", "description", "product_type", "data_format", "model", "dynamic_activation"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        labels = {"name": _("Name"), "description": _("Description"), "product_type": _("Product type"),
+                  "data_format": _("Data format"), "model": _("Model"),
+                  "dynamic_activation": _("Dynamic activation")}
 
     def __init__(self, *args: Any, ou: OrganizationUnit, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -173,8 +178,8 @@ class ProductForm(forms.ModelForm):
         self.fields["data_format"].choices = DataFormat.choices
 
 
-FEATURE_HELP = ('A JSON list, e.g. [{"identifier": "power", "name": "Power", "data_type": "double", '
-                '"spec": {"min": 0, "unit": "kW"}}]')
+FEATURE_HELP = _('A JSON list, e.g. [{"identifier": "power", "name": "Power", "data_type": "double", '
+                 '"spec": {"min": 0, "unit": "kW"}}]')
 
 
 class ThingModelForm(forms.ModelForm):
@@ -187,3 +192,6 @@ class ThingModelForm(forms.ModelForm):
                for f in ("attributes", "measurepoints", "services", "events")},
         }
         help_texts = {f: FEATURE_HELP for f in ("attributes", "measurepoints", "events")}
+        labels = {"model_id": _("Model ID"), "name": _("Name"), "description": _("Description"),
+                  "attributes": _("Attributes"), "measurepoints": _("Measure points"), "services": _("Services"),
+                  "events": _("Events")}

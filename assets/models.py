@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import OrganizationUnit
 from accounts.permissions import CHANGE, VIEW, OUScopedQuerySet, ou_ids_with
@@ -96,7 +97,7 @@ class ThingModel(models.Model):
     objects = ThingModelQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "thing model"
+        verbose_name = _("thing model")
         ordering = ["name", "pk"]
         constraints = [models.UniqueConstraint(fields=["ou", "model_id"], name="model_id_unique_in_ou")]
 
@@ -141,13 +142,13 @@ class ThingModel(models.Model):
 
 
 class ProductType(models.TextChoices):
-    DEVICE = "Device", "Device"
-    GATEWAY = "Gateway", "Gateway"
+    DEVICE = "Device", _("Device")
+    GATEWAY = "Gateway", _("Gateway")
 
 
 class DataFormat(models.TextChoices):
     JSON = "Json", "JSON"
-    CUSTOM = "Custom", "Custom"
+    CUSTOM = "Custom", _("Custom")
 
 
 class Product(models.Model):
@@ -209,10 +210,10 @@ class ModelShare(models.Model):
 class DeviceStatus(models.TextChoices):
     """API values are EnOS's; labels are what the console shows."""
 
-    DISABLED = "disable", "Disabled"
-    INACTIVE = "inactive", "Inactive"
-    ONLINE = "online", "Online"
-    OFFLINE = "offline", "Offline"
+    DISABLED = "disable", _("Disabled")
+    INACTIVE = "inactive", _("Inactive")
+    ONLINE = "online", _("Online")
+    OFFLINE = "offline", _("Offline")
 
 
 def status_q(status: str) -> Q:
@@ -253,9 +254,9 @@ class DeviceQuerySet(OUScopedQuerySet):
 
 
 class AssetType(models.TextChoices):
-    DEVICE = "Device", "Device"
-    GATEWAY = "Gateway", "Gateway"
-    SUB_DEVICE = "Sub-device", "Sub-device"
+    DEVICE = "Device", _("Device")
+    GATEWAY = "Gateway", _("Gateway")
+    SUB_DEVICE = "Sub-device", _("Sub-device")
 
 
 class Device(models.Model):
@@ -343,11 +344,11 @@ class Device(models.Model):
 
 
 class MigrationStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for the code"
-    DONE = "done", "Migrated"
-    FAILED = "failed", "Failed"
-    LOCKED = "locked", "Too many wrong codes"
-    EXPIRED = "expired", "Expired"
+    PENDING = "pending", _("Waiting for the code")
+    DONE = "done", _("Migrated")
+    FAILED = "failed", _("Failed")
+    LOCKED = "locked", _("Too many wrong codes")
+    EXPIRED = "expired", _("Expired")
 
 
 class MigrationRequest(models.Model):
@@ -380,16 +381,16 @@ class MigrationRequest(models.Model):
 
 
 class BatchOperation(models.TextChoices):
-    IMPORT = "import", "Batch Import"
-    UPDATE = "update", "Batch Update"
+    IMPORT = "import", _("Batch Import")
+    UPDATE = "update", _("Batch Update")
 
 
 class BatchStatus(models.TextChoices):
-    PARSING = "parsing", "Parsing"
-    PARSED = "parsed", "Parsed"
-    APPLYING = "applying", "Applying"
-    APPLIED = "applied", "Applied"
-    FAILED = "failed", "Failed"
+    PARSING = "parsing", _("Parsing")
+    PARSED = "parsed", _("Parsed")
+    APPLYING = "applying", _("Applying")
+    APPLIED = "applied", _("Applied")
+    FAILED = "failed", _("Failed")
 
 
 class BatchJob(models.Model):

@@ -12,19 +12,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
 from django.db.models import Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.lookups import Exact
+from django.utils.translation import gettext as _
 
-from .models import AssetType, Device, DeviceStatus, ProductType, status_q
+from .models import Device, DeviceStatus
+from .query import all_of, apply_query, context_for, shorthands
+from .query.compiler import ASSET_TYPE_Q, text_q
+from .query.compiler import tag_q as query_tag_q
 from .validators import TAG_KEY_RE
 
-ASSET_TYPE_Q = {
-    AssetType.DEVICE.value: Q(gateway__isnull=True, product__product_type=ProductType.DEVICE),
-    AssetType.GATEWAY.value: Q(gateway__isnull=True, product__product_type=ProductType.GATEWAY),
-    AssetType.SUB_DEVICE.value: Q(gateway__isnull=False),
-}
+__all__ = ["ASSET_TYPE_Q", "BadFilter", "filter_devices", "keyset_page", "search_devices", "tag_q"]
 
 # sort name → (field, ascending)
 SORTS: dict[str, tuple[str, bool]] = {
@@ -40,7 +37,7 @@ DEFAULT_SORT = "-created"
 # what a row of the console table shows (with its product's name and type): not the secret, the
 # attributes or the tags, which would be read, parsed and thrown away 200 times a page
 TABLE_COLUMNS = ("asset_id", "name", "device_key", "product_id", "gateway_id", "enabled", "activated_at", "online",
-                 "created_at", "product__name", "product__product_type")
+                 "last_online_at", "created_at", "product__name", "product__product_type")
 
 
 class BadFilter(ValueError):
@@ -48,70 +45,38 @@ class BadFilter(ValueError):
 
 
 def tag_q(key: str, value: str | None, vendor: str) -> Q:
-    """Has the tag `key` (value None) or has it with exactly `value`. The key only reaches SQL as
-    a bound JSON path parameter, never as a `tags__<key>` lookup."""
-    if value is None:
-        return Q(tags__has_key=key)
-    if vendor == "postgresql":
-        return Q(tags__contains={key: value})  # @> is what the GIN (jsonb_path_ops) index serves
-    return Q(Exact(KeyTextTransform(key, "tags"), value))  # tag values are always text
-
-
-def typed_candidates(text: str) -> list[Any]:
-    """Attributes keep their model's type (3, 2.5, true, "SN-1"): match the text as typed JSON and as text."""
-    try:
-        typed = json.loads(text)
-    except ValueError:
-        return [text]
-    return [text, typed] if isinstance(typed, int | float | bool) else [text]
-
-
-def filter_by_attribute(qs: QuerySet[Device], identifier: str, text: str, index: int = 0) -> QuerySet[Device]:
-    # the alias name is ours; the identifier only reaches SQL as the JSON path parameter
-    alias = f"_attribute_{index}"
-    qs = qs.alias(**{alias: KeyTransform(identifier, "attributes")})
-    matches = Q()
-    for value in typed_candidates(text):
-        matches |= Q(**{alias: value})  # the JSON-aware exact: compares JSON values on both databases
-    return qs.filter(matches)
+    """Has the tag `key` (value None) or has it with exactly `value`."""
+    return query_tag_q(key, None if value is None else (value,), vendor)
 
 
 def filter_by_tag(qs: QuerySet[Device], expression: str) -> QuerySet[Device]:
     """`key` (has the tag) or `key:value` (tag equals value)."""
-    key, sep, value = expression.partition(":")
-    key = key.strip()
+    key = expression.partition(":")[0].strip()
     if not TAG_KEY_RE.match(key):
-        raise BadFilter("A tag filter is a tag key or key:value, e.g. site or site:shanghai.")
-    return qs.filter(tag_q(key, value.strip() if sep else None, connections[qs.db].vendor))
+        raise BadFilter(_("A tag filter is a tag key or key:value, e.g. site or site:shanghai."))
+    return apply_query(qs, shorthands.tag(expression), context_for(qs))
 
 
 def search_devices(qs: QuerySet[Device], text: str) -> QuerySet[Device]:
     """Name or deviceKey containing `text` (trigram-indexed on PostgreSQL), or the exact assetId."""
-    text = text.strip()
-    if not text:
-        return qs
-    return qs.filter(Q(name__icontains=text) | Q(device_key__icontains=text) | Q(asset_id=text))
+    return qs.filter(text_q(text))
 
 
 def filter_devices(qs: QuerySet[Device], *, product_id: int | None = None, status: str = "", asset_type: str = "",
                    tag: str = "", search: str = "") -> QuerySet[Device]:
-    """The console's filters. The product comes as its id (the filter form maps the productKey the
-    user chose to it), so narrowing by product is a condition on the device row, not a join."""
-    if product_id is not None:
-        qs = qs.filter(product_id=product_id)
-    if status:
-        if status not in DeviceStatus.values:
-            raise BadFilter(f'"{status}" is not a status: use one of {", ".join(DeviceStatus.values)}.')
-        qs = qs.filter(status_q(status))
-    if asset_type:
-        if asset_type not in ASSET_TYPE_Q:
-            raise BadFilter(f'"{asset_type}" is not an asset type: use Device, Gateway or Sub-device.')
-        qs = qs.filter(ASSET_TYPE_Q[asset_type])
-    if tag:
-        qs = filter_by_tag(qs, tag)
-    if search:
-        qs = search_devices(qs, search)
-    return qs
+    """The console's filters as shorthands of the query language (`search` is plain text here, not a query).
+    The product comes as its id, so narrowing by product is a condition on the device row, not a join."""
+    if status and status not in DeviceStatus.values:
+        raise BadFilter(f'"{status}" is not a status: use one of {", ".join(DeviceStatus.values)}.')
+    if asset_type and asset_type not in ASSET_TYPE_Q:
+        raise BadFilter(f'"{asset_type}" is not an asset type: use Device, Gateway or Sub-device.')
+    if tag and not TAG_KEY_RE.match(tag.partition(":")[0].strip()):
+        raise BadFilter("A tag filter is a tag key or key:value, e.g. site or site:shanghai.")
+    nodes = shorthands.console_filters(product_id=product_id, status=status, asset_type=asset_type,
+                                       tag_expression=tag)
+    if search.strip():
+        nodes.append(shorthands.text(search))
+    return apply_query(qs, all_of(nodes), context_for(qs))
 
 
 @dataclass
@@ -136,7 +101,7 @@ def _decode(cursor: str) -> tuple[Any, int]:
             value = dt.datetime.fromisoformat(value["dt"])
         return value, int(pk)
     except (ValueError, TypeError, KeyError):
-        raise BadFilter("The page link is not valid any more; start again from the first page.") from None
+        raise BadFilter(_("The page link is not valid any more; start again from the first page.")) from None
 
 
 def beyond(field: str, ascending: bool, value: Any, pk: int) -> Q:

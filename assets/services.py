@@ -12,6 +12,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts import audit
 from accounts.actors import is_system
@@ -63,28 +65,34 @@ def attribute_problems(model: ThingModel, attributes: Any, *, require_all: bool,
                        from_text: bool = False) -> tuple[dict, dict[str, str]]:
     """Check attribute values against the model: (clean values, problems by identifier)."""
     if not isinstance(attributes, dict):
-        return {}, {"attributes": "attributes must be an object of identifier: value"}
+        return {}, {"attributes": _("attributes must be an object of identifier: value")}
     features = {f["identifier"]: f for f in model.attributes}
     clean: dict = {}
     problems: dict[str, str] = {}
     for identifier, value in attributes.items():
         feature = features.get(identifier)
         if feature is None:
-            problems[identifier] = f'"{identifier}" is not an attribute of model {model.model_id}'
+            problems[identifier] = _('"%(identifier)s" is not an attribute of model %(model)s') % {
+                "identifier": identifier, "model": model.model_id}
             continue
         if value is None or value == "":
             if feature.get("required"):
-                problems[identifier] = f'attribute "{identifier}" is required'
+                problems[identifier] = required_message(identifier)
             continue
         try:
             clean[identifier] = check_value(feature, value, from_text=from_text)
         except ValueProblem as problem:
-            problems[identifier] = f'attribute "{identifier}": {problem}'
+            problems[identifier] = _('attribute "%(identifier)s": %(problem)s') % {
+                "identifier": identifier, "problem": problem}
     if require_all:
         for identifier, feature in features.items():
             if feature.get("required") and identifier not in clean and identifier not in problems:
-                problems[identifier] = f'attribute "{identifier}" is required'
+                problems[identifier] = required_message(identifier)
     return clean, problems
+
+
+def required_message(identifier: str) -> str:
+    return _('attribute "%(identifier)s" is required') % {"identifier": identifier}
 
 
 def _validate_device_fields(device: Device, *, require_all_attributes: bool) -> None:
@@ -96,7 +104,7 @@ def _validate_device_fields(device: Device, *, require_all_attributes: bool) -> 
         except ValidationError as error:
             errors[field] = error.messages
     if len(device.description or "") > 500:
-        errors["description"] = ["The description can be at most 500 characters."]
+        errors["description"] = [_("The description can be at most %(maximum)d characters.") % {"maximum": 500}]
     tag_errors = tag_problems(device.tags)
     if tag_errors:
         errors["tags"] = tag_errors
@@ -124,7 +132,8 @@ def create_device(actor: Any, ou: OrganizationUnit, product: Product, *, name: s
                   attributes: dict | None = None, tags: dict | None = None) -> Device:
     require_write(actor, ou, system_allowed=True)  # SYSTEM: a gateway registering sub-devices
     if not _product_usable_in(product, ou):
-        raise DomainError(f"Product {product.product_key} is not available in OU {ou.ou_id}.",
+        raise DomainError(_("Product %(product)s is not available in OU %(ou)s.")
+                          % {"product": product.product_key, "ou": ou.ou_id},
                           code="product_not_found", field="productKey")
     device = Device(ou=ou, product=product, name=name, description=description, timezone=timezone,
                     device_key=device_key or generate_device_key(), attributes=attributes or {},
@@ -148,7 +157,7 @@ def update_device(actor: Any, device: Device, **changes: Any) -> Device:
     require_write(actor, device.ou_id, system_allowed=True)  # SYSTEM: a device reporting its attributes
     unknown = set(changes) - set(DEVICE_FIELDS)
     if unknown:
-        raise DomainError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+        raise DomainError(_("These fields cannot be changed: %(fields)s.") % {"fields": ", ".join(sorted(unknown))})
     before = device_snapshot(device)
     for field, value in changes.items():
         setattr(device, field, value)
@@ -172,10 +181,12 @@ def delete_device(actor: Any, device: Device) -> None:
 def _set_enabled(actor: Any, device: Device, enabled: bool) -> Device:
     require_write(actor, device.ou_id)
     word = "enabled" if enabled else "disabled"
+    already = (_("Device %(device)s is already enabled.") if enabled
+               else _("Device %(device)s is already disabled."))
     with transaction.atomic():
         changed = Device.objects.filter(pk=device.pk, enabled=not enabled).update(enabled=enabled)
         if not changed:
-            raise Conflict(f"Device {device.device_key} is already {word}.", code=f"already_{word}")
+            raise Conflict(already % {"device": device.device_key}, code=f"already_{word}")
         device.enabled = enabled
         audit.record(actor, "device.enable" if enabled else "device.disable", device,
                      before={"enabled": not enabled}, after={"enabled": enabled})
@@ -223,22 +234,23 @@ def sub_device_candidates(gateway: Device):
 def add_sub_devices(actor: Any, gateway: Device, devices: Iterable[Device]) -> int:
     require_write(actor, gateway.ou_id, system_allowed=True)  # SYSTEM: a gateway's thing.topo.add
     if not gateway.product.is_gateway:
-        raise DomainError(f"{gateway.name} is not a gateway: only Gateway devices have sub-devices.",
+        raise DomainError(_("%(name)s is not a gateway: only Gateway devices have sub-devices.")
+                          % {"name": gateway.name},
                           code="not_a_gateway")
     if gateway.gateway_id is not None:
-        raise DomainError("A sub-device cannot be a gateway of others.", code="not_a_gateway")
+        raise DomainError(_("A sub-device cannot be a gateway of others."), code="not_a_gateway")
     devices = list(devices)
     ids = [d.pk for d in devices]
     if not ids:
-        raise DomainError("Select at least one device.", code="required", field="devices")
+        raise DomainError(_("Select at least one device."), code="required", field="devices")
     eligible = set(sub_device_candidates(gateway).select_for_update().filter(pk__in=ids)
                    .values_list("pk", flat=True))
     refused = [d for d in devices if d.pk not in eligible]
     if refused:
         names = ", ".join(d.device_key for d in refused[:5])
         raise Conflict(
-            f"These devices cannot be added: {names}. Only Device-type devices of this OU "
-            "that belong to no gateway can be added.", code="not_eligible",
+            _("These devices cannot be added: %(devices)s. Only Device-type devices of this OU "
+              "that belong to no gateway can be added.") % {"devices": names}, code="not_eligible",
         )
     Device.objects.filter(pk__in=ids).update(gateway=gateway)
     audit.record(actor, "device.sub_devices_add", gateway,
@@ -256,9 +268,10 @@ def remove_sub_devices(actor: Any, gateway: Device, devices: Iterable[Device]) -
                    .values_list("pk", flat=True))
     not_ours = [d for d in devices if d.pk not in attached]
     if not ids:
-        raise DomainError("Select at least one sub-device.", code="required", field="devices")
+        raise DomainError(_("Select at least one sub-device."), code="required", field="devices")
     if not_ours:
-        raise Conflict(f"{not_ours[0].device_key} is not a sub-device of {gateway.name}.",
+        raise Conflict(_("%(device)s is not a sub-device of %(gateway)s.")
+                       % {"device": not_ours[0].device_key, "gateway": gateway.name},
                        code="not_a_sub_device")
     Device.objects.filter(pk__in=ids, gateway=gateway).update(gateway=None)
     audit.record(actor, "device.sub_devices_remove", gateway,
@@ -307,7 +320,9 @@ def delete_model(actor: Any, model: ThingModel) -> None:
     require_write(actor, model.ou_id)
     in_use = model.products.count()
     if in_use:
-        raise Conflict(f"Model {model.model_id} is used by {in_use} product(s); delete them first.",
+        raise Conflict(ngettext("Model %(model)s is used by %(count)d product; delete it first.",
+                                "Model %(model)s is used by %(count)d products; delete them first.", in_use)
+                       % {"model": model.model_id, "count": in_use},
                        code="in_use")
     audit.record(actor, "model.delete", model, before={"model_id": model.model_id, "name": model.name})
     model.delete()
@@ -317,7 +332,8 @@ def delete_model(actor: Any, model: ThingModel) -> None:
 def create_product(actor: Any, ou: OrganizationUnit, *, model: ThingModel, **fields: Any) -> Product:
     require_write(actor, ou, system_allowed=True)  # SYSTEM: the demo data
     if model.ou_id != ou.pk and not model.shares.filter(ou=ou).exists():
-        raise DomainError(f"Model {model.model_id} is not available in this OU.", code="model_not_found",
+        raise DomainError(_("Model %(model)s is not available in this OU.") % {"model": model.model_id},
+                          code="model_not_found",
                           field="model")
     product = Product(ou=ou, model=model, **fields)
     _full_clean(product, exclude=["ou", "model"])
@@ -332,9 +348,9 @@ def update_product(actor: Any, product: Product, **changes: Any) -> Product:
     require_write(actor, product.ou_id)
     if "product_type" in changes and changes["product_type"] != product.product_type \
             and product.devices.exists():
-        raise Conflict("The product type cannot change while the product has devices.", code="in_use")
+        raise Conflict(_("The product type cannot change while the product has devices."), code="in_use")
     if "model" in changes and changes["model"] != product.model and product.devices.exists():
-        raise Conflict("The model cannot change while the product has devices.", code="in_use")
+        raise Conflict(_("The model cannot change while the product has devices."), code="in_use")
     before = {k: str(getattr(product, k)) for k in changes}
     for field, value in changes.items():
         setattr(product, field, value)
@@ -351,8 +367,11 @@ def delete_product(actor: Any, product: Product) -> None:
     require_write(actor, product.ou_id)
     in_use = Device.objects.filter(product=product).count()
     if in_use:
-        raise Conflict(f"Product {product.product_key} is used by {in_use} device(s) "
-                       "(in this or other OUs); delete or move them first.", code="in_use")
+        raise Conflict(ngettext("Product %(product)s is used by %(count)d device (in this or other OUs); "
+                                "delete or move it first.",
+                                "Product %(product)s is used by %(count)d devices (in this or other OUs); "
+                                "delete or move them first.", in_use)
+                       % {"product": product.product_key, "count": in_use}, code="in_use")
     audit.record(actor, "product.delete", product, before={"name": product.name})
     product.delete()
 
@@ -378,6 +397,6 @@ def share_product_to(actor: Any, product: Product, ou: OrganizationUnit) -> Prod
     """A writer of the product's OU shares it (and its model) read-only to another OU; audited."""
     require_write(actor, product.ou_id)
     if product.ou_id == ou.pk:
-        raise DomainError("A product cannot be shared to the OU that owns it.", code="invalid")
+        raise DomainError(_("A product cannot be shared to the OU that owns it."), code="invalid")
     share_product(actor, product, ou)  # audited there
     return ProductShare.objects.get(product=product, ou=ou)

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 # \Z, not $: "$" also matches before a trailing newline, which would let "abcd\n" through.
 DEVICE_KEY_RE = re.compile(r"^[A-Za-z0-9\-_.:]{4,64}\Z")
@@ -23,19 +24,20 @@ NAME_FORBIDDEN_RE = re.compile(r"[\x00-\x1f\x7f<>]")
 def validate_device_key(value: str) -> None:
     if not isinstance(value, str) or not DEVICE_KEY_RE.match(value):
         raise ValidationError(
-            f'"{value}" is not a valid deviceKey: use 4 to 64 letters, digits or - _ . :',
+            _('"%(value)s" is not a valid deviceKey: use 4 to 64 letters, digits or - _ . :') % {"value": value},
             code="invalid_device_key",
         )
 
 
 def validate_device_name(value: str) -> None:
     if not value or not value.strip():
-        raise ValidationError("The device name is required.", code="required")
+        raise ValidationError(_("The device name is required."), code="required")
     if len(value) > MAX_NAME:
-        raise ValidationError(f"The device name is {len(value)} characters; the maximum is {MAX_NAME}.",
+        raise ValidationError(_("The device name is %(length)d characters; the maximum is %(maximum)d.")
+                              % {"length": len(value), "maximum": MAX_NAME},
                               code="max_length")
     if NAME_FORBIDDEN_RE.search(value):
-        raise ValidationError("The device name cannot contain control characters, < or >.", code="invalid")
+        raise ValidationError(_("The device name cannot contain control characters, < or >."), code="invalid")
 
 
 @lru_cache(maxsize=1)
@@ -58,22 +60,24 @@ def is_valid_timezone(value: Any) -> bool:
 
 def validate_timezone(value: str) -> None:
     if not is_valid_timezone(value):
-        raise ValidationError(f'"{value}" is not a valid time zone', code="invalid_timezone")
+        raise ValidationError(_('"%(zone)s" is not a valid time zone') % {"zone": value}, code="invalid_timezone")
 
 
 def tag_problems(tags: Any) -> list[str]:
     if not isinstance(tags, dict):
-        return ["tags must be an object of key: value pairs"]
+        return [_("tags must be an object of key: value pairs")]
     problems = []
     if len(tags) > MAX_TAGS:
-        problems.append(f"a device can have at most {MAX_TAGS} tags, got {len(tags)}")
+        problems.append(_("a device can have at most %(maximum)d tags, got %(count)d")
+                        % {"maximum": MAX_TAGS, "count": len(tags)})
     for key, value in tags.items():
         if not isinstance(key, str) or not TAG_KEY_RE.match(key):
-            problems.append(f'tag key "{key}" must be 1 to 50 letters, digits or _ - /')
+            problems.append(_('tag key "%(key)s" must be 1 to 50 letters, digits or _ - /') % {"key": key})
         if not isinstance(value, str):
-            problems.append(f'tag "{key}" must have a text value')
+            problems.append(_('tag "%(key)s" must have a text value') % {"key": key})
         elif len(value) > MAX_TAG_VALUE:
-            problems.append(f'tag "{key}" value is {len(value)} characters; the maximum is {MAX_TAG_VALUE}')
+            problems.append(_('tag "%(key)s" value is %(length)d characters; the maximum is %(maximum)d')
+                            % {"key": key, "length": len(value), "maximum": MAX_TAG_VALUE})
     return problems
 
 

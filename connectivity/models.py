@@ -43,9 +43,9 @@ RECENT_COMMANDS = 20
 
 
 class Transport(models.TextChoices):
-    WEBSOCKET = "websocket", "Websocket"
-    MQTT = "mqtt", "MQTT (portal broker)"
-    EMQX = "emqx", "MQTT (EMQX cluster)"
+    WEBSOCKET = "websocket", _("Websocket")
+    MQTT = "mqtt", _("MQTT (portal broker)")
+    EMQX = "emqx", _("MQTT (EMQX cluster)")
 
 
 class DeviceSession(models.Model):
@@ -145,8 +145,8 @@ class ConnectionRecord(models.Model):
 
 
 class ValueKind(models.TextChoices):
-    MEASUREPOINT = "measurepoint", "Measure point"
-    EVENT = "event", "Event"
+    MEASUREPOINT = "measurepoint", _("Measure point")
+    EVENT = "event", _("Event")
 
 
 class LatestValue(models.Model):
@@ -214,11 +214,11 @@ class ValueHistory(models.Model):
 
 
 class CommandStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for the reply"
-    OK = "ok", "Succeeded"
-    ERROR = "error", "Failed on the device"
-    TIMEOUT = "timeout", "No reply in time"
-    OFFLINE = "offline", "Device offline"
+    PENDING = "pending", _("Waiting for the reply")
+    OK = "ok", _("Succeeded")
+    ERROR = "error", _("Failed on the device")
+    TIMEOUT = "timeout", _("No reply in time")
+    OFFLINE = "offline", _("Device offline")
 
 
 class CommandInvocationQuerySet(OUScopedQuerySet):

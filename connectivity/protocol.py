@@ -2,6 +2,10 @@
 
 Pure functions and constants: no database, no I/O, so every transport and the simulator share
 them.
+
+The `msg` texts sent to devices stay English and untranslated, whatever the language of a console
+user: device SDKs and their logs expect EnOS's English messages, and a device has no language. The
+console may translate what it shows of them (status labels, its own messages around them).
 """
 
 from __future__ import annotations

@@ -67,7 +67,8 @@ def _command_page(request: HttpRequest, device: Any, service: dict | None, ident
         messages.error(request, error)
     elif invocation is not None:
         level = messages.SUCCESS if invocation.status in ("ok", "pending") else messages.WARNING
-        messages.add_message(request, level, f"{identifier}: {invocation.get_status_display()} — {invocation.message}")
+        messages.add_message(request, level, _("%(service)s: %(status)s — %(message)s") % {
+            "service": identifier, "status": invocation.get_status_display(), "message": invocation.message})
     return redirect("connectivity:device-services", asset_id=device.asset_id)
 
 

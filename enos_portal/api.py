@@ -93,14 +93,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return None
     if isinstance(exc, exceptions.ValidationError):
         details = _flatten(exc.detail)
-        first = next(iter(details.values()), ["Invalid input."])[0]
+        first = next(iter(details.values()), [_("Invalid input.")])[0]
         response.data = {"code": "validation_error", "message": first, "details": details}
         response.status_code = status.HTTP_400_BAD_REQUEST
     elif isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
         response.data = {
             "code": codes if isinstance(codes, str) else "error",
-            "message": str(exc.detail) if not isinstance(exc.detail, dict | list) else "Request refused.",
+            "message": str(exc.detail) if not isinstance(exc.detail, dict | list) else _("Request refused."),
             "details": _flatten(exc.detail) if isinstance(exc.detail, dict | list) else {},
         }
     return response

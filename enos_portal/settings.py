@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -82,6 +83,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.current_ou",
             ],
+            # {{ value|local_time }} and {% zone_name %} on every page: times in the user's zone, named
+            "builtins": ["accounts.templatetags.local_times"],
         },
     },
 ]
@@ -251,6 +254,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # without deep links Swagger UI puts no link inside each operation's button (axe: nested-interactive)
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
 }
 
 # --- Domain settings --------------------------------------------------------------------------

@@ -82,6 +82,7 @@ def photograph(base: str, output: Path) -> None:
             page.wait_for_url(f"{base}/devices/")
             page.reload()  # the browser's time zone is known from the second page on
             expect(page.locator("#device-table tbody tr").first).to_be_visible()
+            expect(page.locator("[aria-busy=true]")).to_have_count(0)  # the status counts loaded
             page.screenshot(path=str(output / name))
             print(f"  {name}: {language}")
             context.close()

@@ -96,6 +96,7 @@ MIGRATION_API_REQUEST = guard(
 MIGRATION_DIALOG = guard("tests/assets/migration/test_console.py::test_only_writers_of_the_source_open_the_dialog")
 MIGRATION_DIALOG_STEPS = guard("tests/assets/migration/test_console.py::test_someone_elses_request_is_not_found")
 EMQX = guard("tests/connectivity/test_emqx.py::test_the_endpoints_need_the_token_and_are_off_without_one")
+PROFILE = guard("tests/accounts/test_time_zones.py::test_the_profile_page_is_each_users_own")
 NO_OU_DATA = guard("tests/test_route_matrix.py::test_routes_without_ou_data_answer_anonymous")
 ADMIN = guard("tests/accounts/test_admin.py::test_non_staff_are_sent_to_the_admin_login")
 ADMIN_PREFIX = "admin/"
@@ -110,8 +111,11 @@ ROUTES: dict[str, Guard] = {
     "api/docs/": NO_OU_DATA,
     "api/(?P<unmatched>.*)$": NO_OU_DATA,  # any other /api/ path: the API's JSON 404
     "i18n/setlang/": NO_OU_DATA,  # the header's language switch: a cookie, then back to `next`
+    # the JavaScript translation catalog (gettext() in the static scripts): the same for everyone
+    "jsi18n/": NO_OU_DATA,
     # console
     "accounts/switch-ou/": CONSOLE_MATRIX,
+    "accounts/profile/": PROFILE,  # the signed-in user's own settings: no OU's data, no other user's
     "devices/": CONSOLE_MATRIX,
     "devices/new/": CONSOLE_MATRIX,
     "devices/counts/<str:ou_id>/": CONSOLE_MATRIX,
@@ -271,6 +275,7 @@ def test_each_matrix_requests_the_routes_classified_under_it(matrix: Guard):
     ("get", "/api/schema/", 200), ("get", "/api/docs/", 200),
     ("get", "/api/no-such-thing/", 404), ("post", "/api/devices.json", 404),
     ("post", "/i18n/setlang/", 302),  # no `next`: back to where the browser came from, or /
+    ("get", "/jsi18n/", 200),
 ])
 def test_routes_without_ou_data_answer_anonymous(client, method, url, expected):
     assert ROUTES[resolve(url).route] == NO_OU_DATA

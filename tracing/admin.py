@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from accounts.admin import OUListFilter, ReadOnlyAdmin
 from accounts.errors import DomainError
@@ -32,7 +33,7 @@ class MessageTraceAdmin(ReadOnlyAdmin):
     actions = ["stop_traces"]
     ordering = ("-started_at", "-id")
 
-    @admin.action(description="Stop the selected traces", permissions=["view"])
+    @admin.action(description=gettext_lazy("Stop the selected traces"), permissions=["view"])
     def stop_traces(self, request: HttpRequest, queryset: QuerySet) -> None:
         stopped = 0
         for trace in queryset.open():
@@ -40,5 +41,7 @@ class MessageTraceAdmin(ReadOnlyAdmin):
                 services.stop_trace(request.user, trace)
                 stopped += 1
             except DomainError as error:
-                self.message_user(request, f"Trace {trace.pk}: {error.message}", messages.ERROR)
-        self.message_user(request, f"{stopped} trace(s) stopped.", messages.SUCCESS)
+                self.message_user(request, gettext("Trace %(id)s: %(message)s")
+                                  % {"id": trace.pk, "message": error.message}, messages.ERROR)
+        self.message_user(request, ngettext("%(count)d trace stopped.", "%(count)d traces stopped.", stopped)
+                          % {"count": stopped}, messages.SUCCESS)

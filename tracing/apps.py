@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class TracingConfig(AppConfig):
     name = "tracing"
-    verbose_name = "Message tracing"
+    verbose_name = _("Message tracing")
 
     def ready(self) -> None:
         from django.db.models.signals import post_delete

@@ -7,7 +7,7 @@ longer see the device: on a migration or deletion at once, on a revoked permissi
 the user's own grants, and in any case at the next periodic re-check.
 
 What it sends is JSON with the page's HTML in it, rendered by the same templates as the page
-(views.render_rows, views.render_status) in the user's language: a log carries its seq (the page
+(views.render_rows, views.render_status) in the user's language and time zone: a log carries its seq (the page
 detects a gap and fills it from the database) and its row; a change of the trace carries the trace
 (id, active, lastSeq …) and its status line. Every few seconds a `sync` tells the trace's last seq
 (a lost last push leaves no gap to see), and, once, that a trace reached its expiry.
@@ -23,12 +23,13 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.permissions import forget_ou_permissions
+from accounts.time_zones import zone_for
 from assets.models import Device
 
 from .conf import access_recheck_seconds, sync_seconds
@@ -85,6 +86,7 @@ class TraceConsumer(AsyncJsonWebsocketConsumer):
             return
         self.device_id, self.user_id = device.pk, user.pk
         self.language = _language(self.scope)
+        self.time_zone = zone_for(user, self.scope.get("cookies") or {}).name  # the page's zone
         self.groups_joined = [device_group(device.pk), user_group(user.pk)]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -112,7 +114,7 @@ class TraceConsumer(AsyncJsonWebsocketConsumer):
     async def trace_logs(self, event: dict[str, Any]) -> None:
         if await self._allowed(fresh=False):
             logs = event["logs"]
-            with translation.override(self.language):
+            with translation.override(self.language), timezone.override(self.time_zone):
                 rows = render_rows([log_from_json(log) for log in logs])
             await self.send_json({"type": "logs", "trace": event["trace"],
                                   "logs": [{**log, "html": row} for log, row in zip(logs, rows, strict=True)]})
@@ -134,7 +136,7 @@ class TraceConsumer(AsyncJsonWebsocketConsumer):
 
     async def _tell(self, kind: str, trace: dict[str, Any] | None) -> None:
         """A change of the trace, with the status line the page shows for it."""
-        with translation.override(self.language):
+        with translation.override(self.language), timezone.override(self.time_zone):
             status = render_status(trace)
         self.told = (trace["id"], trace["active"]) if trace is not None else None
         await self.send_json({"type": kind, "trace": trace, "status": status})

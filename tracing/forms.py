@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 UNITS = {"minutes": timedelta(minutes=1), "hours": timedelta(hours=1), "days": timedelta(days=1)}
 
 
 class DurationForm(forms.Form):
     amount = forms.IntegerField(min_value=1, max_value=100_000, initial=30,
-                                error_messages={"required": "Enter the trace duration."})
-    unit = forms.ChoiceField(choices=[(u, u.capitalize()) for u in UNITS], initial="minutes")
+                                label=_("Duration"), error_messages={"required": _("Enter the trace duration.")})
+    unit = forms.ChoiceField(label=_("Unit"), initial="minutes",
+                             choices=[("minutes", _("Minutes")), ("hours", _("Hours")), ("days", _("Days"))])
 
     @property
     def duration(self) -> timedelta:
@@ -21,4 +23,4 @@ class DurationForm(forms.Form):
     def first_error(self) -> str:
         for errors in self.errors.values():
             return str(errors[0])
-        return "Enter the trace duration."
+        return str(_("Enter the trace duration."))

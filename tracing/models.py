@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import OrganizationUnit
 from accounts.permissions import VIEW, OUScopedQuerySet, ou_ids_with
@@ -24,22 +25,22 @@ if TYPE_CHECKING:
 
 
 class StopReason(models.TextChoices):
-    STOPPED = "stopped", "Stopped"
-    EXPIRED = "expired", "Expired"
-    DELETED = "deleted", "Device deleted"
-    MIGRATED = "migrated", "Device migrated"
+    STOPPED = "stopped", _("Stopped")
+    EXPIRED = "expired", _("Expired")
+    DELETED = "deleted", _("Device deleted")
+    MIGRATED = "migrated", _("Device migrated")
 
 
 class Direction(models.TextChoices):
-    UP = "up", "Up (device → cloud)"
-    DOWN = "down", "Down (cloud → device)"
+    UP = "up", _("Up (device → cloud)")
+    DOWN = "down", _("Down (cloud → device)")
 
 
 class Outcome(models.TextChoices):
-    OK = "ok", "OK"
-    ERROR = "error", "Error"
-    TIMEOUT = "timeout", "Timeout"
-    DROPPED = "dropped", "Older logs dropped"
+    OK = "ok", _("OK")
+    ERROR = "error", _("Error")
+    TIMEOUT = "timeout", _("Timeout")
+    DROPPED = "dropped", _("Older logs dropped")
 
 
 class MessageTraceQuerySet(OUScopedQuerySet):

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Value, When
+from django.utils import translation
 from django.utils.timezone import now
+from django.utils.translation import gettext, ngettext
 
 from accounts import audit
 from accounts.actors import SYSTEM, is_system
@@ -75,9 +77,20 @@ def describe_duration(duration: timedelta) -> str:
     minutes = int(duration.total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
-    parts = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in ((days, "day"), (hours, "hour"),
-                                                                 (minutes, "minute")) if n]
-    return " ".join(parts) or "less than a minute"
+    parts = []
+    if days:
+        parts.append(ngettext("%(count)d day", "%(count)d days", days) % {"count": days})
+    if hours:
+        parts.append(ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours})
+    if minutes:
+        parts.append(ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes})
+    return " ".join(parts) or gettext("less than a minute")
+
+
+def _duration_in_english(duration: timedelta) -> str:
+    # the audit log is a record kept in English, whoever's language the request was in
+    with translation.override("en"):
+        return describe_duration(duration)
 
 
 def _utc(value: datetime) -> str:
@@ -89,12 +102,12 @@ def _utc(value: datetime) -> str:
 def require_write(actor: Any, ou_pk: int) -> None:
     # a user with write access only: None is a TypeError, SYSTEM is refused
     if is_system(actor, system_allowed=False) or not can(actor, CHANGE, ou_pk):
-        raise AccessDenied("Message tracing needs write access to Asset Management for this device's OU.")
+        raise AccessDenied(gettext("Message tracing needs write access to Asset Management for this device's OU."))
 
 
 def check_duration(duration: timedelta) -> None:
     if not isinstance(duration, timedelta) or not MIN_DURATION <= duration <= MAX_DURATION:
-        raise DomainError("The trace duration must be between 1 minute and 3 days.", code="invalid_duration",
+        raise DomainError(gettext("The trace duration must be between 1 minute and 3 days."), code="invalid_duration",
                           field="duration")
 
 
@@ -109,8 +122,8 @@ def start_trace(actor: Any, device: Device, duration: timedelta) -> MessageTrace
         if current is not None:
             if current.expires_at > at:
                 raise Conflict(
-                    f"A message trace of this device is already running until {_utc(current.expires_at)}. "
-                    "Extend it or stop it.", code="trace_active")
+                    gettext("A message trace of this device is already running until %(time)s. Extend it or stop it.")
+                    % {"time": _utc(current.expires_at)}, code="trace_active")
             # expired, and the sweep has not closed it yet: close it now so the new one may open
             _close(SYSTEM, current, current.expires_at, StopReason.EXPIRED)
         try:
@@ -119,10 +132,10 @@ def start_trace(actor: Any, device: Device, duration: timedelta) -> MessageTrace
                     ou_id=device.ou_id, device=device, started_at=at, expires_at=at + duration,
                     started_by=actor if getattr(actor, "is_authenticated", False) else None)
         except IntegrityError:  # another start won the race
-            raise Conflict("A message trace of this device was just started. Extend it or stop it.",
+            raise Conflict(gettext("A message trace of this device was just started. Extend it or stop it."),
                            code="trace_active") from None
         audit.record(actor, "trace.start", trace, ou=device.ou, object_repr=f"Trace of {device}",
-                     after={"device": device.asset_id, "duration": describe_duration(duration),
+                     after={"device": device.asset_id, "duration": _duration_in_english(duration),
                             "expires_at": _iso(trace.expires_at)})
         _announce(device.pk, {"type": "trace.started", "trace": trace_json(trace)})
     return trace
@@ -133,21 +146,22 @@ def extend_trace(actor: Any, trace: MessageTrace, duration: timedelta) -> Messag
     check_duration(duration)
     at = now()
     if not trace.is_active:
-        raise Conflict("This trace has ended: start a new one.", code="trace_ended")
+        raise Conflict(gettext("This trace has ended: start a new one."), code="trace_ended")
     new_expiry = trace.expires_at + duration
     if new_expiry - at > MAX_DURATION:
         room = MAX_DURATION - (trace.expires_at - at)
-        raise DomainError(f"A trace runs at most 3 days ahead: extend by at most {describe_duration(room)}.",
+        raise DomainError(gettext("A trace runs at most 3 days ahead: extend by at most %(duration)s.")
+                          % {"duration": describe_duration(room)},
                           code="invalid_duration", field="duration")
     with transaction.atomic():
         changed = MessageTrace.objects.filter(pk=trace.pk, stopped_at__isnull=True, expires_at__gt=at).update(
             expires_at=new_expiry)
         if not changed:
-            raise Conflict("This trace has ended: start a new one.", code="trace_ended")
+            raise Conflict(gettext("This trace has ended: start a new one."), code="trace_ended")
         before = {"expires_at": _iso(trace.expires_at)}
         trace.expires_at = new_expiry
         audit.record(actor, "trace.extend", trace, ou=trace.ou, object_repr=f"Trace of {trace.device}",
-                     before=before, after={"expires_at": _iso(new_expiry), "by": describe_duration(duration)})
+                     before=before, after={"expires_at": _iso(new_expiry), "by": _duration_in_english(duration)})
         _announce(trace.device_id, {"type": "trace.extended", "trace": trace_json(trace)})
     return trace
 
@@ -156,7 +170,7 @@ def stop_trace(actor: Any, trace: MessageTrace) -> MessageTrace:
     require_write(actor, trace.ou_id)
     with transaction.atomic():
         if not trace.is_active or not _close(actor, trace, now(), StopReason.STOPPED):
-            raise Conflict("This trace has already ended.", code="trace_ended")
+            raise Conflict(gettext("This trace has already ended."), code="trace_ended")
     return trace
 
 

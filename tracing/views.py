@@ -6,7 +6,7 @@ Access goes through assets' helper (the device visible, else 404; writes need wr
 A log row and the trace's status line are rendered here only, by `tracing/_log_row.html` and
 `tracing/_trace_status.html`: for the page, for the rows the live socket pushes (consumers.py) and
 for the rows the live page fetches to fill a gap (`trace_logs` with ?after=<seq>). Times are
-rendered as <time datetime> in UTC; the page's times.js shows them in the browser's time zone.
+rendered in the user's time zone, named (accounts.time_zones; the socket renders in the same zone).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from accounts.errors import DomainError
+from accounts.time_zones import time_html
 from assets.access import get_device_for
 from assets.views.common import console_view, report
 
@@ -44,13 +44,10 @@ PAST_TRACES = 20
 # --- rendering shared with the live socket -----------------------------------------------------------
 
 def _time_html(value: datetime | str | None) -> SafeString | str:
-    """A <time> the page's times.js shows in the browser's zone; the UTC text stands until then."""
+    """A time of the status line in the active zone, named (as services.trace_json gives it: ISO text)."""
     if isinstance(value, str):
         value = parse_datetime(value)
-    if value is None:
-        return ""
-    return format_html('<time datetime="{}" data-time-format="datetime">{} UTC</time>',
-                       value.isoformat(), value.strftime("%Y-%m-%d %H:%M:%S"))
+    return time_html(value)
 
 
 def status_context(trace: dict[str, Any] | None) -> dict[str, Any]:

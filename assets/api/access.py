@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import NotFound, ValidationError
 
 from accounts.errors import AccessDenied
@@ -23,7 +24,8 @@ def require_write(user: Any, ou_pk: int, what: str = "") -> None:
         return
     if what and not can(user, VIEW, ou_pk):
         # visible without read access to the owner OU: it is seen through a share
-        raise AccessDenied(f"{what} is shared to your OU read-only: only its owner OU can change or delete it.")
+        raise AccessDenied(_("%(what)s is shared to your OU read-only: only its owner OU can change or delete it.")
+                           % {"what": what})
     raise AccessDenied()
 
 
@@ -31,7 +33,7 @@ def visible_ou(user: Any, ou_id: Any, field: str) -> OrganizationUnit:
     """The OU named in a query parameter; unknown ones are a bad parameter."""
     ou = ous_visible_to(user).filter(ou_id=ou_id).first() if isinstance(ou_id, str) else None
     if ou is None:
-        raise ValidationError({field: ["Unknown OU, or one you have no access to."]})
+        raise ValidationError({field: [_("Unknown OU, or one you have no access to.")]})
     return ou
 
 
@@ -39,9 +41,9 @@ def writable_ou(user: Any, data: Any) -> OrganizationUnit:
     """The OU a create is addressed to (body field ouId): it plays the part of a URL's parent."""
     ou_id = data.get("ouId") if isinstance(data, dict) else None
     if not isinstance(ou_id, str) or not ou_id:
-        raise ValidationError({"ouId": ["This field is required."]})
+        raise ValidationError({"ouId": [_("This field is required.")]})
     ou = ous_visible_to(user).filter(ou_id=ou_id).first()
     if ou is None:
-        raise NotFound(f"OU {ou_id} was not found.")
+        raise NotFound(_("OU %(ou)s was not found.") % {"ou": ou_id})
     require_write(user, ou.pk)
     return ou

@@ -11,7 +11,6 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db import connections
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
@@ -20,8 +19,8 @@ from accounts.models import OrganizationUnit
 from accounts.ous import ous_visible_to
 
 from ..datatypes import IDENTIFIER_RE
-from ..models import AssetType, Device, DeviceStatus, Product, ProductType, ThingModel, status_q
-from ..queries import ASSET_TYPE_Q, filter_by_attribute, tag_q
+from ..models import AssetType, Device, DeviceStatus, Product, ProductType, ThingModel
+from ..query import Node, all_of, apply_query, context_for, parse, shorthands
 from ..validators import TAG_KEY_RE
 
 
@@ -105,21 +104,29 @@ class AttributeFilter(PairFilter):
     pass
 
 
+QUERY_HELP = ("A device query, e.g. status:offline AND tag:site=suzhou AND attr:capacity>=500 AND "
+              "last_online<7d. Combined (AND) with the other filters; a bad query answers 400 with the message, "
+              "the position (1-based column) and the token.")
+
+
 class DeviceFilter(django_filters.FilterSet):
+    """The filters are shorthands of the query language: together (and with `query`) they make one query
+    tree, compiled once (assets.query). `ou` is not a filter of the tree: it chooses where to look."""
+
     ou = ou_filter()
-    productKey = django_filters.CharFilter(field_name="product__product_key", help_text="Exact productKey.")
-    deviceKey = django_filters.CharFilter(field_name="device_key", help_text="Exact deviceKey.")
-    assetId = django_filters.CharFilter(field_name="asset_id", help_text="Exact assetId.")
-    name = django_filters.CharFilter(field_name="name", lookup_expr="icontains",
-                                     help_text="Part of the device name, any case.")
-    status = django_filters.ChoiceFilter(choices=DeviceStatus.choices, method="filter_status",
+    query = django_filters.CharFilter(method="collect", help_text=QUERY_HELP, max_length=2000)
+    productKey = django_filters.CharFilter(method="collect", help_text="Exact productKey.")
+    deviceKey = django_filters.CharFilter(method="collect", help_text="Exact deviceKey.")
+    assetId = django_filters.CharFilter(method="collect", help_text="Exact assetId.")
+    name = django_filters.CharFilter(method="collect", help_text="Part of the device name, any case.")
+    status = django_filters.ChoiceFilter(choices=DeviceStatus.choices, method="collect",
                                          help_text="inactive, online, offline or disable.")
-    productType = django_filters.ChoiceFilter(field_name="product__product_type", choices=ProductType.choices)
-    assetType = django_filters.ChoiceFilter(choices=AssetType.choices, method="filter_asset_type")
-    tag = TagFilter(method="filter_tags", key_re=TAG_KEY_RE, key_word=_("tag key"), value_required=False,
-                     help_text="key (has the tag) or key:value; repeat to require several.")
-    attribute = AttributeFilter(method="filter_attributes", key_re=IDENTIFIER_RE, key_word=_("attribute identifier"),
-                           value_required=True, help_text="identifier:value; repeat to require several.")
+    productType = django_filters.ChoiceFilter(choices=ProductType.choices, method="collect")
+    assetType = django_filters.ChoiceFilter(choices=AssetType.choices, method="collect")
+    tag = TagFilter(method="collect", key_re=TAG_KEY_RE, key_word=_("tag key"), value_required=False,
+                    help_text="key (has the tag) or key:value; repeat to require several.")
+    attribute = AttributeFilter(method="collect", key_re=IDENTIFIER_RE, key_word=_("attribute identifier"),
+                                value_required=True, help_text="identifier:value; repeat to require several.")
 
     class Meta:
         model = Device
@@ -128,22 +135,29 @@ class DeviceFilter(django_filters.FilterSet):
     def filter_ou(self, queryset: QuerySet, name: str, ou: OrganizationUnit) -> QuerySet:
         return queryset.filter(ou=ou)
 
-    def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(status_q(value))
+    def collect(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        return queryset  # filter_queryset builds the one tree from every parameter
 
-    def filter_asset_type(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(ASSET_TYPE_Q[value])
+    def query_tree(self) -> Node | None:
+        """Every parameter given, as one tree. Raises QueryError for a bad `query`."""
+        data = self.form.cleaned_data
+        nodes: list[Node | None] = []
+        for param, field in (("productKey", "product_key"), ("deviceKey", "device_key_is"),
+                             ("assetId", "asset_id_is"), ("name", "name"), ("status", "status"),
+                             ("productType", "product_type"), ("assetType", "type")):
+            if data.get(param) not in (None, ""):
+                nodes.append(shorthands.field(field, data[param], param))
+        nodes += [shorthands.tag_pair(key, value) for key, value in data.get("tag") or []]
+        nodes += [shorthands.attribute(key, value or "") for key, value in data.get("attribute") or []]
+        if data.get("query"):
+            nodes.append(parse(data["query"]))
+        return all_of(nodes)
 
-    def filter_tags(self, queryset: QuerySet, name: str, pairs: list[tuple[str, str | None]]) -> QuerySet:
-        vendor = connections[queryset.db].vendor
-        for key, value in pairs:
-            queryset = queryset.filter(tag_q(key, value, vendor))
-        return queryset
-
-    def filter_attributes(self, queryset: QuerySet, name: str, pairs: list[tuple[str, str | None]]) -> QuerySet:
-        for index, (identifier, text) in enumerate(pairs):
-            queryset = filter_by_attribute(queryset, identifier, text or "", index)
-        return queryset
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        if self.form.cleaned_data.get("ou") is not None:
+            queryset = self.filter_ou(queryset, "ou", self.form.cleaned_data["ou"])
+        user = getattr(self.request, "user", None)
+        return apply_query(queryset, self.query_tree(), context_for(queryset, user))
 
 
 class SharedFilter(django_filters.FilterSet):

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
@@ -47,7 +48,7 @@ class KeysetPagination(CursorPagination):
         size = int(raw) if raw.isascii() and raw.isdigit() else 0  # "²".isdigit(), yet int("²") fails
         if not 1 <= size <= self.max_page_size:
             raise ValidationError({self.page_size_query_param: [
-                f"pageSize must be a whole number from 1 to {self.max_page_size}."
+                _("pageSize must be a whole number from 1 to %(maximum)d.") % {"maximum": self.max_page_size}
             ]})
         return size
 

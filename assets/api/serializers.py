@@ -7,6 +7,7 @@ tags, attribute types) live in the service functions, which every door shares.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -35,7 +36,7 @@ class StrictInput(serializers.Serializer):
         if isinstance(self.initial_data, dict):
             unknown = sorted(set(self.initial_data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError({name: ["This field cannot be set here."] for name in unknown})
+                raise serializers.ValidationError({name: [_("This field cannot be set here.")] for name in unknown})
         return attrs
 
 
@@ -220,3 +221,10 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
     details = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class QueryErrorSerializer(ErrorSerializer):
+    """A refused list request; for a bad `query`, where it went wrong."""
+
+    position = serializers.IntegerField(required=False, help_text="1-based column of the bad token in `query`.")
+    token = serializers.CharField(required=False, help_text="The text at that column.")

@@ -11,8 +11,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -25,6 +26,7 @@ from enos_portal.api import APIJSONParser
 
 from .. import services
 from ..models import Device, Product, ThingModel
+from ..query import QueryError
 from . import schema  # noqa: F401 - registers the schema extensions
 from .access import require_write, visible_ou, writable_ou
 from .filters import DeviceFilter, ProductFilter, ThingModelFilter
@@ -41,6 +43,7 @@ from .serializers import (
     ProductCreateSerializer,
     ProductSerializer,
     ProductUpdateSerializer,
+    QueryErrorSerializer,
     SubDeviceChangeSerializer,
     ThingModelCreateSerializer,
     ThingModelSerializer,
@@ -84,6 +87,8 @@ class APIViewSet(viewsets.GenericViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, QueryError):
+            return Response(query_error_body(exc), status=status.HTTP_400_BAD_REQUEST)
         # services name fields as the models do (device_key); clients know them as the API does
         if isinstance(exc, DomainError) and exc.details:
             exc.details = {API_FIELD_NAMES.get(key, key): value for key, value in exc.details.items()}
@@ -92,9 +97,37 @@ class APIViewSet(viewsets.GenericViewSet):
 
 # --- devices ------------------------------------------------------------------------------------
 
+def query_error_body(error: QueryError) -> dict[str, Any]:
+    """The API's error body, with where the query went wrong: position (1-based column) and token."""
+    return {"code": "invalid_query", "message": error.message, "details": {"query": [error.message]},
+            "position": error.column, "token": error.token}
+
+
+QUERY_PARAMETER = OpenApiParameter(
+    "query", OpenApiTypes.STR, description=(
+        "A device query (ANDed with the other filters). Terms: bare words or \"quoted text\" (name or deviceKey "
+        "contains, or the assetId); name:, key:, assetId: (contains); status:online|offline|inactive|disabled; "
+        "product:<productKey or name>; model:<modelId>; type:device|gateway|sub_device; gateway:<deviceKey or "
+        "assetId>; tag:key, tag:key=value, tag:key in (a, b); attr:<identifier> =, !=, <, <=, >, >= <value> "
+        "(typed by the model: numbers, text, true/false, dates); activated, last_online, last_offline with <, <=, "
+        ">, >= and 7d / 24h / 30m (that long ago) or 2026-12-01 or an ISO datetime; has:sub_devices. "
+        "Combine with AND, OR, NOT (NOT binds tightest, then AND, then OR; terms side by side are ANDed) and "
+        "parentheses. A bad query answers 400 with `message`, `position` (1-based column) and `token`."),
+    examples=[
+        OpenApiExample("Offline devices of a site with a large capacity, not seen for a week",
+                       value="status:offline AND tag:site=suzhou AND attr:capacity>=500 AND last_online<7d"),
+        OpenApiExample("Gateways with sub-devices, or anything tagged for two lines",
+                       value="(type:gateway has:sub_devices) OR tag:line in (a, b)"),
+        OpenApiExample("Text search that excludes disabled devices", value='"pump north" NOT status:disabled'),
+    ],
+)
+
 @extend_schema_view(
-    list=extend_schema(summary="Search devices", description="Newest first; all OUs you can see unless `ou`.",
-                       responses=list_responses(DeviceSerializer)),
+    list=extend_schema(summary="Search devices", description="Newest first; all OUs you can see unless `ou`. "
+                       "`query` takes the device query language; the other filters are its shorthands.",
+                       parameters=[QUERY_PARAMETER],
+                       responses={status.HTTP_200_OK: DeviceSerializer(many=True),
+                                  status.HTTP_400_BAD_REQUEST: QueryErrorSerializer}),
     retrieve=extend_schema(summary="Get a device by assetId", responses=responses(DeviceSerializer)),
 )
 class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -123,7 +156,7 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
         found = {d.asset_id: d for d in self.get_queryset().filter(asset_id__in=asset_ids)}
         missing = [asset_id for asset_id in asset_ids if asset_id not in found]
         if missing:
-            raise ValidationError({"assetIds": [f"Unknown assetId: {', '.join(missing[:10])}."]})
+            raise ValidationError({"assetIds": [_("Unknown assetId: %(ids)s.") % {"ids": ", ".join(missing[:10])}]})
         return [found[asset_id] for asset_id in asset_ids]
 
     @extend_schema(summary="Create a device", request=DeviceCreateSerializer,
@@ -137,7 +170,7 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
         product = Product.objects.visible_to(request.user).select_related("model").filter(
             product_key=product_key).first()
         if product is None:
-            raise ValidationError({"productKey": [f"Unknown productKey {product_key}."]})
+            raise ValidationError({"productKey": [_("Unknown productKey %(product)s.") % {"product": product_key}]})
         device = services.create_device(request.user, ou, product, **fields)
         return Response(CreatedDeviceSerializer(device).data, status=status.HTTP_201_CREATED)
 
@@ -164,7 +197,7 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
     @action(detail=False, methods=["get"], url_path="by-key", pagination_class=None, filter_backends=[])
     def by_key(self, request: Request) -> Response:
         keys = {name: request.query_params.get(name) for name in ("productKey", "deviceKey")}
-        missing = {name: ["This parameter is required."] for name, value in keys.items() if not value}
+        missing = {name: [_("This parameter is required.")] for name, value in keys.items() if not value}
         if missing:
             raise ValidationError(missing)
         device = get_object_or_404(self.get_queryset(), product__product_key=keys["productKey"],
@@ -243,7 +276,8 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
     def sub_device_candidates(self, request: Request, assetId: str) -> Response:
         gateway = self.get_object()
         if not gateway.product.is_gateway or gateway.gateway_id is not None:
-            raise DomainError(f"{gateway.name} is not a gateway: only Gateway devices have sub-devices.",
+            raise DomainError(_("%(name)s is not a gateway: only Gateway devices have sub-devices.")
+                              % {"name": gateway.name},
                               code="not_a_gateway")
         return self.paginated(services.sub_device_candidates(gateway).select_related("product", "ou", "gateway"))
 
@@ -252,7 +286,7 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
     def gateway(self, request: Request, assetId: str) -> Response:
         device = self.get_object()
         if device.gateway_id is None:
-            raise NotFound(f"Device {device.device_key} has no gateway.", code="no_gateway")
+            raise NotFound(_("Device %(device)s has no gateway.") % {"device": device.device_key}, code="no_gateway")
         return Response(DeviceSerializer(get_object_or_404(self.get_queryset(), pk=device.gateway_id)).data)
 
 
@@ -279,7 +313,8 @@ class SharedViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
         """A model usable by `ou`'s products: its own first, else one shared to it."""
         matches = sorted(ThingModel.objects.in_ou(ou).filter(model_id=model_id), key=lambda m: m.ou_id != ou.pk)
         if not matches:
-            raise ValidationError({"modelId": [f"Unknown modelId {model_id} in OU {ou.ou_id}."]})
+            raise ValidationError({"modelId": [_("Unknown modelId %(model)s in OU %(ou)s.")
+                                              % {"model": model_id, "ou": ou.ou_id}]})
         return matches[0]
 
 
@@ -300,7 +335,8 @@ class ProductViewSet(SharedViewSet):
     def get_object(self, *, write: bool = False) -> Product:
         product = get_object_or_404(self.get_queryset(), product_key=self.kwargs["productKey"])
         if write:
-            require_write(self.request.user, product.ou_id, f"Product {product.product_key}")
+            require_write(self.request.user, product.ou_id,
+                          _("Product %(product)s") % {"product": product.product_key})
         return product
 
     @extend_schema(summary="Create a product", request=ProductCreateSerializer,
@@ -370,7 +406,7 @@ class ThingModelViewSet(SharedViewSet):
                               code="ambiguous", field="ou")
         model = matches[0]
         if write:
-            require_write(self.request.user, model.ou_id, f"Model {model.model_id}")
+            require_write(self.request.user, model.ou_id, _("Model %(model)s") % {"model": model.model_id})
         return model
 
     @extend_schema(summary="Create a thing model", request=ThingModelCreateSerializer,

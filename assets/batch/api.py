@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -87,17 +88,18 @@ class TemplateView(APIView):
     def get(self, request: Request) -> HttpResponse:
         product_key = request.query_params.get("productKey")
         if not product_key:
-            raise ValidationError({"productKey": ["This parameter is required."]})
+            raise ValidationError({"productKey": [_("This parameter is required.")]})
         product = Product.objects.visible_to(request.user).select_related("model").filter(
             product_key=product_key).first()
         if product is None:
-            raise NotFound(f"Product {product_key} was not found.")
+            raise NotFound(_("Product %(product)s was not found.") % {"product": product_key})
         sample = None
         asset_id = request.query_params.get("assetId")
         if asset_id:
             sample = Device.objects.visible_to(request.user).filter(asset_id=asset_id, product=product).first()
             if sample is None:
-                raise NotFound(f"Device {asset_id} of product {product_key} was not found.")
+                raise NotFound(_("Device %(device)s of product %(product)s was not found.")
+                               % {"device": asset_id, "product": product_key})
         response = HttpResponse(build_template(product, sample=sample), content_type=XLSX_CONTENT_TYPE)
         response["Content-Disposition"] = f'attachment; filename="{template_filename(product)}"'
         return response
@@ -131,7 +133,8 @@ class JobListView(APIView):
         product = Product.objects.visible_to(request.user).in_ou(ou).select_related("model").filter(
             product_key=data["productKey"]).first()
         if product is None:
-            raise NotFound(f"Product {data['productKey']} was not found in OU {ou.ou_id}.")
+            raise NotFound(_("Product %(product)s was not found in OU %(ou)s.")
+                           % {"product": data["productKey"], "ou": ou.ou_id})
         job = services.start_batch(request.user, ou, product, data["operation"], data["file"])
         return Response(BatchJobSerializer(job).data, status=status.HTTP_201_CREATED)
 

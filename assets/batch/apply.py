@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils.timezone import now
+from django.utils.translation import gettext_lazy
 
 from ..models import BatchOperation, Device, OrganizationUnit, Product, generate_asset_id
 from .tokens import ASSET_ID_LENGTH, SECRET_LENGTH, random_tokens
@@ -27,7 +28,7 @@ from .validate import CheckedRow, already_exists, not_found, problem_line, refus
 
 CHUNK = 2_000  # rows per executemany on databases without COPY
 DEVICE_TABLE = Device._meta.db_table
-AGAIN = " (found when applying: the database changed after the file was checked)"
+AGAIN = gettext_lazy(" (found when applying: the database changed after the file was checked)")
 
 
 @dataclass
@@ -49,7 +50,7 @@ def apply_rows(rows: Sequence[CheckedRow], *, product: Product, ou: Organization
 
 
 def _line(row: CheckedRow, key_column: str, message: str) -> str:
-    return problem_line(row.number, key_column, "deviceKey", message + AGAIN)
+    return problem_line(row.number, key_column, "deviceKey", message + str(AGAIN))
 
 
 def _json(value: Any) -> str | None:

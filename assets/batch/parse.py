@@ -28,6 +28,8 @@ from xml.etree import ElementTree
 
 import python_calamine
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.errors import DomainError
 
@@ -42,6 +44,7 @@ from .columns import (
     Column,
     column_letter,
     columns_for,
+    in_every_language,
     template_filename,
 )
 
@@ -91,19 +94,20 @@ class ParsedSheet:
 def inspect_upload(file: IO[bytes], size: int) -> Inspection:
     limit = settings.BATCH_MAX_FILE_BYTES
     if size > limit:
-        raise BadFile(f"The file is {_megabytes(size)}; the limit is {_megabytes(limit)}.", code="file_too_large")
+        raise BadFile(_("The file is %(size)s; the limit is %(limit)s.") % {
+            "size": _megabytes(size), "limit": _megabytes(limit)}, code="file_too_large")
     file.seek(0)
     head = file.read(8)
     file.seek(0)
     if not head:
-        raise BadFile("The file is empty.", code="empty_file")
+        raise BadFile(_("The file is empty."), code="empty_file")
     if head.startswith(OLE2_MAGIC):
-        raise BadFile("The file is password-protected (encrypted), or an old-style .xls workbook: the portal "
-                      "cannot read it. Remove the password, or save it as an Excel workbook (.xlsx), and upload "
-                      "it again.", code="encrypted")
+        raise BadFile(_("The file is password-protected (encrypted), or an old-style .xls workbook: the portal "
+                        "cannot read it. Remove the password, or save it as an Excel workbook (.xlsx), and upload "
+                        "it again."), code="encrypted")
     if not head.startswith(ZIP_MAGIC):
-        raise BadFile("This is not an .xlsx file: its content is not an Excel workbook, whatever its name. "
-                      "Download the template, fill it and save it as .xlsx.", code="not_xlsx")
+        raise BadFile(_("This is not an .xlsx file: its content is not an Excel workbook, whatever its name. "
+                        "Download the template, fill it and save it as .xlsx."), code="not_xlsx")
     try:
         archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
@@ -115,28 +119,30 @@ def inspect_upload(file: IO[bytes], size: int) -> Inspection:
 def _inspect_archive(archive: zipfile.ZipFile) -> Inspection:
     parts = archive.infolist()
     if len(parts) > MAX_PARTS:
-        raise BadFile(f"The file has {len(parts):,} parts; an .xlsx template has a few dozen.", code="corrupt")
+        raise BadFile(_("The file has %(count)s parts; an .xlsx template has a few dozen.") % {
+            "count": f"{len(parts):,}"}, code="corrupt")
     declared = sum(part.file_size for part in parts)
     cap = settings.BATCH_MAX_UNZIPPED_BYTES
     if declared > cap:
-        raise BadFile(f"The file unpacks to {_megabytes(declared)}, more than the {_megabytes(cap)} allowed: "
-                      "it is refused as a possible zip bomb.", code="zip_bomb")
+        raise BadFile(_("The file unpacks to %(size)s, more than the %(limit)s allowed: "
+                        "it is refused as a possible zip bomb.") % {
+                            "size": _megabytes(declared), "limit": _megabytes(cap)}, code="zip_bomb")
     names = {part.filename for part in parts}
     if CONTENT_TYPES not in names:
-        raise BadFile("This zip file is not an Excel workbook (it has no [Content_Types].xml). Download the "
-                      "template and save it as .xlsx.", code="not_xlsx")
+        raise BadFile(_("This zip file is not an Excel workbook (it has no [Content_Types].xml). Download the "
+                        "template and save it as .xlsx."), code="not_xlsx")
     content_types = _read_small(archive, CONTENT_TYPES)
     if MACRO_MAIN.encode() in content_types:
-        raise BadFile("Macro-enabled workbooks (.xlsm) are not accepted: save the file as .xlsx.",
+        raise BadFile(_("Macro-enabled workbooks (.xlsm) are not accepted: save the file as .xlsx."),
                       code="not_xlsx")
     if XLSX_MAIN.encode() not in content_types:
-        raise BadFile("This zip file is not an Excel workbook. Download the template and save it as .xlsx.",
+        raise BadFile(_("This zip file is not an Excel workbook. Download the template and save it as .xlsx."),
                       code="not_xlsx")
     sheet_parts = _sheet_parts(archive, names)
     data_part = sheet_parts.get(DATA_SHEET)
     if data_part is None:
-        raise BadFile(f'The workbook has no "{DATA_SHEET}" sheet: this is not a batch template. Download the '
-                      "template and fill its Devices sheet.", code="not_a_template")
+        raise BadFile(_('The workbook has no "%(sheet)s" sheet: this is not a batch template. Download the '
+                        "template and fill its %(sheet)s sheet.") % {"sheet": DATA_SHEET}, code="not_a_template")
     return Inspection(estimated_rows=_estimate_rows(archive, data_part), sheet_parts=sheet_parts)
 
 
@@ -144,7 +150,7 @@ def _sheet_parts(archive: zipfile.ZipFile, names: set[str]) -> dict[str, str]:
     """Sheet name → the zip part holding its XML, from workbook.xml and its relationships."""
     workbook_part = "xl/workbook.xml"
     if workbook_part not in names:
-        raise BadFile("The workbook part is missing: the file is damaged.", code="corrupt")
+        raise BadFile(_("The workbook part is missing: the file is damaged."), code="corrupt")
     try:
         workbook = ElementTree.fromstring(_read_small(archive, workbook_part))
         rels_part = "xl/_rels/workbook.xml.rels"
@@ -179,7 +185,7 @@ def _estimate_rows(archive: zipfile.ZipFile, part: str) -> int:
 def _read_small(archive: zipfile.ZipFile, name: str) -> bytes:
     try:
         if archive.getinfo(name).file_size > MAX_SMALL_PART:
-            raise BadFile(f"The part {name} is far larger than in any workbook.", code="corrupt")
+            raise BadFile(_("The part %(name)s is far larger than in any workbook.") % {"name": name}, code="corrupt")
         return archive.read(name)
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError):
         # RuntimeError: zipfile's "encrypted, password required"
@@ -262,30 +268,37 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, last_row: int |
 
 def _judge_sheet(sheet: str, scan: SheetScan, product: Product) -> None:
     if scan.formulas:
-        raise BadFile(f'The "{sheet}" sheet holds {scan.formulas:,} formula(s), the first in cell '
-                      f"{scan.formula_cell}. Formulas are not evaluated and their saved results may be stale: "
-                      "replace them by their values (Copy, then Paste Special → Values) and upload again.",
-                      code="formulas")
+        raise BadFile(ngettext(
+            'The "%(sheet)s" sheet holds %(count)s formula, in cell %(cell)s. Formulas are not evaluated and their '
+            "saved results may be stale: replace them by their values (Copy, then Paste Special → Values) and "
+            "upload again.",
+            'The "%(sheet)s" sheet holds %(count)s formulas, the first in cell %(cell)s. Formulas are not evaluated '
+            "and their saved results may be stale: replace them by their values (Copy, then Paste Special → "
+            "Values) and upload again.", scan.formulas)
+            % {"sheet": sheet, "count": f"{scan.formulas:,}", "cell": scan.formula_cell}, code="formulas")
     if scan.unreferenced:
-        raise BadFile(f'The "{sheet}" sheet is not laid out as spreadsheet programs write it (cells without '
-                      "references). Open it in a spreadsheet program, save it as .xlsx and upload again.",
-                      code="corrupt")
+        raise BadFile(_('The "%(sheet)s" sheet is not laid out as spreadsheet programs write it (cells without '
+                        "references). Open it in a spreadsheet program, save it as .xlsx and upload again.")
+                      % {"sheet": sheet}, code="corrupt")
     refs = [CELL_REF_RE.match(ref).groups() for ref in scan.far_refs]
     last_row = max((int(row) for _, row in refs), default=0)
     widest = max((letters for letters, _ in refs), key=_column_number, default="")
     allowed_last = _last_row(sheet)
     if last_row > allowed_last:
         if sheet == DATA_SHEET:
-            raise BadFile(f'The "{sheet}" sheet reaches row {last_row:,}; a template holds at most '
-                          f"{settings.BATCH_MAX_ROWS:,} devices (rows {FIRST_DATA_ROW} to {allowed_last:,}). Split "
-                          "the file, or delete the empty rows below your data.", code="too_many_rows")
-        raise BadFile(f'The "{sheet}" sheet reaches row {last_row:,}: only the {DATA_SHEET} sheet holds data, '
-                      f"other sheets may have at most {OTHER_SHEET_ROWS:,} rows.", code="too_many_rows")
+            raise BadFile(_('The "%(sheet)s" sheet reaches row %(row)s; a template holds at most %(maximum)s devices '
+                            "(rows %(first)d to %(last)s). Split the file, or delete the empty rows below your data.")
+                          % {"sheet": sheet, "row": f"{last_row:,}", "maximum": f"{settings.BATCH_MAX_ROWS:,}",
+                             "first": FIRST_DATA_ROW, "last": f"{allowed_last:,}"}, code="too_many_rows")
+        raise BadFile(_('The "%(sheet)s" sheet reaches row %(row)s: only the %(data_sheet)s sheet holds data, '
+                        "other sheets may have at most %(maximum)s rows.")
+                      % {"sheet": sheet, "row": f"{last_row:,}", "data_sheet": DATA_SHEET,
+                         "maximum": f"{OTHER_SHEET_ROWS:,}"}, code="too_many_rows")
     width = len(columns_for(product.model)) + COLUMN_SLACK
     if widest and _column_number(widest) > max(width, 26):
-        raise BadFile(f'The "{sheet}" sheet has cells as far right as column {widest}, far past the '
-                      f"template's {width - COLUMN_SLACK} columns. Delete them and upload again.",
-                      code="bad_headers")
+        raise BadFile(_('The "%(sheet)s" sheet has cells as far right as column %(column)s, far past the '
+                        "template's %(count)d columns. Delete them and upload again.")
+                      % {"sheet": sheet, "column": widest, "count": width - COLUMN_SLACK}, code="bad_headers")
 
 
 def _column_number(letters: str) -> int:
@@ -301,7 +314,7 @@ def read_template(path: Path, product: Product) -> ParsedSheet:
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
     except python_calamine.PasswordError:
-        raise BadFile("The file is password-protected: remove the password and upload it again.",
+        raise BadFile(_("The file is password-protected: remove the password and upload it again."),
                       code="encrypted") from None
     except (python_calamine.CalamineError, OSError, ValueError):
         raise _corrupt() from None
@@ -318,11 +331,12 @@ def read_template(path: Path, product: Product) -> ParsedSheet:
     rows = list(_data_rows(cells))
     del cells
     if not rows:
-        raise BadFile(f"The file has no devices: fill one device per row from row {FIRST_DATA_ROW} of the "
-                      f"{DATA_SHEET} sheet.", code="no_rows")
+        raise BadFile(_("The file has no devices: fill one device per row from row %(row)d of the %(sheet)s sheet.")
+                      % {"row": FIRST_DATA_ROW, "sheet": DATA_SHEET}, code="no_rows")
     if len(rows) > settings.BATCH_MAX_ROWS:
-        raise BadFile(f"The file has {len(rows):,} devices; the limit is {settings.BATCH_MAX_ROWS:,} per file. "
-                      "Split it into several files.", code="too_many_rows")
+        raise BadFile(_("The file has %(count)s devices; the limit is %(maximum)s per file. "
+                        "Split it into several files.")
+                      % {"count": f"{len(rows):,}", "maximum": f"{settings.BATCH_MAX_ROWS:,}"}, code="too_many_rows")
     return ParsedSheet(columns=mapping, rows=rows, unnamed=unnamed)
 
 
@@ -332,34 +346,39 @@ def _check_sheets(workbook: python_calamine.CalamineWorkbook) -> None:
               and not (meta.name == LISTS_SHEET and meta.visible == python_calamine.SheetVisibleEnum.Hidden)]
     if hidden:
         names = ", ".join(f'"{name}"' for name in hidden)
-        raise BadFile(f"The workbook has hidden sheets ({names}): unhide or delete them, so that everything "
-                      f"uploaded can be seen. Only the template's own {LISTS_SHEET} sheet may stay hidden.",
-                      code="hidden_sheet")
+        raise BadFile(_("The workbook has hidden sheets (%(names)s): unhide or delete them, so that everything "
+                        "uploaded can be seen. Only the template's own %(sheet)s sheet may stay hidden.")
+                      % {"names": names, "sheet": LISTS_SHEET}, code="hidden_sheet")
     if DATA_SHEET not in workbook.sheet_names:
-        raise BadFile(f'The workbook has no "{DATA_SHEET}" sheet: this is not a batch template.',
+        raise BadFile(_('The workbook has no "%(sheet)s" sheet: this is not a batch template.') % {"sheet": DATA_SHEET},
                       code="not_a_template")
 
 
 def _check_product(workbook: python_calamine.CalamineWorkbook, product: Product) -> None:
     """The template names its product on the Instructions sheet; another product's file is refused."""
     found = None
+    labels = in_every_language(PRODUCT_KEY_LABEL)  # a template downloaded in any language
     if INSTRUCTIONS_SHEET in workbook.sheet_names:
         for row in workbook.get_sheet_by_name(INSTRUCTIONS_SHEET).to_python(nrows=20):
-            if len(row) > 1 and str(row[0]).strip() == PRODUCT_KEY_LABEL:
+            if len(row) > 1 and str(row[0]).strip() in labels:
                 found = str(row[1]).strip()
                 break
     if not found:
-        raise BadFile(f'The file does not say which product it is for (its "{INSTRUCTIONS_SHEET}" sheet names '
-                      f"no {PRODUCT_KEY_LABEL}). Download {template_filename(product)} and fill that.",
-                      code="not_a_template")
+        raise BadFile(_('The file does not say which product it is for (its "%(sheet)s" sheet names '
+                        "no %(label)s). Download %(template)s and fill that.")
+                      % {"sheet": INSTRUCTIONS_SHEET, "label": PRODUCT_KEY_LABEL,
+                         "template": template_filename(product)}, code="not_a_template")
     if found != product.product_key:
-        raise BadFile(f"This is the template of product {found}, not of {product.name} ({product.product_key}). "
-                      f"Download {template_filename(product)} and fill that.", code="wrong_product")
+        raise BadFile(_("This is the template of product %(found)s, not of %(name)s (%(product)s). "
+                        "Download %(template)s and fill that.")
+                      % {"found": found, "name": product.name, "product": product.product_key,
+                         "template": template_filename(product)}, code="wrong_product")
 
 
 def _map_headers(header: list[Any], columns: list[Column],
                  product: Product) -> tuple[list[tuple[Column, int]], list[int]]:
-    expected = {column.header.casefold(): column for column in columns}
+    # row 1 as the template wrote it in any language (or a mix: a column renamed back to English)
+    expected = {name: column for column in columns for name in column.names()}
     positions: dict[str, int] = {}
     unknown, repeated, unnamed = [], [], []
     for index, cell in enumerate(header):
@@ -371,29 +390,35 @@ def _map_headers(header: list[Any], columns: list[Column],
         if column is None:
             unknown.append(f'{column_letter(index)} "{text}"')
         elif column.header in positions:
-            repeated.append(f'"{column.header}"')
+            repeated.append(f'"{column.title}"')
         else:
             positions[column.header] = index
-    missing = [f'"{column.header}"' for column in columns if column.header not in positions]
+    missing = [f'"{column.title}"' for column in columns if column.header not in positions]
     problems = []
     if missing:
-        problems.append("missing column(s) " + ", ".join(missing))
+        problems.append(ngettext("missing column %(columns)s", "missing columns %(columns)s", len(missing))
+                        % {"columns": ", ".join(missing)})
     if unknown:
-        problems.append("unknown column(s) " + ", ".join(unknown))
+        problems.append(ngettext("unknown column %(columns)s", "unknown columns %(columns)s", len(unknown))
+                        % {"columns": ", ".join(unknown)})
     if repeated:
-        problems.append("column(s) given twice " + ", ".join(repeated))
+        problems.append(ngettext("column given twice %(columns)s", "columns given twice %(columns)s", len(repeated))
+                        % {"columns": ", ".join(repeated)})
     if problems:
-        raise BadFile(f"Row 1 of the {DATA_SHEET} sheet does not match the template of {product.name} "
-                      f"({product.product_key}): {'; '.join(problems)}. Keep the template's column names as "
-                      "they are; if the model changed, download the template again.", code="bad_headers")
+        raise BadFile(_("Row 1 of the %(sheet)s sheet does not match the template of %(name)s (%(product)s): "
+                        "%(problems)s. Keep the template's column names as they are; if the model changed, "
+                        "download the template again.")
+                      % {"sheet": DATA_SHEET, "name": product.name, "product": product.product_key,
+                         "problems": "; ".join(problems)}, code="bad_headers")
     return [(column, positions[column.header]) for column in columns], unnamed
 
 
 def _data_rows(cells: list[list[Any]]) -> Iterator[tuple[int, list[Any]]]:
     """Non-empty rows after the header, numbered as the spreadsheet shows them; the notes row is skipped."""
+    prefixes = tuple(in_every_language(NOTE_PREFIX))
     for index in range(1, len(cells)):
         row = cells[index]
-        if index == 1 and any(isinstance(cell, str) and cell.startswith(NOTE_PREFIX) for cell in row):
+        if index == 1 and any(isinstance(cell, str) and cell.startswith(prefixes) for cell in row):
             continue
         for cell in row:
             if cell != "" and cell is not None:
@@ -402,8 +427,8 @@ def _data_rows(cells: list[list[Any]]) -> Iterator[tuple[int, list[Any]]]:
 
 
 def _corrupt() -> BadFile:
-    return BadFile("The file is damaged and cannot be read as an .xlsx workbook: save it again from your "
-                   "spreadsheet program and upload it again.", code="corrupt")
+    return BadFile(_("The file is damaged and cannot be read as an .xlsx workbook: save it again from your "
+                     "spreadsheet program and upload it again."), code="corrupt")
 
 
 def _megabytes(size: int) -> str:

@@ -23,7 +23,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
+from django.utils import translation
 from django.utils.timezone import now
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts import audit
 from accounts.errors import Conflict, DomainError
@@ -38,7 +41,7 @@ from .validate import CheckedRow, validate_sheet
 
 logger = logging.getLogger(__name__)
 FIRST_PROBLEMS = 20  # lines kept on the job for the result page; errmsg.txt has them all
-NOTHING_CHANGED = "Nothing was changed."
+NOTHING_CHANGED = gettext_lazy("Nothing was changed.")
 
 
 def product_usable_in(product: Product, ou: OrganizationUnit) -> bool:
@@ -51,11 +54,13 @@ def start_batch(actor: Any, ou: OrganizationUnit, product: Product, operation: s
     """Judge the upload, keep it, and parse it now (small) or in Celery (large). Raises BadFile."""
     require_write(actor, ou)
     if operation not in BatchOperation.values:
-        raise DomainError(f'Operation must be "import" or "update", not "{operation}".', code="invalid",
+        raise DomainError(_('Operation must be "import" or "update", not "%(operation)s".') % {"operation": operation},
+                          code="invalid",
                           field="operation")
     if not product_usable_in(product, ou):
-        raise DomainError(f"Product {product.product_key} is not available in OU {ou.ou_id}.",
-                          code="product_not_found", field="productKey")
+        raise DomainError(_("Product %(product)s is not available in OU %(ou)s.")
+                          % {"product": product.product_key, "ou": ou.ou_id}, code="product_not_found",
+                          field="productKey")
     size = getattr(uploaded_file, "size", None)
     if size is None:
         uploaded_file.seek(0, 2)
@@ -68,7 +73,9 @@ def start_batch(actor: Any, ou: OrganizationUnit, product: Product, operation: s
         ou=ou, product=product, operation=operation, filename=filename, upload_path=str(path),
         requested_by=actor if getattr(actor, "is_authenticated", False) else None,
         status=BatchStatus.PARSING, total_rows=inspection.estimated_rows,
-        result={"estimated_rows": inspection.estimated_rows, "in_celery": in_celery},
+        # the uploader's language: errmsg.txt and the refusals are written in it, by a worker too
+        result={"estimated_rows": inspection.estimated_rows, "in_celery": in_celery,
+                "language": translation.get_language() or settings.LANGUAGE_CODE},
     )
     if in_celery:
         from .tasks import parse_batch
@@ -78,8 +85,19 @@ def start_batch(actor: Any, ou: OrganizationUnit, product: Product, operation: s
     return parse_job(job.pk) or job
 
 
+def in_job_language(job: BatchJob) -> translation.override:
+    """The language the job's messages are written in: its uploader's."""
+    return translation.override(job.result.get("language") or settings.LANGUAGE_CODE)
+
+
 def parse_job(job_id: int) -> BatchJob | None:
     """Read and check a stored upload; the job ends PARSED (with counts and problems) or FAILED."""
+    job = BatchJob.objects.filter(pk=job_id).only("result").first()
+    with in_job_language(job) if job is not None else translation.override(None):
+        return _parse_job(job_id)
+
+
+def _parse_job(job_id: int) -> BatchJob | None:
     # claimed by a conditional update: a redelivered task finds the job taken and does nothing
     if not BatchJob.objects.filter(pk=job_id, status=BatchStatus.PARSING, progress=0).update(progress=1):
         return None
@@ -110,7 +128,8 @@ def parse_job(job_id: int) -> BatchJob | None:
         return _fail(job, refusal.message, code=refusal.code)
     except Exception:
         logger.exception("batch job %s could not be parsed", job.pk)
-        return _fail(job, "The file could not be read because of an internal error. " + NOTHING_CHANGED,
+        return _fail(job, _("The file could not be read because of an internal error. %(nothing)s")
+                     % {"nothing": NOTHING_CHANGED},
                      code="internal_error")
     finally:
         upload.unlink(missing_ok=True)
@@ -132,14 +151,14 @@ def apply_job(actor: Any, job: BatchJob) -> BatchJob:
     """Apply the valid rows of a parsed job: now, or in Celery for a large one."""
     require_write(actor, job.ou_id)
     if job.status != BatchStatus.PARSED:
-        raise Conflict(f"This batch is {job.get_status_display().lower()}: only a parsed batch can be applied.",
-                       code="not_parsed")
+        raise Conflict(_("This batch is %(status)s: only a parsed batch can be applied.")
+                       % {"status": job.get_status_display().lower()}, code="not_parsed")
     if job.valid_rows == 0:
-        raise DomainError("The file has no valid records to apply.", code="nothing_to_apply")
+        raise DomainError(_("The file has no valid records to apply."), code="nothing_to_apply")
     claimed = BatchJob.objects.filter(pk=job.pk, status=BatchStatus.PARSED).update(
         status=BatchStatus.APPLYING, progress=0)
     if not claimed:
-        raise Conflict("This batch is already being applied.", code="not_parsed")
+        raise Conflict(_("This batch is already being applied."), code="not_parsed")
     actor_id = actor.pk  # a user with write access (require_write above): the task applies as them
     if job.valid_rows > settings.BATCH_SYNC_ROWS:
         from .tasks import apply_batch
@@ -152,6 +171,12 @@ def apply_job(actor: Any, job: BatchJob) -> BatchJob:
 
 def run_apply(actor: Any, job_id: int) -> BatchJob:
     """The work of applying, in one transaction; a failure anywhere leaves the devices as they were."""
+    job = BatchJob.objects.filter(pk=job_id).only("result").first()
+    with in_job_language(job) if job is not None else translation.override(None):
+        return _run_apply(actor, job_id)
+
+
+def _run_apply(actor: Any, job_id: int) -> BatchJob:
     claimed = BatchJob.objects.filter(pk=job_id, status=BatchStatus.APPLYING, progress=0).update(progress=1)
     job = BatchJob.objects.select_related("product__model", "ou").get(pk=job_id)
     if not claimed:
@@ -188,7 +213,8 @@ def run_apply(actor: Any, job_id: int) -> BatchJob:
     except Exception:
         logger.exception("batch job %s could not be applied", job.pk)
         job.refresh_from_db()
-        return _fail(job, "Applying failed and was rolled back. " + NOTHING_CHANGED, code="internal_error")
+        return _fail(job, _("Applying failed and was rolled back. %(nothing)s") % {"nothing": NOTHING_CHANGED},
+                     code="internal_error")
     rows_path.unlink(missing_ok=True)
     return job
 
@@ -198,19 +224,21 @@ def run_apply_as(job_id: int, actor_id: int | None) -> BatchJob:
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     if actor is None:
         job = BatchJob.objects.get(pk=job_id)
-        return _fail(job, "The user who applied this batch no longer exists. " + NOTHING_CHANGED, code="no_actor")
+        with in_job_language(job):
+            return _fail(job, _("The user who applied this batch no longer exists. %(nothing)s")
+                         % {"nothing": NOTHING_CHANGED}, code="no_actor")
     return run_apply(actor, job_id)
 
 
 def _check_still_applicable(actor: Any, job: BatchJob) -> None:
     require_write(actor, job.ou_id)  # the membership may have changed while the job waited
     if not product_usable_in(job.product, job.ou):
-        raise DomainError(f"Product {job.product.product_key} is no longer available in this OU.",
-                          code="product_not_found")
+        raise DomainError(_("Product %(product)s is no longer available in this OU.")
+                          % {"product": job.product.product_key}, code="product_not_found")
     if job.result.get("model_fingerprint") != model_fingerprint(job.product.model):
-        raise DomainError(f"The model of product {job.product.product_key} changed after the file was checked: "
-                          "upload the file again so that every row is checked against the new model.",
-                          code="model_changed")
+        raise DomainError(_("The model of product %(product)s changed after the file was checked: "
+                            "upload the file again so that every row is checked against the new model.")
+                          % {"product": job.product.product_key}, code="model_changed")
 
 
 def expire_jobs() -> int:

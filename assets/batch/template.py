@@ -1,8 +1,9 @@
 """Writing `Template_<productKey>.xlsx`: the Devices sheet, an Instructions sheet and a hidden Lists sheet.
 
 openpyxl's write-only mode streams rows, so a template with many rows (the benchmark's) costs little
-memory. Text is always written as text: a value such as `=HYPERLINK(...)` taken from a device must
-never become a formula in someone's spreadsheet.
+memory. The template is written in the active language (the downloader's); see columns.py for how
+an upload in any language is read back. Text is always written as text: a value such as
+`=HYPERLINK(...)` taken from a device must never become a formula in someone's spreadsheet.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.timezone import now
+from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -38,6 +40,7 @@ from .columns import (
     column_letter,
     columns_for,
 )
+from .validate import problem_line
 
 # Leading characters that make a spreadsheet (or a CSV opened in one) read a cell as a formula.
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
@@ -56,25 +59,29 @@ XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml
 def instructions(product: Product) -> list[str]:
     limit_mb = settings.BATCH_MAX_FILE_BYTES // (1024 * 1024)
     return [
-        "How to fill this template",
-        "• One device per row on the Devices sheet, from row 3. Row 1 names the columns: keep it as it is "
-        "(the order may change, the names may not). Row 2 describes each column and is skipped.",
-        "• Batch Import creates the devices: deviceKey must not exist yet in the product (left empty, one is "
-        "made); Device Name and the attributes marked required must be filled; Time Zone defaults to +08:00.",
-        "• Batch Update changes existing devices of this product in your OU, found by deviceKey. An empty cell "
-        "keeps the device's current value. Attribute cells change only that attribute. A Tags cell replaces "
-        "all of the device's tags; write {} to remove them all.",
-        "• Time Zone: pick an offset from the list, or type an IANA name such as Europe/Berlin.",
-        "• Tags: key=value pairs separated by ; (for example site=north;floor=2), or a JSON object such as "
-        '{"site": "north"} when a value contains ;.',
-        "• Enumerations: pick a key from the list (its label is accepted too). Booleans: true or false. "
-        "Dates: YYYY-MM-DD. Arrays and structs: JSON.",
-        "• Formulas are refused: the portal never evaluates them and their saved results may be stale. "
-        "Paste values instead (Paste Special → Values).",
-        f"• Hidden sheets are refused, except this template's own {LISTS_SHEET} sheet (the drop-down values). "
-        "Keep the sheet names; password-protected files cannot be read.",
-        f"• Limits: {settings.BATCH_MAX_ROWS:,} rows and {limit_mb} MB per file. Each problem found is listed "
-        'in errmsg.txt as, for example: Row 7, column C (Time Zone): "+25:00" is not a valid time zone.',
+        _("How to fill this template"),
+        _("• One device per row on the %(sheet)s sheet, from row 3. Row 1 names the columns: keep it as it is "
+          "(the order may change, the names may not). Row 2 describes each column and is skipped.")
+        % {"sheet": DATA_SHEET},
+        _("• Batch Import creates the devices: deviceKey must not exist yet in the product (left empty, one is "
+          "made); Device Name and the attributes marked required must be filled; Time Zone defaults to +08:00."),
+        _("• Batch Update changes existing devices of this product in your OU, found by deviceKey. An empty cell "
+          "keeps the device's current value. Attribute cells change only that attribute. A Tags cell replaces "
+          "all of the device's tags; write {} to remove them all."),
+        _("• Time Zone: pick an offset from the list, or type an IANA name such as Europe/Berlin."),
+        _("• Tags: key=value pairs separated by ; (for example site=north;floor=2), or a JSON object such as "
+          '{"site": "north"} when a value contains ;.'),
+        _("• Enumerations: pick a key from the list (its label is accepted too). Booleans: true or false. "
+          "Dates: YYYY-MM-DD. Arrays and structs: JSON."),
+        _("• Formulas are refused: the portal never evaluates them and their saved results may be stale. "
+          "Paste values instead (Paste Special → Values)."),
+        _("• Hidden sheets are refused, except this template's own %(sheet)s sheet (the drop-down values). "
+          "Keep the sheet names; password-protected files cannot be read.") % {"sheet": LISTS_SHEET},
+        _("• Limits: %(rows)s rows and %(megabytes)d MB per file. Each problem found is listed in errmsg.txt "
+          'as, for example: %(example)s') % {
+            "rows": f"{settings.BATCH_MAX_ROWS:,}", "megabytes": limit_mb,
+            "example": problem_line(7, "C", _("Time Zone"), _('"%(zone)s" is not a valid time zone')
+                                    % {"zone": "+25:00"})},
     ]
 
 
@@ -89,8 +96,8 @@ def build_template(product: Product, *, sample: Device | None = None,
     sheet = book.create_sheet(DATA_SHEET)
     lists = _list_columns(columns)
     _shape_data_sheet(sheet, columns, lists)
-    sheet.append([_styled(sheet, c.header, font=HEADER_FONT, fill=HEADER_FILL) for c in columns])
-    sheet.append([_styled(sheet, NOTE_PREFIX + c.note, font=NOTE_FONT, wrap=True) for c in columns])
+    sheet.append([_styled(sheet, c.title, font=HEADER_FONT, fill=HEADER_FILL) for c in columns])
+    sheet.append([_styled(sheet, str(NOTE_PREFIX) + c.note, font=NOTE_FONT, wrap=True) for c in columns])
     if sample is not None:
         sheet.append([safe_cell(sheet, value) for value in device_row(columns, sample)])
     for row in rows:
@@ -101,9 +108,10 @@ def build_template(product: Product, *, sample: Device | None = None,
     guide.column_dimensions["B"].width = 110
     lines = instructions(product)
     guide.append([_styled(guide, lines[0], font=Font(bold=True, size=13))])
-    for label, value in ((PRODUCT_KEY_LABEL, product.product_key), ("Product", product.name),
-                         ("Model", product.model.model_id), ("Generated", now().strftime("%Y-%m-%d %H:%M UTC")),
-                         ("From device", sample.device_key if sample else "(empty template)")):
+    for label, value in ((str(PRODUCT_KEY_LABEL), product.product_key), (_("Product"), product.name),
+                         (_("Model"), product.model.model_id),
+                         (_("Generated"), now().strftime("%Y-%m-%d %H:%M UTC")),
+                         (_("From device"), sample.device_key if sample else _("(empty template)"))):
         guide.append([_styled(guide, label, font=Font(bold=True)), safe_cell(guide, value)])
     guide.append([])
     for line in lines[1:]:
@@ -217,6 +225,7 @@ def _shape_data_sheet(sheet: Worksheet, columns: list[Column], lists: dict[str, 
         # a warning, not a stop: IANA zone names and enum labels are accepted as well
         validation = DataValidation(type="list", formula1=f"{LISTS_SHEET}!${source}$1:${source}${count}",
                                     allow_blank=True, errorStyle="warning", showErrorMessage=True,
-                                    error="Not in the list: check the Instructions sheet.")
+                                    error=_("Not in the list: check the %(sheet)s sheet.")
+                                    % {"sheet": INSTRUCTIONS_SHEET})
         validation.add(f"{letter}{FIRST_DATA_ROW}:{letter}{last_row}")
         sheet.data_validations.append(validation)

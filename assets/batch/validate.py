@@ -19,10 +19,11 @@ from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.utils.translation import gettext as _
 
 from ..datatypes import ValueProblem, check_value
 from ..models import BatchOperation, Device, OrganizationUnit, Product
-from ..services import attribute_problems
+from ..services import attribute_problems, required_message
 from ..validators import is_valid_timezone, tag_problems, validate_device_key, validate_device_name
 from .columns import (
     ATTRIBUTE,
@@ -68,17 +69,20 @@ class Outcome:
 
 
 def problem_line(row: int, letter: str | None, label: str | None, message: str) -> str:
+    """One errmsg.txt line, in the uploader's language (the job's, see services.in_job_language)."""
     if letter is None:
-        return f"Row {row}: {message}"
-    return f"Row {row}, column {letter} ({label}): {message}"
+        return _("Row %(row)d: %(message)s") % {"row": row, "message": message}
+    return _("Row %(row)d, column %(column)s (%(name)s): %(message)s") % {
+        "row": row, "column": letter, "name": label, "message": message}
 
 
 def not_found(key: str, product: Product) -> str:
-    return f'device "{key}" does not exist in product {product.product_key} in this OU'
+    return _('device "%(key)s" does not exist in product %(product)s in this OU') % {
+        "key": key, "product": product.product_key}
 
 
 def already_exists(key: str, product: Product) -> str:
-    return f'device "{key}" already exists in product {product.product_key}'
+    return _('device "%(key)s" already exists in product %(product)s') % {"key": key, "product": product.product_key}
 
 
 # --- reading cells -------------------------------------------------------------------------------------
@@ -120,7 +124,7 @@ def parse_tags(text: str) -> tuple[dict | None, list[str]]:
         try:
             tags = json.loads(text)
         except json.JSONDecodeError as error:
-            return None, [f"tags are not valid JSON: {error.msg}"]
+            return None, [_("tags are not valid JSON: %(reason)s") % {"reason": error.msg}]
     else:
         tags = {}
         for part in text.split(";"):
@@ -129,9 +133,9 @@ def parse_tags(text: str) -> tuple[dict | None, list[str]]:
             key, sep, value = part.partition("=")
             key = key.strip()
             if not sep:
-                problems.append(f'"{part.strip()}" is not key=value')
+                problems.append(_('"%(text)s" is not key=value') % {"text": part.strip()})
             elif key in tags:
-                problems.append(f'tag "{key}" is given twice')
+                problems.append(_('tag "%(key)s" is given twice') % {"key": key})
             else:
                 tags[key] = value.strip()
     problems += tag_problems(tags)
@@ -221,7 +225,8 @@ class SheetChecker:
             for position, key in zip(empty, random_tokens(len(empty), DEVICE_KEY_LENGTH), strict=True):
                 keys[position] = key
         elif empty:
-            problems += [(position, index, "a deviceKey is required to find the device") for position in empty]
+            required = _("a deviceKey is required to find the device")
+            problems += [(position, index, required) for position in empty]
         problems += [(position, index, message) for position, key in enumerate(keys)
                      if key and (message := _failure(validate_device_key, key))]
         return keys
@@ -239,14 +244,15 @@ class SheetChecker:
         zones = [text or default for text in texts]
         invalid = {zone for zone in set(zones) if zone is not None and not is_valid_timezone(zone)}
         if invalid:
-            problems += [(position, index, f'"{zone}" is not a valid time zone')
+            problems += [(position, index, _('"%(zone)s" is not a valid time zone') % {"zone": zone})
                          for position, zone in enumerate(zones) if zone in invalid]
         return zones
 
     def _descriptions(self, texts: list[str], problems: list[Problem]) -> list[str | None]:
         index = self.by_field[DESCRIPTION]
         default = "" if self.importing else None
-        problems += [(position, index, f"the description is {len(text)} characters; the maximum is {DESCRIPTION_MAX}")
+        problems += [(position, index, _("the description is %(length)d characters; the maximum is %(maximum)d")
+                      % {"length": len(text), "maximum": DESCRIPTION_MAX})
                      for position, text in enumerate(texts) if len(text) > DESCRIPTION_MAX]
         return [text or default for text in texts]
 
@@ -301,7 +307,7 @@ def _attribute_member(feature: dict, identifier: str, prefix: str, value: Any) -
     try:
         clean = check_value(feature, value, from_text=True)
     except ValueProblem as problem:
-        return None, _attribute_message(identifier, f'attribute "{identifier}": {problem}')
+        return None, str(problem)
     return prefix + _encode(clean), None
 
 
@@ -314,9 +320,9 @@ def _json(value: Any) -> str | None:
 
 
 def _attribute_message(identifier: str, message: str) -> str:
-    if message == f'attribute "{identifier}" is required':
-        return "a value is required for Batch Import"
-    return message.removeprefix(f'attribute "{identifier}": ')
+    if message == required_message(identifier):
+        return _("a value is required for Batch Import")
+    return message
 
 
 # --- the whole file --------------------------------------------------------------------------------------
@@ -324,7 +330,7 @@ def _attribute_message(identifier: str, message: str) -> str:
 def validate_sheet(sheet: ParsedSheet, product: Product, ou: OrganizationUnit, operation: str,
                    progress: Callable[[int, int], None] | None = None) -> Outcome:
     checker = SheetChecker(product, operation, sheet.columns)
-    headers = {index: column.header for column, index in sheet.columns}
+    headers = {index: column.title for column, index in sheet.columns}
     key_index = checker.by_field[DEVICE_KEY]
     numbers = [number for number, _ in sheet.rows]
     total = len(numbers)
@@ -339,8 +345,8 @@ def validate_sheet(sheet: ParsedSheet, product: Product, ou: OrganizationUnit, o
     if progress:
         progress(total * 2 // 3, total)
     for index in (index for index in sheet.unnamed if index < len(columns)):
-        problems += [(position, index, "a value in a column that has no name in row 1")
-                     for position, text in enumerate(columns.texts(index)) if text]
+        unnamed = _("a value in a column that has no name in row 1")
+        problems += [(position, index, unnamed) for position, text in enumerate(columns.texts(index)) if text]
     by_row: dict[int, list[tuple[int, str]]] = {}
     for position, index, message in problems:
         by_row.setdefault(numbers[position], []).append((index, message))
@@ -377,10 +383,10 @@ def _flag_repeated_rows(columns: Columns, numbers: list[int], key_index: int,
             rows = [numbers[position] for position in positions]
             if len({tuple(column[position] for column in texts) for position in positions}) == 1:
                 for number in rows[1:]:
-                    _flag(by_row, candidates, number, ROW_LEVEL, f"the same as row {rows[0]}")
+                    _flag(by_row, candidates, number, ROW_LEVEL, _("the same as row %(row)d") % {"row": rows[0]})
             else:
                 listed = ", ".join(str(n) for n in rows[:10]) + (", …" if len(rows) > 10 else "")
-                message = f'"{key}" is in the file more than once (rows {listed})'
+                message = _('"%(key)s" is in the file more than once (rows %(rows)s)') % {"key": key, "rows": listed}
                 for number in rows:
                     _flag(by_row, candidates, number, key_index, message)
     without_key = [not key for key in keys]
@@ -391,7 +397,7 @@ def _flag_repeated_rows(columns: Columns, numbers: list[int], key_index: int,
         for number, signature in zip(compress(numbers, without_key), signatures, strict=True):
             first = first_with.setdefault(signature, number)
             if first != number:
-                _flag(by_row, candidates, number, ROW_LEVEL, f"the same as row {first}")
+                _flag(by_row, candidates, number, ROW_LEVEL, _("the same as row %(row)d") % {"row": first})
 
 
 def refused_keys_now(product: Product, ou: OrganizationUnit, operation: str, keys: list[str]) -> set[str]:
@@ -460,7 +466,7 @@ def render_problems(by_row: dict[int, list[tuple[int, str]]], headers: dict[int,
             if index == ROW_LEVEL:
                 lines.append(problem_line(number, None, None, message))
             else:
-                lines.append(problem_line(number, column_letter(index), headers.get(index, "no name"), message))
+                lines.append(problem_line(number, column_letter(index), headers.get(index, _("no name")), message))
     return lines
 
 

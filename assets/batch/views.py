@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
@@ -33,7 +34,7 @@ EMPTY, FROM_DEVICE = "empty", "device"
 def _product_for(request: HttpRequest, product_key: str) -> Product:
     """A product the current OU works with (its own or shared to it) that the user can see."""
     if not product_key:
-        raise Http404("Choose a product.")
+        raise Http404(_("Choose a product."))
     return get_object_or_404(
         Product.objects.visible_to(request.user).in_ou(current_ou(request)).select_related("model"),
         product_key=product_key)
@@ -44,7 +45,7 @@ def _job_for(request: HttpRequest, pk: int, *, write: bool = False) -> BatchJob:
     job = get_object_or_404(BatchJob.objects.visible_to(request.user).select_related("product", "ou")
                             .defer("problems"), pk=pk)
     if write and not can(request.user, CHANGE, job.ou_id):
-        raise PermissionDenied("You have read access only: write access to Asset Management is needed.")
+        raise PermissionDenied(_("You have read access only: write access to Asset Management is needed."))
     return job
 
 
@@ -77,7 +78,7 @@ def template_download(request: HttpRequest) -> HttpResponse:
     if request.GET.get("template") == FROM_DEVICE:
         asset_id = request.GET.get("device", "")
         if not asset_id:
-            messages.error(request, "Choose the device whose values fill the template.")
+            messages.error(request, _("Choose the device whose values fill the template."))
             return _page(request, status=400)
         sample = get_object_or_404(Device.objects.visible_to(request.user), asset_id=asset_id, product=product,
                                    ou=current_ou(request))
@@ -102,11 +103,11 @@ def device_options(request: HttpRequest) -> HttpResponse:
 @require_POST
 def upload(request: HttpRequest) -> HttpResponse:
     if not can_write(request):
-        raise PermissionDenied("You have read access only: write access to Asset Management is needed.")
+        raise PermissionDenied(_("You have read access only: write access to Asset Management is needed."))
     product = _product_for(request, request.POST.get("product", ""))
     file = request.FILES.get("file")
     if file is None:
-        messages.error(request, "Choose the filled template (.xlsx) to upload.")
+        messages.error(request, _("Choose the filled template (.xlsx) to upload."))
         return _page(request, status=400)
     try:
         job = services.start_batch(request.user, current_ou(request), product, request.POST.get("operation", ""),

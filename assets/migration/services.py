@@ -20,9 +20,13 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 
 from accounts import audit
@@ -35,7 +39,7 @@ from accounts.sms import SmsDeliveryError, send_sms
 from ..models import Device, MigrationRequest, MigrationStatus, ModelShare, Product, ProductShare
 from ..signals import devices_migrated
 from . import codes
-from .quota import Throttled, claim_code_sms
+from .quota import Throttled, claim_code_sms, wait_text
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +64,11 @@ def selected_devices(actor: Any, asset_ids: Sequence[str]) -> list[Device]:
     """The devices a user chose, in their order, each with `n_sub_devices`; unseen ones are NotFound."""
     asset_ids = list(dict.fromkeys(a for a in asset_ids if isinstance(a, str) and a))
     if not asset_ids:
-        raise DomainError("Select at least one device to migrate.", code="no_devices", field="deviceAssetIds")
+        raise DomainError(_("Select at least one device to migrate."), code="no_devices", field="deviceAssetIds")
     if len(asset_ids) > MAX_DEVICES_PER_REQUEST:
-        raise DomainError(f"At most {MAX_DEVICES_PER_REQUEST} devices can be migrated at once "
-                          "(a gateway's sub-devices do not count).", code="too_many_devices",
+        raise DomainError(_("At most %(maximum)d devices can be migrated at once "
+                            "(a gateway's sub-devices do not count).") % {"maximum": MAX_DEVICES_PER_REQUEST},
+                          code="too_many_devices",
                           field="deviceAssetIds")
     found = {
         d.asset_id: d
@@ -72,7 +77,8 @@ def selected_devices(actor: Any, asset_ids: Sequence[str]) -> list[Device]:
     }
     missing = [a for a in asset_ids if a not in found]
     if missing:
-        raise NotFound(f"Device not found: {', '.join(missing[:10])}.", code="device_not_found",
+        raise NotFound(_("Device not found: %(devices)s.") % {"devices": ", ".join(missing[:10])},
+                       code="device_not_found",
                        field="deviceAssetIds")
     return [found[a] for a in asset_ids]
 
@@ -82,7 +88,7 @@ def get_request_for(actor: Any, request_id: Any) -> MigrationRequest:
     found = MigrationRequest.objects.select_related("source_ou", "target_ou", "target_ou__owner").filter(
         pk=_request_pk(request_id), requester_id=getattr(actor, "pk", None)).first()
     if found is None or not getattr(actor, "is_authenticated", False):
-        raise NotFound("Migration request not found.", code="not_found")
+        raise NotFound(_("Migration request not found."), code="not_found")
     return found
 
 
@@ -100,19 +106,19 @@ def resend_available_at(request: MigrationRequest) -> datetime | None:
 def _target_ou(target_ou_id: Any, source: OrganizationUnit) -> OrganizationUnit:
     ou_id = target_ou_id.strip() if isinstance(target_ou_id, str) else ""
     if not ou_id:
-        raise DomainError("Enter the ID of the OU the devices should move to.", code="required",
+        raise DomainError(_("Enter the ID of the OU the devices should move to."), code="required",
                           field="targetOuId")
     # any OU may be a target: the requester usually belongs only to the source
     target = OrganizationUnit.objects.select_related("owner").filter(ou_id=ou_id).first()
     if target is None:
-        raise DomainError(f"No OU has the ID {ou_id}. Check the target OU's ID.", code="ou_not_found",
+        raise DomainError(_("No OU has the ID %(ou)s. Check the target OU's ID.") % {"ou": ou_id}, code="ou_not_found",
                           field="targetOuId")
     if target.pk == source.pk:
-        raise DomainError(f"The devices already belong to OU {source.name} ({source.ou_id}); "
-                          "enter another OU's ID.", code="same_ou", field="targetOuId")
+        raise DomainError(_("The devices already belong to OU %(name)s (%(ou)s); enter another OU's ID.")
+                          % {"name": source.name, "ou": source.ou_id}, code="same_ou", field="targetOuId")
     if not target.owner.phone:
-        raise DomainError(f"The owner of OU {target.name} has no phone number, so no verification code can be "
-                          "sent. Ask them to add a phone number to their account first.",
+        raise DomainError(_("The owner of OU %(name)s has no phone number, so no verification code can be "
+                            "sent. Ask them to add a phone number to their account first.") % {"name": target.name},
                           code="owner_without_phone", field="targetOuId")
     return target
 
@@ -128,7 +134,7 @@ def request_migration(actor: Any, asset_ids: Sequence[str], target_ou_id: str, *
     devices = selected_devices(actor, asset_ids)
     source = devices[0].ou
     if any(d.ou_id != source.pk for d in devices):
-        raise DomainError("All devices of one migration must belong to the same OU.", code="mixed_ous",
+        raise DomainError(_("All devices of one migration must belong to the same OU."), code="mixed_ous",
                           field="deviceAssetIds")
     if not can(actor, CHANGE, source.pk):
         raise AccessDenied()
@@ -137,8 +143,9 @@ def request_migration(actor: Any, asset_ids: Sequence[str], target_ou_id: str, *
     if recent.count() >= MAX_REQUESTS_PER_WINDOW:
         oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
         wait = int((oldest + REQUEST_WINDOW - now).total_seconds()) + 1 if oldest else 60
-        raise Throttled(f"You started {MAX_REQUESTS_PER_WINDOW} migrations in the last "
-                        f"{REQUEST_WINDOW.seconds // 60} minutes; try again in {wait} s.", retry_after=wait)
+        raise Throttled(_("You started %(count)d migrations in the last %(minutes)d minutes; try again in %(wait)s.")
+                        % {"count": MAX_REQUESTS_PER_WINDOW, "minutes": REQUEST_WINDOW.seconds // 60,
+                           "wait": wait_text(wait)}, retry_after=wait)
     claim_code_sms(actor, target, client_ip)
     device_ids = sorted(d.pk for d in devices)
     by_pk = {d.pk: d for d in devices}
@@ -151,6 +158,8 @@ def request_migration(actor: Any, asset_ids: Sequence[str], target_ou_id: str, *
                 "asset_ids": [by_pk[pk].asset_id for pk in device_ids],
                 "sub_devices_at_request": sum(d.n_sub_devices for d in devices),
                 "send_requested_at": now.isoformat(),
+                # the SMS is written in the requester's language, by a worker that has no request
+                "language": translation.get_language() or settings.LANGUAGE_CODE,
             },
         )
         audit.record(actor, "migration.request", ou=source, object_type="migration", object_id=str(request.pk),
@@ -177,7 +186,8 @@ def resend_code(actor: Any, request_id: Any, *, now: datetime | None = None,
             available = resend_available_at(request)
             if available is not None and now < available:
                 wait = int((available - now).total_seconds() + 0.999)
-                refusal = Throttled(f"A new code can be sent once a minute; try again in {wait} s.",
+                refusal = Throttled(_("A new code can be sent once a minute; try again in %(wait)s.")
+                                    % {"wait": wait_text(wait)},
                                     retry_after=wait, code="resend_throttled")
             else:
                 try:
@@ -209,8 +219,10 @@ def send_code(request_id: int, *, now: datetime | None = None) -> str | None:
         request.expires_at = now + codes.CODE_LIFETIME
         request.result.pop("delivery_error", None)
         request.save(update_fields=["code_hash", "code_sent_at", "expires_at", "result"])
+    # the text and a delivery error (shown in the requester's dialog) are in the requester's language
     try:
-        send_sms(request.target_ou.owner.phone, _sms_text(request, code))
+        with translation.override(request.result.get("language") or settings.LANGUAGE_CODE):
+            send_sms(request.target_ou.owner.phone, _sms_text(request, code))
     except SmsDeliveryError as error:
         MigrationRequest.objects.filter(pk=request.pk).update(
             result={**request.result, "delivery_error": str(error)})
@@ -255,16 +267,17 @@ def _locked_request(actor: Any, request_id: Any) -> MigrationRequest:
              .select_related("source_ou", "target_ou", "target_ou__owner")
              .filter(pk=_request_pk(request_id), requester_id=getattr(actor, "pk", None)).first())
     if found is None or not getattr(actor, "is_authenticated", False):
-        raise NotFound("Migration request not found.", code="not_found")
+        raise NotFound(_("Migration request not found."), code="not_found")
     return found
 
 
 CLOSED_MESSAGES = {
-    MigrationStatus.DONE: ("This migration was already carried out: a code works only once.", "already_done"),
-    MigrationStatus.FAILED: ("This migration failed and is closed; start a new migration.", "request_failed"),
-    MigrationStatus.LOCKED: (f"This migration was ended after {codes.MAX_FAILED_ATTEMPTS} wrong codes; "
-                             "start a new migration.", "request_locked"),
-    MigrationStatus.EXPIRED: ("This migration request expired; start a new migration.", "request_expired"),
+    MigrationStatus.DONE: (_lazy("This migration was already carried out: a code works only once."), "already_done"),
+    MigrationStatus.FAILED: (_lazy("This migration failed and is closed; start a new migration."), "request_failed"),
+    MigrationStatus.LOCKED: (format_lazy(_lazy("This migration was ended after {count} wrong codes; "
+                                               "start a new migration."), count=codes.MAX_FAILED_ATTEMPTS),
+                             "request_locked"),
+    MigrationStatus.EXPIRED: (_lazy("This migration request expired; start a new migration."), "request_expired"),
 }
 
 
@@ -287,18 +300,20 @@ def _refuse_code(request: MigrationRequest, raw_code: Any, now: datetime) -> Dom
         return refusal
     code = codes.normalize_code(raw_code)
     if code is None:
-        return DomainError(f"Enter the {codes.CODE_DIGITS}-digit code from the SMS.", code="invalid_code",
+        return DomainError(_("Enter the %(digits)d-digit code from the SMS.") % {"digits": codes.CODE_DIGITS},
+                           code="invalid_code",
                            field="code")
     if not request.code_hash:
-        return Conflict("The code has not been sent yet; wait a moment for the SMS, or ask for a new code.",
+        return Conflict(_("The code has not been sent yet; wait a moment for the SMS, or ask for a new code."),
                         code="code_not_sent")
     if request.expires_at is None or now >= request.expires_at:
         minutes = int(codes.CODE_LIFETIME.total_seconds() // 60)
-        return Conflict(f"The code has expired (codes are valid for {minutes} minutes); ask for a new code.",
+        return Conflict(_("The code has expired (codes are valid for %(minutes)d minutes); ask for a new code.")
+                        % {"minutes": minutes},
                         code="code_expired", field="code")
     if request.device_set_hash != codes.device_set_hash(request.device_ids, request.target_ou_id,
                                                         request.include_sub_devices):
-        return Conflict("This migration request does not match its devices any more; start a new migration.",
+        return Conflict(_("This migration request does not match its devices any more; start a new migration."),
                         code="request_altered")
     if codes.code_matches(code, _binding(request), request.code_hash):
         return None
@@ -310,10 +325,11 @@ def _refuse_code(request: MigrationRequest, raw_code: Any, now: datetime) -> Dom
         fields += ["status", "completed_at"]
     request.save(update_fields=fields)
     if request.status == MigrationStatus.LOCKED:
-        return Conflict(f"Wrong code. After {codes.MAX_FAILED_ATTEMPTS} wrong codes this migration is ended; "
-                        "start a new migration.", code="request_locked", field="code")
+        return Conflict(_("Wrong code. After %(count)d wrong codes this migration is ended; start a new migration.")
+                        % {"count": codes.MAX_FAILED_ATTEMPTS}, code="request_locked", field="code")
     left = attempts_left(request)
-    return DomainError(f"Wrong code; {left} attempt{'s' if left != 1 else ''} left.", code="wrong_code",
+    return DomainError(ngettext("Wrong code; %(count)d attempt left.", "Wrong code; %(count)d attempts left.", left)
+                       % {"count": left}, code="wrong_code",
                        field="code")
 
 
@@ -361,7 +377,7 @@ def move_devices(actor: Any, request: MigrationRequest, *, now: datetime) -> dic
     """
     source_pk, target_pk = request.source_ou_id, request.target_ou_id
     if is_system(actor, system_allowed=False) or not can(actor, CHANGE, source_pk):
-        raise AccessDenied("You no longer have write access to the devices' OU; nothing was moved.")
+        raise AccessDenied(_("You no longer have write access to the devices' OU; nothing was moved."))
     chosen = list(request.device_ids)
     # FOR UPDATE waits for a concurrent mover; once it commits, the rows read here are its result
     locked = list(Device.objects.select_for_update(of=("self",)).filter(pk__in=chosen).order_by("pk")
@@ -371,8 +387,11 @@ def move_devices(actor: Any, request: MigrationRequest, *, now: datetime) -> dic
     if gone or elsewhere:
         names = dict(zip(request.device_ids, request.result.get("asset_ids", []), strict=False))
         changed = sorted([names.get(pk, str(pk)) for pk in gone] + elsewhere)
-        raise Conflict(f"{len(changed)} of the devices were deleted or moved to another OU since the code was "
-                       f"requested ({', '.join(changed[:10])}). Nothing was moved; start a new migration.",
+        raise Conflict(ngettext("%(count)d of the devices was deleted or moved to another OU since the code was "
+                                "requested (%(devices)s). Nothing was moved; start a new migration.",
+                                "%(count)d of the devices were deleted or moved to another OU since the code was "
+                                "requested (%(devices)s). Nothing was moved; start a new migration.", len(changed))
+                       % {"count": len(changed), "devices": ", ".join(changed[:10])},
                        code="devices_changed", details={"deviceAssetIds": changed})
     # any chosen device with sub-devices is a gateway: its sub-devices follow it, or are detached and stay
     followers = list(Device.objects.select_for_update(of=("self",))
@@ -409,14 +428,20 @@ def move_devices(actor: Any, request: MigrationRequest, *, now: datetime) -> dic
     target, source = request.target_ou, request.source_ou
     summary = {"request": request.pk, "devices": request.result.get("asset_ids", []), **outcome}
     audit.record(actor, "device.migrate_out", ou=source, object_type="migration", object_id=str(request.pk),
-                 object_repr=f"{moved} device(s) moved to {target.name} ({target.ou_id})",
+                 object_repr=f"{_devices_en(moved)} moved to {target.name} ({target.ou_id})",
                  after={"target": target.ou_id, **summary})
     audit.record(actor, "device.migrate_in", ou=target, object_type="migration", object_id=str(request.pk),
-                 object_repr=f"{moved} device(s) moved in from {source.name} ({source.ou_id})",
+                 object_repr=f"{_devices_en(moved)} moved in from {source.name} ({source.ou_id})",
                  after={"source": source.ou_id, **summary})
     transaction.on_commit(lambda: devices_migrated.send(
         sender=Device, device_ids=moved_ids, source_ou_id=source_pk, target_ou_id=target_pk))
     return outcome
+
+
+
+def _devices_en(count: int) -> str:
+    # the audit log is a record kept in English, whoever's language the request was in
+    return f"{count} device" if count == 1 else f"{count} devices"
 
 
 def _share_missing(product_ids: set[int], target_pk: int) -> tuple[list[str], list[str]]:

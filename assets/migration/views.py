@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.errors import AccessDenied, DomainError
@@ -87,7 +87,7 @@ def _owned(request: HttpRequest, pk: int) -> MigrationRequest:
     try:
         return services.get_request_for(request.user, pk)
     except services.NotFound:
-        raise Http404("Migration request not found.") from None
+        raise Http404(gettext("Migration request not found.")) from None
 
 
 def _code_context(migration: MigrationRequest, **extra: Any) -> dict[str, Any]:
@@ -124,7 +124,8 @@ def migrate_resend(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as error:
         migration.refresh_from_db()
         return _render(request, _closed_or(migration, _code_context(migration, error=error.message)))
-    return _render(request, _code_context(migration, notice="A new code was sent; the previous one no longer works."))
+    return _render(request, _code_context(migration, notice=gettext(
+        "A new code was sent; the previous one no longer works.")))
 
 
 @console_view

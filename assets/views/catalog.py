@@ -20,7 +20,7 @@ from .. import services
 from ..access import get_model_for, get_product_for
 from ..forms import ProductForm, ThingModelForm
 from ..models import Device, Product, ThingModel
-from .common import can_write, confirm_delete, console_view, current_ou
+from .common import SAVED, can_write, confirm_delete, console_view, current_ou
 from .specs import with_spec_lines
 
 
@@ -165,7 +165,7 @@ def _edit(request: HttpRequest, catalog: Catalog, form: ModelForm, instance: Pro
         except DomainError as error:
             _form_errors(form, error)
         else:
-            messages.success(request, f"{catalog.kind.capitalize()} {instance.name} saved.")
+            messages.success(request, SAVED[catalog.kind] % {"name": instance.name})
             return redirect(catalog.detail_url(instance))
     return render(request, "assets/catalog_form.html", {"form": form, "object": instance, "kind": catalog.kind,
                                                         "cancel": reverse(catalog.list_url_name)})

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy
 
 from accounts.errors import DomainError
 from accounts.models import OrganizationUnit
@@ -38,6 +39,12 @@ def can_write(request: HttpRequest) -> bool:
     return can(request.user, CHANGE, current_ou(request).pk)
 
 
+# by kind of object: whole sentences, so that each language words them its own way
+DELETED = {"device": gettext_lazy("Device %(name)s deleted."), "product": gettext_lazy("Product %(name)s deleted."),
+           "model": gettext_lazy("Model %(name)s deleted.")}
+SAVED = {"product": gettext_lazy("Product %(name)s saved."), "model": gettext_lazy("Model %(name)s saved.")}
+
+
 def report(request: HttpRequest, error: DomainError) -> None:
     messages.error(request, error.message)
 
@@ -53,7 +60,8 @@ def confirm_delete(request: HttpRequest, instance: Any, kind: str, delete: Calla
         except DomainError as error:
             report(request, error)
             return redirect(detail_url)
-        messages.success(request, f"{kind.capitalize()} {instance.name} deleted.")
+        messages.success(request, DELETED.get(kind, DELETED["device"]) % {"name": instance.name})
         return redirect(list_url)
-    return render(request, "assets/confirm_delete.html", {"object": instance, "kind": kind, "cancel": detail_url,
-                                                          "refusal": refusal})
+    # asked by htmx (the row menu's or the details page's Delete): the same confirmation as a modal dialog
+    template = "assets/_confirm_delete_dialog.html" if request.htmx else "assets/confirm_delete.html"
+    return render(request, template, {"object": instance, "kind": kind, "cancel": detail_url, "refusal": refusal})

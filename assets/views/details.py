@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from .. import services
@@ -39,5 +40,5 @@ def device_reset_secret(request: HttpRequest, asset_id: str) -> HttpResponse:
     if request.htmx:
         return render(request, "assets/_secret.html", {"device": device, "secret": secret, "writable": True,
                                                        "reset": True})
-    messages.success(request, "The device secret was reset; the device must use the new one to log in.")
+    messages.success(request, gettext("The device secret was reset; the device must use the new one to log in."))
     return redirect("assets:device-detail", asset_id=asset_id)

@@ -14,20 +14,32 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.timezone import localtime
+from django.utils.translation import gettext
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.errors import DomainError
 from accounts.models import OrganizationUnit
 from accounts.ous import ous_visible_to
+from accounts.time_zones import time_html
 
 from .. import services
 from ..access import get_device_for
 from ..device_urls import device_url
 from ..forms import DeviceFilterForm, DeviceForm, format_tags
 from ..models import Device, Product
-from ..queries import DEFAULT_SORT, TABLE_COLUMNS, BadFilter, filter_devices, keyset_page
+from ..queries import DEFAULT_SORT, TABLE_COLUMNS, BadFilter, keyset_page
+from ..query import Node, QueryContext, QueryError, all_of, compile_node, context_for, parse, shorthands
+from ..query.ast import Field
 from .common import can_write, confirm_delete, console_view, current_ou, report
+
+QUERY_HELP = _lazy(
+    "Words search name and deviceKey (\"quoted text\" keeps spaces). Fields: status:online|offline|inactive|disabled, "
+    "product:<key or name>, model:<modelId>, type:device|gateway|sub_device, gateway:<deviceKey>, name:, key:, "
+    "assetId:, tag:key, tag:key=value, tag:key in (a, b), attr:<identifier> = != < <= > >= <value>, "
+    "activated / last_online / last_offline < <= > >= 7d, 24h, 30m (that long ago) or 2026-12-01, has:sub_devices. "
+    "Combine with AND, OR, NOT and parentheses; terms side by side are ANDed.")
 
 # the query parameters that choose which devices the table holds (sort, size and cursors only page through them)
 FILTER_PARAMS = ("q", "product", "status", "type", "tag")
@@ -35,21 +47,27 @@ FILTER_PARAMS = ("q", "product", "status", "type", "tag")
 
 @dataclass
 class TableFilters:
-    """The filter form as the user filled it, and what it asks of filter_devices."""
+    """The filter form as the user filled it, and the one query tree it makes: the select boxes and the tag
+    box are shorthands, the search box takes the query language."""
 
     form: DeviceFilterForm
     params: dict[str, Any]  # the values that are valid: a bad one drops its own filter, never the others
-    filters: dict[str, Any]  # keyword arguments of filter_devices
+    tree: Node | None  # what the valid values ask, as one query
+    context: QueryContext
+    query_problems: list[str]  # a search that is not a valid query: the table shows the rest, and says why
 
     @property
     def problems(self) -> list[str]:
         """What is wrong with the values the table ignores, one line per value."""
-        return self.form.problems()
+        return self.form.problems() + self.query_problems
 
     @property
     def query(self) -> str:
         """The filters alone, as a query string (what the counts fragment needs to count the same rows)."""
         return urlencode({name: self.params[name] for name in FILTER_PARAMS if self.params.get(name)})
+
+    def apply(self, devices: QuerySet[Device]) -> QuerySet[Device]:
+        return devices if self.tree is None else devices.filter(compile_node(self.tree, self.context))
 
 
 def read_filters(request: HttpRequest, ou: OrganizationUnit) -> TableFilters:
@@ -60,24 +78,29 @@ def read_filters(request: HttpRequest, ou: OrganizationUnit) -> TableFilters:
         form.is_valid()
         params = form.cleaned_data  # the fields that validated (Django leaves out the invalid ones)
     product_ids = {product.product_key: product.pk for product in products}
-    filters = {
-        "product_id": product_ids.get(params.get("product") or ""),
-        "status": params.get("status") or "",
-        "asset_type": params.get("type") or "",
-        "tag": params.get("tag") or "",
-        "search": params.get("q") or "",
-    }
-    return TableFilters(form, params, filters)
+    nodes: list[Node | None] = list(shorthands.console_filters(
+        product_id=product_ids.get(params.get("product") or ""), status=params.get("status") or "",
+        asset_type=params.get("type") or "", tag_expression=params.get("tag") or ""))
+    context = context_for(Device.objects.all(), request.user)
+    problems: list[str] = []
+    if params.get("q"):
+        try:
+            searched = parse(params["q"])
+            if searched is not None:
+                compile_node(searched, context)  # a value no model's type fits is found here, not mid-page
+            nodes.append(searched)
+        except QueryError as error:
+            problems.append(_("Search: %(message)s. The other filters apply.") % {"message": error.message})
+    return TableFilters(form, params, all_of(nodes), context, problems)
 
 
-def count_matching(devices: QuerySet[Device], filters: dict[str, Any], summary: dict[str, int]) -> int:
+def count_matching(devices: QuerySet[Device], table: TableFilters, summary: dict[str, int]) -> int:
     """The devices the filters let through, reusing the status summary where it already counted them."""
-    narrowing = {name for name, value in filters.items() if value not in ("", None)}
-    if not narrowing:
+    if table.tree is None:
         return summary["total"]
-    if narrowing == {"status"}:
-        return summary[filters["status"]]
-    return filter_devices(devices, **filters).count()
+    if isinstance(table.tree, Field) and table.tree.field == "status":
+        return summary[str(table.tree.value)]
+    return table.apply(devices).count()
 
 
 def prepare_rows(rows: list[Device]) -> list[Device]:
@@ -88,7 +111,9 @@ def prepare_rows(rows: list[Device]) -> list[Device]:
         device.toggle_url = device_url("assets:device-toggle", device.asset_id)
         device.edit_url = device_url("assets:device-edit", device.asset_id)
         device.delete_url = device_url("assets:device-delete", device.asset_id)
-        device.created_label = localtime(device.created_at).strftime("%Y-%m-%d %H:%M")
+        # in the user's zone; the columns' headers name it
+        device.created_label = time_html(device.created_at, "table")
+        device.last_online_label = time_html(device.last_online_at, "table")
     return rows
 
 
@@ -113,7 +138,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
     problems = table.problems
     try:
         page = keyset_page(
-            filter_devices(base, **table.filters).select_related("product").only(*TABLE_COLUMNS),
+            table.apply(base).select_related("product").only(*TABLE_COLUMNS),
             sort=params.get("sort") or DEFAULT_SORT,
             size=params.get("size") or 20,
             after=request.GET.get("after", ""),
@@ -130,6 +155,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
         "form": table.form,
         "page": page,
         "filter_problems": problems,
+        "query_help": QUERY_HELP,
         "writable": can_write(request),
         "query": query.urlencode(),
         "sort": params.get("sort") or DEFAULT_SORT,
@@ -153,8 +179,8 @@ def device_counts(request: HttpRequest, ou_id: str) -> HttpResponse:
     devices = Device.objects.visible_to(request.user).filter(ou=ou)
     summary = devices.status_counts()
     try:
-        matching: int | None = count_matching(devices, table.filters, summary)
-    except BadFilter:
+        matching: int | None = count_matching(devices, table, summary)
+    except (BadFilter, QueryError):
         matching = None  # the table says what is wrong with the filter
     return render(request, "assets/_device_counts.html", {"summary": summary, "matching": matching})
 
@@ -231,7 +257,7 @@ def device_create(request: HttpRequest) -> HttpResponse:
         except DomainError as error:
             _attach(form, error)
         else:
-            messages.success(request, f"Device {device.name} created.")
+            messages.success(request, gettext("Device %(name)s created.") % {"name": device.name})
             return redirect("assets:device-detail", asset_id=device.asset_id)
     template = "assets/_device_form_fields.html" if request.htmx else "assets/device_form.html"
     return render(request, template, {"form": form, "device": None, "products": products})
@@ -249,7 +275,7 @@ def device_edit(request: HttpRequest, asset_id: str) -> HttpResponse:
         except DomainError as error:
             _attach(form, error)
         else:
-            messages.success(request, f"Device {device.name} saved.")
+            messages.success(request, gettext("Device %(name)s saved.") % {"name": device.name})
             return redirect("assets:device-detail", asset_id=device.asset_id)
     return render(request, "assets/device_form.html", {"form": form, "device": device})
 

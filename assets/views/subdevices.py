@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.errors import DomainError
@@ -25,7 +25,7 @@ CANDIDATE_LIMIT = 200
 def _gateway_for(request: HttpRequest, asset_id: str, *, write: bool = False) -> tuple[Device, bool]:
     device, writable = get_device_for(request.user, asset_id, write=write)
     if not device.product.is_gateway:
-        raise Http404("Only gateway devices have sub-devices.")
+        raise Http404(gettext("Only gateway devices have sub-devices."))
     return device, writable
 
 

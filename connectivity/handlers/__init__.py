@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from django.utils import translation
+
 from .. import protocol as p
 from ..latest import LatestValueBuffer
 from ..sessions import ModelFeatures, Session, cached_model_features
@@ -88,7 +90,8 @@ def dispatch(ctx: Context) -> dict:
         return error(ctx.target.id, request.id, request.method, p.METHOD_NOT_FOUND,
                      f"Unknown method {request.method}.", payload=request.params)
     try:
-        answer = handler(ctx)
+        with translation.override("en"):  # what a device is told stays English: see protocol.py
+            answer = handler(ctx)
     except Refusal as refusal:
         return error(ctx.target.id, request.id, request.method, refusal.code, refusal.message,
                      payload=request.params, data=refusal.data)

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.timezone import now
+from django.utils.translation import gettext as _
 
 from accounts import audit
 from accounts.errors import DomainError
@@ -49,21 +50,21 @@ def reply_code(raw: Any) -> int:
 def _check_inputs(features: list[dict], values: Any, what: str, *,
                   from_text: bool) -> tuple[dict, dict[str, list[str]]]:
     if not isinstance(values, dict):
-        raise DomainError("params must be an object of identifier: value.", field="params")
+        raise DomainError(_("params must be an object of identifier: value."), field="params")
     by_id = {f["identifier"]: f for f in features if isinstance(f, dict)}
     clean: dict[str, Any] = {}
     problems: dict[str, list[str]] = {}
     for name, value in values.items():
         feature = by_id.get(name)
         if feature is None:
-            problems[name] = [f'"{name}" is not {what}']
+            problems[name] = [what % {"name": name}]
             continue
         if value is None or value == "":
             continue
         try:
             clean[name] = check_value(feature, value, from_text=from_text)
         except ValueProblem as problem:
-            problems[name] = [f'{feature.get("name") or name}: {problem}']
+            problems[name] = [_("%(name)s: %(problem)s") % {"name": feature.get("name") or name, "problem": problem}]
     return clean, problems
 
 
@@ -76,14 +77,16 @@ def _raise(problems: dict[str, list[str]]) -> None:
 def check_service_params(device: Device, identifier: str, params: Any, *, from_text: bool) -> dict:
     service = device.product.model.feature("services", identifier)
     if service is None:
-        raise DomainError(f'"{identifier}" is not a service of model {device.product.model.model_id}.',
+        raise DomainError(_('"%(identifier)s" is not a service of model %(model)s.')
+                          % {"identifier": identifier, "model": device.product.model.model_id},
                           code="service_not_found", field="service")
     inputs = service.get("input") or []
-    clean, problems = _check_inputs(inputs, params, f"an input of service {identifier}", from_text=from_text)
+    not_an_input = _('"%%(name)s" is not an input of service %(service)s') % {"service": identifier}
+    clean, problems = _check_inputs(inputs, params, not_an_input, from_text=from_text)
     for feature in inputs:
         name = feature["identifier"]
         if feature.get("required") and name not in clean and name not in problems:
-            problems[name] = [f'{feature.get("name") or name} is required']
+            problems[name] = [_("%(name)s is required") % {"name": feature.get("name") or name}]
     _raise(problems)
     return clean
 
@@ -108,10 +111,11 @@ def set_measurepoints(actor: Any, device: Device, values: Any, *, from_text: boo
                       timeout: float | None = None) -> CommandInvocation:
     """thing.service.measurepoint.set: ask the device to set these measure points; waits for its reply."""
     asset_services.require_write(actor, device.ou_id)
-    clean, problems = _check_inputs(device.product.model.measurepoints, values,
-                                    f"a measure point of model {device.product.model.model_id}", from_text=from_text)
+    not_a_point = _('"%%(name)s" is not a measure point of model %(model)s') % {
+        "model": device.product.model.model_id}
+    clean, problems = _check_inputs(device.product.model.measurepoints, values, not_a_point, from_text=from_text)
     if not clean and not problems:
-        problems = {"params": ["Name at least one measure point to set."]}
+        problems = {"params": [_("Name at least one measure point to set.")]}
     _raise(problems)
     return _command(actor, device, MEASUREPOINT_SET, clean, timeout=timeout, wait=True)
 
@@ -123,8 +127,9 @@ def get_measurepoints(actor: Any, device: Device, identifiers: list[str], *,
     known = {f.get("identifier") for f in device.product.model.measurepoints if isinstance(f, dict)}
     unknown = [name for name in identifiers if name not in known]
     if unknown:
-        raise DomainError(f'"{unknown[0]}" is not a measure point of model {device.product.model.model_id}.',
-                          code="validation_error", details={name: ["not a measure point"] for name in unknown})
+        raise DomainError(_('"%(name)s" is not a measure point of model %(model)s.')
+                          % {"name": unknown[0], "model": device.product.model.model_id},
+                          code="validation_error", details={name: [_("not a measure point")] for name in unknown})
     return _command(actor, device, MEASUREPOINT_GET, list(identifiers), timeout=timeout, wait=True)
 
 

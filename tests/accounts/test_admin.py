@@ -308,8 +308,8 @@ def test_disable_action_disables_through_the_service_and_audits(support, device,
     event = AuditEvent.objects.get(action="device.disable")
     assert (event.actor, event.object_id) == (support, device.asset_id)
     texts = messages_of(response)
-    assert any("1 device(s) disabled: inv-0001" in t for t in texts)
-    assert any("were already disabled: gw-0001" in t for t in texts)
+    assert any("1 device disabled: inv-0001" in t for t in texts)
+    assert any("1 device was already disabled: gw-0001" in t for t in texts)
 
 
 def test_enable_action_enables_and_reports_those_already_enabled(support, device, gateway):
@@ -318,7 +318,7 @@ def test_enable_action_enables_and_reports_those_already_enabled(support, device
     device.refresh_from_db()
     assert device.enabled is True
     assert AuditEvent.objects.filter(action="device.enable", actor=support).count() == 1
-    assert any("were already enabled: gw-0001" in t for t in messages_of(response))
+    assert any("1 device was already enabled: gw-0001" in t for t in messages_of(response))
 
 
 def test_staff_without_write_access_are_refused_by_the_service(acme, device):
@@ -404,7 +404,7 @@ def test_deleting_a_device_calls_delete_device(support, device):
 def test_deleting_a_product_in_use_shows_the_services_message(support, product, device):
     response = client_for(support).post(url(product, "delete"), {"post": "yes"}, follow=True)
     assert response.status_code == 200
-    assert any("is used by 1 device(s)" in t for t in messages_of(response))
+    assert any("is used by 1 device " in t for t in messages_of(response))
     assert Product.objects.filter(pk=product.pk).exists()
 
 
@@ -454,7 +454,7 @@ def test_changing_the_type_of_a_product_with_devices_is_refused_with_a_message(s
 
 def test_deleting_a_model_in_use_shows_the_services_message(support, thing_model, product):
     response = client_for(support).post(url(thing_model, "delete"), {"post": "yes"}, follow=True)
-    assert any("is used by 1 product(s)" in t for t in messages_of(response))
+    assert any("is used by 1 product; delete it first" in t for t in messages_of(response))
     assert ThingModel.objects.filter(pk=thing_model.pk).exists()
 
 

@@ -552,7 +552,7 @@ def test_a_model_in_use_cannot_be_deleted_and_the_message_names_the_count(writer
     with pytest.raises(Conflict) as error:
         services.delete_model(writer, product.model)
     assert error.value.code == "in_use"
-    assert "used by 2 product(s)" in error.value.message
+    assert "used by 2 products; delete them first" in error.value.message
     assert ThingModel.objects.filter(pk=product.model_id).exists()
 
 
@@ -625,7 +625,7 @@ def test_a_product_in_use_cannot_be_deleted_and_the_message_names_the_count(writ
     with pytest.raises(Conflict) as error:
         services.delete_product(writer, product)
     assert error.value.code == "in_use"
-    assert f"Product {product.product_key} is used by 2 device(s)" in error.value.message
+    assert f"Product {product.product_key} is used by 2 devices" in error.value.message
     assert Product.objects.filter(pk=product.pk).exists()
 
 

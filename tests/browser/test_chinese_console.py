@@ -46,7 +46,7 @@ def test_a_flow_in_chinese(page: Page, live_server, writer, product, settings):
     page.click("button:has-text('保存')")
     device = Device.objects.get(device_key="inv-zh-001")
     page.wait_for_url(f"{base}/devices/{device.asset_id}/")
-    expect(page.locator("#messages")).to_contain_text("逆变器 1")
+    expect(page.locator("#messages")).to_contain_text("设备 逆变器 1 已创建。")
     expect(page.locator("h1")).to_contain_text("逆变器 1")
     expect(page.locator("nav.tabs")).to_contain_text("基本信息")
     expect(page.locator("main")).to_contain_text("设备三元组")

@@ -5,13 +5,18 @@ keeping what was typed, the details page's switch, Hide after Reveal)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils.timezone import now as django_now
 from playwright.sync_api import Page, expect
 
 from assets.models import Device
 from tests.assets.migration import fixtures
 from tests.browser.conftest import log_in
+from tracing import services as tracing
+from tracing.models import Direction, Outcome, TraceLog
 
 sms_outbox = fixtures.sms_outbox
 pytestmark = pytest.mark.browser
@@ -27,7 +32,15 @@ def fleet(cast, product, gateway):
     for device in devices[:2]:
         device.gateway = gateway
         device.save(update_fields=["gateway"])
-    return {"devices": devices, "gateway": gateway}
+    trace = tracing.start_trace(cast["writer"], gateway, timedelta(hours=1))
+    now = django_now()
+    TraceLog.objects.bulk_create([
+        TraceLog(trace=trace, seq=1, time=now, direction=Direction.UP, method="thing.measurepoint.post",
+                 outcome=Outcome.OK, payload={"params": {"measurepoints": {"temp": 21.5}}}),
+        TraceLog(trace=trace, seq=2, time=now, direction=Direction.DOWN, method="thing.service.reboot",
+                 outcome=Outcome.ERROR, code=723, message="The device is disabled"),
+    ])
+    return {"devices": devices, "gateway": gateway, "trace": trace}
 
 
 def console_pages(fleet, product) -> list[str]:
@@ -39,6 +52,9 @@ def console_pages(fleet, product) -> list[str]:
         reverse("assets:device-detail", args=[gateway.asset_id]),
         reverse("assets:device-sub-devices", args=[gateway.asset_id]),
         reverse("connectivity:device-services", args=[device.asset_id]),
+        reverse("tracing:device-tracing", args=[device.asset_id]),  # the live trace view
+        reverse("tracing:device-tracing", args=[gateway.asset_id]),  # with its trace's logs
+        reverse("tracing:trace-logs", args=[gateway.asset_id, fleet["trace"].pk]),
         reverse("assets:device-create"),
         reverse("assets:device-edit", args=[device.asset_id]),
         reverse("assets:device-delete", args=[device.asset_id]),
@@ -51,6 +67,7 @@ def console_pages(fleet, product) -> list[str]:
         reverse("assets:model-edit", args=[product.model.pk]),
         reverse("assets:batch"),
         reverse("assets:migrate") + f"?asset_ids={device.asset_id}",
+        reverse("accounts:profile"),
     ]
 
 

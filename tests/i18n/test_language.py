@@ -35,7 +35,7 @@ def test_a_chinese_browser_gets_the_console_in_chinese(writer, device, accept_la
     page = response.content.decode()
     assert page_language(response) == "zh-hans" and response["Content-Language"] == "zh-hans"
     assert "<h1>设备资产</h1>" in page and "新建设备" in page and "批量导入" in page
-    assert 'placeholder="搜索名称或 deviceKey"' in page
+    assert 'placeholder="搜索，或输入查询：status:offline tag:site=suzhou"' in page
     assert "Device Assets" not in page
 
 

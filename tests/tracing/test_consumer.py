@@ -337,3 +337,25 @@ def test_the_socket_renders_in_the_language_the_page_was_served_in(settings):
     assert _language({"headers": headers, "cookies": {}}) == "de"
     assert _language({"headers": headers, "cookies": {settings.LANGUAGE_COOKIE_NAME: "en"}}) == "en"
     assert _language({"headers": [], "cookies": {}}) == "en"  # LANGUAGE_CODE en-us, as supported
+
+
+@pytest.mark.parametrize(("setting", "cookie", "zone"), [("America/New_York", "Asia/Shanghai", "America/New_York"),
+                                                        ("", "Asia/Shanghai", "Asia/Shanghai"),
+                                                        ("", "Nowhere/Special", "UTC")])
+def test_the_socket_renders_in_the_pages_time_zone(writer, device, trace, setting, cookie, zone):
+    """The profile's zone, else the browser's (the tz cookie), else UTC: as the page itself."""
+    User.objects.filter(pk=writer.pk).update(time_zone=setting)
+    headers = [(name, value + f"; tz={cookie}".encode() if name == b"cookie" else value)
+               for name, value in headers_for(writer)]
+
+    async def scenario() -> None:
+        communicator = socket(headers, device.asset_id)
+        await communicator.connect()
+        hello = await next_event(communicator, "hello")
+        assert f' {zone}</time>' in hello["status"] and f'title="{zone} (UTC' in hello["status"]
+        await database_sync_to_async(send)(device, "login")
+        [log] = (await next_event(communicator, "logs"))["logs"]
+        assert f'title="{zone} (UTC' in log["html"]
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()

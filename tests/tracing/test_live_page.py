@@ -1,22 +1,29 @@
 """What the live Tracing tab is made of on the server: one row template and one status line, shared by
-the page, the socket's pushes and the gap fill (?after=<seq>); times as <time datetime> in UTC for
-the browser to show in its own zone."""
+the page, the socket's pushes and the gap fill (?after=<seq>); times in the user's zone, named, with
+the UTC instant in <time datetime>."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
 from django.utils.timezone import now
 
+from accounts.services import set_time_zone
 from tests.conftest import client_for
 from tracing import services
 from tracing.models import MessageTrace, StopReason, TraceLog
 from tracing.views import log_from_json, render_rows, render_status
 
 from .conftest import send
+
+
+def utc(value) -> str:
+    """A <time>'s datetime attribute: the UTC instant to the millisecond."""
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 pytestmark = pytest.mark.django_db
 
@@ -69,14 +76,14 @@ def test_a_pushed_log_renders_as_the_page_renders_it(writer, device, trace):
     [from_push] = render_rows([log_from_json(services.log_json(log))])
     assert from_page == from_push
     assert 'data-seq="1"' in from_page and 'data-method="login"' in from_page and 'data-outcome="error"' in from_page
-    assert f'<time datetime="{log.time.isoformat()}" data-time-format="log">' in from_page
+    assert f'<time datetime="{utc(log.time)}" title="UTC (UTC+00:00)" data-time-format="log">' in from_page
     assert "sign &lt;check&gt; failed" in from_page and "0123abcd" not in from_page
 
 
 def test_the_status_line_says_how_a_trace_ended(writer, device, trace):
     active = render_status(services.trace_json(trace))
     assert active.startswith("Tracing since <time datetime=") and "(started by writer)" in active
-    assert f'datetime="{trace.expires_at.isoformat()}"' in active and "UTC</time>" in active
+    assert f'datetime="{utc(trace.expires_at)}"' in active and " UTC</time>" in active
     labels = {StopReason.STOPPED: "was stopped at", StopReason.EXPIRED: "expired at",
               StopReason.DELETED: "the device was deleted", StopReason.MIGRATED: "migrated to another OU"}
     for reason, words in labels.items():
@@ -99,6 +106,19 @@ def test_the_tab_names_the_zone_of_its_times_and_offers_the_live_controls(writer
         assert control in page
     assert "Waiting for messages" in page and 'hx-ext="ws"' in page
     assert 'style="' not in page and " onclick" not in page
+
+
+def test_the_tab_shows_its_times_in_the_users_zone(writer, device, trace):
+    send(device)
+    services.stop_trace(writer, trace)
+    set_time_zone(writer, writer, "America/New_York")
+    page = client_for(writer).get(reverse("tracing:device-tracing", args=[device.asset_id])).content.decode()
+    assert page.count('<span class="zone-name">(America/New_York)</span>') == 3
+    trace.refresh_from_db()
+    assert 'data-time-zone="America/New_York" data-time-zone-source="profile"' in page
+    started = trace.started_at.astimezone(ZoneInfo("America/New_York"))
+    assert f">{started:%Y-%m-%d %H:%M:%S}</time>" in page  # the Past traces table
+    assert f'title="America/New_York (UTC{started:%z}'[:-2] + ":" + f"{started:%z}"[-2:] + ')"' in page
 
 
 def test_a_past_traces_page_says_how_it_ended_in_the_shared_words(writer, device, trace):

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -48,7 +49,8 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
         return default
     # [0-9], not isdigit(): "²" is a digit to isdigit() and not a number to int()
     if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise ValidationError({name: [f"Must be an integer from {low} to {high}."]})
+        raise ValidationError({name: [gettext("Must be an integer from %(low)d to %(high)d.")
+                                      % {"low": low, "high": high}]})
     return int(raw)
 
 

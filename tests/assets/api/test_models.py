@@ -97,4 +97,4 @@ def test_delete(api_for, writer, spare_model):
 
 def test_delete_in_use_is_a_conflict_with_the_count(api_for, writer, product, gateway_product):
     error = assert_error(api_for(writer).delete("/api/models/inverter/"), 409, "in_use")
-    assert "used by 2 product(s)" in error["message"]
+    assert "used by 2 products; delete them first" in error["message"]

@@ -143,5 +143,5 @@ def test_delete(api_for, writer, spare_product):
 
 def test_delete_in_use_is_a_conflict_with_the_count(api_for, writer, product, device):
     error = assert_error(api_for(writer).delete(f"/api/products/{product.product_key}/"), 409, "in_use")
-    assert "used by 1 device(s)" in error["message"]
+    assert "used by 1 device (in this or other OUs)" in error["message"]
     assert Product.objects.filter(pk=product.pk).exists()

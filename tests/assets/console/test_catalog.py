@@ -33,7 +33,7 @@ def test_owner_changes_show_in_the_target(cast, product, globex, outsider, write
 def test_deleting_a_product_in_use_is_refused_with_the_count(cast, device, writer):
     response = client_for(writer).post(reverse("assets:product-delete", args=[device.product.product_key]),
                                        follow=True)
-    assert "used by 1 device(s)" in response.content.decode()
+    assert "used by 1 device (in this or other OUs)" in response.content.decode()
 
 
 def test_create_product_and_model(cast, writer, acme):
@@ -61,7 +61,7 @@ def test_a_bad_model_definition_is_shown_not_saved(cast, writer, acme):
 
 def test_deleting_a_model_in_use_is_refused(cast, product, writer):
     response = client_for(writer).post(reverse("assets:model-delete", args=[product.model.pk]), follow=True)
-    assert "used by 1 product(s)" in response.content.decode()
+    assert "used by 1 product; delete it first" in response.content.decode()
 
 
 def test_a_product_and_its_model_are_edited_then_deleted_through_the_console(cast, product, writer):

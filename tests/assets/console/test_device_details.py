@@ -123,3 +123,14 @@ def test_edit_and_delete_a_device(cast, device, writer):
     assert not Device.objects.filter(pk=device.pk).exists()
     assert response.redirect_chain[-1][0] == reverse("assets:device-list")
     assert "Device Renamed deleted." in response.content.decode()
+
+
+def test_delete_asked_by_htmx_answers_the_confirmation_as_a_modal_dialog(cast, device, writer, viewer):
+    url = reverse("assets:device-delete", args=[device.asset_id])
+    body = client_for(writer).get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert '<dialog class="migrate-backdrop" aria-labelledby="confirm-delete-title">' in body
+    assert "<html" not in body
+    assert f'action="{url}"' in body  # the form posts to the delete URL, not the page it sits in
+    assert 'data-empties="#migrate-dialog" autofocus' in body  # Cancel closes it and has the focus
+    assert client_for(viewer).get(url, HTTP_HX_REQUEST="true").status_code == 403
+    assert Device.objects.filter(pk=device.pk).exists()

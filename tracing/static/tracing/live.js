@@ -54,7 +54,7 @@
     const seq = Number(row.dataset.seq);
     if (seq <= lastSeq) return;  // already shown (a fill and a push can overlap)
     lastSeq = seq;
-    window.tracingTimes.localize(row);
+    window.portalTimes.localize(row);
     row.hidden = !matches(row);
     row.classList.add("fresh");
     if (panel.dataset.paused === "true") {
@@ -117,7 +117,7 @@
   function setStatus(html) {
     if (html === null || html === undefined) return;
     statusLine.innerHTML = html;  // rendered (and escaped) by the server's template
-    window.tracingTimes.localize(statusLine);
+    window.portalTimes.localize(statusLine);
   }
 
   function setAction(form, id) {
