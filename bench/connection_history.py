@@ -7,7 +7,9 @@ Prints p50/p95 (the worst of 3 runs of N requests each) of:
 - the Basic Info tab, as the baseline of any console page (session, access, layout);
 - the whole tab (assets:device-connectivity through Django's test client: access check, timeline,
   the first page of sessions, the template with its SVG) for each period;
-- the API: /api/devices/{assetId}/availability/ and the first page of /sessions/.
+- the API: /api/devices/{assetId}/availability/ and the first page of /sessions/;
+- what the history adds to a login and a close (`open_session` + `close_session` of 300 devices, with the
+  history's INSERT and UPDATE, and with them switched off): the reconnect storm's path.
 Target: the timeline render ≤ 50 ms.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_history .venv/bin/python bench/connection_history.py
@@ -83,6 +85,27 @@ def timed(work: Callable[[], object], times: int) -> list[float]:
     return spent
 
 
+def session_cost(ou_device: Device, rounds: int = 300) -> tuple[list[float], list[float]]:
+    """ms per login + close, with the history's writes and without them (alternating, same devices)."""
+    from connectivity import history
+    from connectivity.handlers.session import close_session, open_session
+
+    devices = [Device.objects.create(ou=ou_device.ou, product=ou_device.product, device_key=f"storm-{i:04d}",
+                                     name=f"Storm {i}") for i in range(rounds)]
+    devices = list(Device.objects.select_related("product").filter(pk__in=[d.pk for d in devices]))
+    with_history, without = [], []
+    saved = history.start_record, history.end_records
+    for i, device in enumerate(devices * 2):
+        off = i % 2 == 1
+        if off:
+            history.start_record, history.end_records = (lambda *a, **k: None), (lambda *a, **k: 0)
+        started = time.perf_counter()
+        close_session(open_session(device, "websocket", client_ip="203.0.113.9"), "connection closed")
+        (without if off else with_history).append((time.perf_counter() - started) * 1000)
+        history.start_record, history.end_records = saved
+    return with_history, without
+
+
 def count_queries(work: Callable[[], object]) -> int:
     """Queries one call makes (an execute wrapper: a request resets the debug log CaptureQueriesContext reads)."""
     seen: list[str] = []
@@ -143,6 +166,9 @@ def main() -> None:
         if name.startswith("timeline") and p50 > TARGET_MS:
             missed.append(name)
     print(f"target: timeline render p50 ≤ {TARGET_MS:.0f} ms — " + ("met" if not missed else f"MISSED: {missed}"))
+    on, off = session_cost(device)
+    print("login + close, ms: with the history p50 {:.1f} p95 {:.1f}; without p50 {:.1f} p95 {:.1f}".format(
+        *percentiles(on), *percentiles(off)))
 
 
 if __name__ == "__main__":

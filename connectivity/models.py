@@ -113,20 +113,24 @@ class ConnectionRecord(models.Model):
     """
 
     # no single-column indexes: (device, -started_at) serves the device's lookups
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="connection_records",
-                               db_index=False)
-    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="+", db_index=False)
-    session_id = models.CharField(max_length=64)
-    transport = models.CharField(max_length=10, choices=Transport.choices)
-    client_address = models.CharField(max_length=64, blank=True)
-    via_gateway = models.BooleanField(default=False)  # a sub-device logged in through its gateway
-    started_at = models.DateTimeField()
-    ended_at = models.DateTimeField(null=True, blank=True)
-    end_reason = models.CharField(max_length=16, choices=EndReason.choices, blank=True)
+    device = models.ForeignKey(Device, verbose_name=_("device"), on_delete=models.CASCADE,
+                               related_name="connection_records", db_index=False)
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE, related_name="+",
+                           db_index=False)
+    session_id = models.CharField(verbose_name=_("session ID"), max_length=64)
+    transport = models.CharField(verbose_name=_("transport"), max_length=10, choices=Transport.choices)
+    client_address = models.CharField(verbose_name=_("client address"), max_length=64, blank=True)
+    # a sub-device logged in through its gateway
+    via_gateway = models.BooleanField(verbose_name=_("via its gateway"), default=False)
+    started_at = models.DateTimeField(verbose_name=_("started at"))
+    ended_at = models.DateTimeField(verbose_name=_("ended at"), null=True, blank=True)
+    end_reason = models.CharField(verbose_name=_("end reason"), max_length=16, choices=EndReason.choices, blank=True)
 
     objects = ConnectionRecordQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("connection record")
+        verbose_name_plural = _("connection history")
         ordering = ["-started_at", "-id"]
         indexes = [
             models.Index(fields=["device", "-started_at"], name="connection_device_recent"),
