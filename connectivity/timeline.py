@@ -122,15 +122,6 @@ def merge(rows: list[tuple[dt.datetime, dt.datetime | None]], start: dt.datetime
     return [(s, e) for s, e in merged]
 
 
-def availability(intervals: list[Interval], start: dt.datetime, end: dt.datetime) -> float | None:
-    """% of [start, end) online (None for an empty period, e.g. a device created after it ended)."""
-    total = (end - start).total_seconds()
-    if total <= 0:
-        return None
-    online = sum((min(e, end) - max(s, start)).total_seconds() for s, e in intervals if e > start and s < end)
-    return round(100 * online / total, 2)
-
-
 @dataclass(frozen=True)
 class Band:
     x: float

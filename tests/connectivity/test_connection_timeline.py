@@ -49,18 +49,26 @@ def test_sessions_are_clipped_to_the_period_and_merged_where_they_touch():
     assert timeline.merge(rows, h(0), h(24), at=h(12)) == [(h(0), h(1)), (h(2), h(4)), (h(10), h(12))]
 
 
-def test_availability_counts_only_the_part_of_a_session_inside_the_period():
-    intervals = timeline.merge([(h(-2), h(6)), (h(18), h(30))], h(0), h(24), at=h(40))
-    assert timeline.availability(intervals, h(0), h(24)) == 50.0
-    assert timeline.availability(intervals, h(6), h(18)) == 0.0
-    assert timeline.availability([], h(0), h(24)) == 0.0
-    assert timeline.availability(intervals, h(3), h(3)) is None
+def test_availability_counts_only_the_part_of_each_session_inside_each_period(device):
+    # one session across the day's start, one open since 6 h, one across the month's start (the running record)
+    add_sessions(device, [(-24 * 40, -24 * 29.5), (-30, -18), (-6, None)], end=h(0))
+    running = timeline.running_at(device, h(-24 * 30))
+    assert timeline.shares(device, h(0), running) == {
+        "day": 50.0,  # 6 h + 6 h of 24
+        "week": round(100 * 18 / 168, 2),  # 12 h + 6 h
+        "month": round(100 * 30 / 720, 2),  # 12 h before the month's start are not counted, 12 h inside are
+    }
 
 
-def test_an_open_session_counts_until_now_not_until_the_end_of_the_period():
-    intervals = timeline.merge([(h(20), None)], h(0), h(24), at=h(22))
-    assert intervals == [(h(20), h(22))]
-    assert timeline.availability(intervals, h(0), h(24)) == round(100 * 2 / 24, 2)
+def test_availability_is_zero_without_sessions_and_an_open_session_counts_until_now(device):
+    add_sessions(device, [], end=h(0))
+    assert timeline.shares(device, h(0), []) == {"day": 0.0, "week": 0.0, "month": 0.0}
+    add_sessions(device, [(-2, None)], end=h(0))
+    assert timeline.shares(device, h(0), [])["day"] == round(100 * 2 / 24, 2)
+
+
+def test_an_open_session_is_clipped_to_now_not_to_the_end_of_the_period():
+    assert timeline.merge([(h(20), None)], h(0), h(24), at=h(22)) == [(h(20), h(22))]
 
 
 def test_bands_are_placed_on_the_axis_and_near_ones_drawn_as_one():
