@@ -11,7 +11,6 @@ import datetime as dt
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils.timezone import now
 
 from .models import ConnectionRecord, EndReason
@@ -60,16 +59,6 @@ def end_records(device_ids: Iterable[int], reason: EndReason, stamp: dt.datetime
     if session_id is not None:
         records = records.filter(session_id=session_id)
     return records.update(ended_at=stamp, end_reason=reason)
-
-
-def end_sessions_of(pairs: list[tuple[int, str]], reason: EndReason, stamp: dt.datetime) -> int:
-    """The open records of these (device id, session id) pairs end."""
-    if not pairs:
-        return 0
-    match = Q()
-    for device_id, session_id in pairs:
-        match |= Q(device_id=device_id, session_id=session_id)
-    return ConnectionRecord.objects.filter(match, ended_at__isnull=True).update(ended_at=stamp, end_reason=reason)
 
 
 def move_records(device_ids: list[int], source_ou_id: int, target_ou_id: int) -> int:

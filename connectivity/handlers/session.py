@@ -335,8 +335,8 @@ def end_stale_sessions(silent_for: dt.timedelta) -> int:
         for device_id, _, session_id in stale:
             DeviceSession.objects.filter(device_id=device_id, session_id=session_id).delete()
         go_offline(ids, stamp)
-        history.end_sessions_of([(device_id, session_id) for device_id, _, session_id in stale],
-                                EndReason.SERVER_LOST, stamp)
+        # their session rows were these devices' only ones (one per device), so their open records are these sessions'
+        history.end_records(ids, EndReason.SERVER_LOST, stamp)
     for device_id, via_id, _ in stale:
         if via_id is None:
             trace(device_id, "up", p.OFFLINE, "ok", message=STALE_REASON)
