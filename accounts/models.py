@@ -31,7 +31,7 @@ def validate_time_zone(value: str) -> None:
 
 
 class User(AbstractUser):
-    phone = models.CharField(max_length=16, blank=True, validators=[phone_validator])
+    phone = models.CharField(verbose_name=_("phone"), max_length=16, blank=True, validators=[phone_validator])
     # the console shows every time in this zone; blank: in the browser's (told by a cookie)
     time_zone = models.CharField(_("time zone"), max_length=64, blank=True, validators=[validate_time_zone],
                                  help_text=_("An IANA time zone name; blank follows the browser."))
@@ -44,9 +44,10 @@ def generate_ou_id() -> str:
 
 class OrganizationUnit(models.Model):
     ou_id = models.CharField(_("OU ID"), max_length=32, unique=True, default=generate_ou_id, editable=False)
-    name = models.CharField(max_length=100)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_ous")
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(verbose_name=_("name"), max_length=100)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT,
+                              related_name="owned_ous")
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("organization unit")
@@ -76,12 +77,15 @@ OU_PERMISSIONS: tuple[str, ...] = ("view_assets", "change_assets", "manage_membe
 
 
 class Membership(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=20, choices=Role.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE,
+                             related_name="memberships")
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(verbose_name=_("role"), max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [models.UniqueConstraint(fields=["user", "ou"], name="one_membership_per_user_and_ou")]
         ordering = ["ou__name", "user__username"]
 
@@ -90,32 +94,35 @@ class Membership(models.Model):
 
 
 class OUUserObjectPermission(UserObjectPermissionBase):
-    content_object = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE)
+    content_object = models.ForeignKey(OrganizationUnit, verbose_name=_("object"), on_delete=models.CASCADE)
 
     class Meta(UserObjectPermissionBase.Meta):
         verbose_name = _("OU user permission")
 
 
 class OUGroupObjectPermission(GroupObjectPermissionBase):
-    content_object = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE)
+    content_object = models.ForeignKey(OrganizationUnit, verbose_name=_("object"), on_delete=models.CASCADE)
 
     class Meta(GroupObjectPermissionBase.Meta):
         verbose_name = _("OU group permission")
 
 
 class AuditEvent(models.Model):
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    ou = models.ForeignKey(OrganizationUnit, null=True, blank=True, on_delete=models.SET_NULL)
-    action = models.CharField(max_length=50, db_index=True)
-    object_type = models.CharField(max_length=50, blank=True)
-    object_id = models.CharField(max_length=64, blank=True)
-    object_repr = models.CharField(max_length=200, blank=True)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-    request_id = models.CharField(max_length=36, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True,
+                              on_delete=models.SET_NULL)
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(verbose_name=_("action"), max_length=50, db_index=True)
+    object_type = models.CharField(verbose_name=_("object type"), max_length=50, blank=True)
+    object_id = models.CharField(verbose_name=_("object ID"), max_length=64, blank=True)
+    object_repr = models.CharField(verbose_name=_("object repr"), max_length=200, blank=True)
+    before = models.JSONField(verbose_name=_("before"), null=True, blank=True)
+    after = models.JSONField(verbose_name=_("after"), null=True, blank=True)
+    request_id = models.CharField(verbose_name=_("request ID"), max_length=36, blank=True)
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["ou", "-created_at"]), models.Index(fields=["object_type", "object_id"])]
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from accounts.permissions import CHANGE, can
 
-from .models import Device, Product, ThingModel
+from .models import Device, DeviceGroup, Product, ThingModel
 
 
 def get_device_for(user: Any, asset_id: str, *, write: bool = False) -> tuple[Device, bool]:
@@ -42,3 +42,11 @@ def get_model_for(user: Any, pk: int, *, write: bool = False) -> tuple[ThingMode
     if write and not writable:
         raise PermissionDenied(_("This model is read-only for you (shared, or read access only)."))
     return model, writable
+
+
+def get_group_for(user: Any, pk: int, *, write: bool = False) -> tuple[DeviceGroup, bool]:
+    group = get_object_or_404(DeviceGroup.objects.visible_to(user).select_related("ou"), pk=pk)
+    writable = can(user, CHANGE, group.ou_id)
+    if write and not writable:
+        raise PermissionDenied("You have read access only: write access to Asset Management is needed.")
+    return group, writable

@@ -403,3 +403,5 @@ def _some(names: list[str], limit: int = 10) -> str:
     return shown if len(names) <= limit else gettext("%(shown)s and %(count)d more") % {
         "shown": shown, "count": len(names) - limit}
 
+
+from . import group_admin  # noqa: E402, F401 - registers the device groups admin

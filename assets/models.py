@@ -83,16 +83,17 @@ class ProductQuerySet(SharedQuerySet):
 class ThingModel(models.Model):
     """A device model: attributes, measure points, services and events."""
 
-    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="thing_models")
-    model_id = models.CharField("model ID", max_length=64)
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True)
-    attributes = models.JSONField(default=list, blank=True)
-    measurepoints = models.JSONField("measure points", default=list, blank=True)
-    services = models.JSONField(default=list, blank=True)
-    events = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(default=now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE,
+                           related_name="thing_models")
+    model_id = models.CharField(_("model ID"), max_length=64)
+    name = models.CharField(verbose_name=_("name"), max_length=100)
+    description = models.TextField(verbose_name=_("description"), blank=True)
+    attributes = models.JSONField(verbose_name=_("attributes"), default=list, blank=True)
+    measurepoints = models.JSONField(_("measure points"), default=list, blank=True)
+    services = models.JSONField(verbose_name=_("services"), default=list, blank=True)
+    events = models.JSONField(verbose_name=_("events"), default=list, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=now, editable=False)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     objects = ThingModelQuerySet.as_manager()
 
@@ -152,21 +153,27 @@ class DataFormat(models.TextChoices):
 
 
 class Product(models.Model):
-    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="products")
-    product_key = models.CharField(max_length=32, unique=True, default=generate_product_key, editable=False)
-    product_secret = models.CharField(max_length=32, default=generate_product_secret, editable=False)
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True)
-    product_type = models.CharField(max_length=10, choices=ProductType.choices, default=ProductType.DEVICE)
-    data_format = models.CharField(max_length=10, choices=DataFormat.choices, default=DataFormat.JSON)
-    model = models.ForeignKey(ThingModel, on_delete=models.PROTECT, related_name="products")
-    dynamic_activation = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE, related_name="products")
+    product_key = models.CharField(verbose_name=_("productKey"), max_length=32, unique=True,
+                                   default=generate_product_key, editable=False)
+    product_secret = models.CharField(verbose_name=_("productSecret"), max_length=32, default=generate_product_secret,
+                                      editable=False)
+    name = models.CharField(verbose_name=_("name"), max_length=100)
+    description = models.TextField(verbose_name=_("description"), blank=True)
+    product_type = models.CharField(verbose_name=_("product type"), max_length=10, choices=ProductType.choices,
+                                    default=ProductType.DEVICE)
+    data_format = models.CharField(verbose_name=_("data format"), max_length=10, choices=DataFormat.choices,
+                                   default=DataFormat.JSON)
+    model = models.ForeignKey(ThingModel, verbose_name=_("model"), on_delete=models.PROTECT, related_name="products")
+    dynamic_activation = models.BooleanField(verbose_name=_("dynamic activation"), default=False)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=now, editable=False)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     objects = ProductQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
         ordering = ["name", "pk"]
 
     def __str__(self) -> str:
@@ -184,11 +191,14 @@ class Product(models.Model):
 class ProductShare(models.Model):
     """Read-only access of another OU to a product (made when devices migrate there)."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="shares")
-    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="shared_products")
-    created_at = models.DateTimeField(auto_now_add=True)
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="shares")
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE,
+                           related_name="shared_products")
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("product share")
+        verbose_name_plural = _("product shares")
         constraints = [models.UniqueConstraint(fields=["product", "ou"], name="product_shared_once_per_ou")]
 
     def __str__(self) -> str:
@@ -196,11 +206,14 @@ class ProductShare(models.Model):
 
 
 class ModelShare(models.Model):
-    model = models.ForeignKey(ThingModel, on_delete=models.CASCADE, related_name="shares")
-    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="shared_models")
-    created_at = models.DateTimeField(auto_now_add=True)
+    model = models.ForeignKey(ThingModel, verbose_name=_("model"), on_delete=models.CASCADE, related_name="shares")
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE,
+                           related_name="shared_models")
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("model share")
+        verbose_name_plural = _("model shares")
         constraints = [models.UniqueConstraint(fields=["model", "ou"], name="model_shared_once_per_ou")]
 
     def __str__(self) -> str:
@@ -263,32 +276,38 @@ class Device(models.Model):
     # No single-column indexes on ou and product (db_index=False): every index of Meta.indexes starts
     # with ou, and device_key_unique_in_product with product, so lookups by either (including the
     # PROTECT checks) use those; a separate one is only more to write on every device insert and update.
-    ou = models.ForeignKey(OrganizationUnit, on_delete=models.PROTECT, related_name="devices", db_index=False)
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="devices", db_index=False)
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.PROTECT, related_name="devices",
+                           db_index=False)
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.PROTECT, related_name="devices",
+                                db_index=False)
     # unique through Meta.constraints, not unique=True: on PostgreSQL unique=True also builds a second,
     # varchar_pattern_ops index for LIKE 'prefix%', and asset IDs are only ever compared whole
-    asset_id = models.CharField("asset ID", max_length=32, default=generate_asset_id, editable=False)
-    device_key = models.CharField(max_length=64, validators=[validate_device_key])
-    device_secret = models.CharField(max_length=64, default=generate_device_secret, editable=False)
-    name = models.CharField(max_length=64, validators=[validate_device_name])
-    description = models.CharField(max_length=500, blank=True)
-    timezone = models.CharField(max_length=64, default="+08:00", validators=[validate_timezone])
-    attributes = models.JSONField(default=dict, blank=True)
-    tags = models.JSONField(default=dict, blank=True, validators=[validate_tags])
+    asset_id = models.CharField(_("assetId"), max_length=32, default=generate_asset_id, editable=False)
+    device_key = models.CharField(verbose_name=_("deviceKey"), max_length=64, validators=[validate_device_key])
+    device_secret = models.CharField(verbose_name=_("deviceSecret"), max_length=64, default=generate_device_secret,
+                                     editable=False)
+    name = models.CharField(verbose_name=_("name"), max_length=64, validators=[validate_device_name])
+    description = models.CharField(verbose_name=_("description"), max_length=500, blank=True)
+    timezone = models.CharField(verbose_name=_("time zone"), max_length=64, default="+08:00",
+                                validators=[validate_timezone])
+    attributes = models.JSONField(verbose_name=_("attributes"), default=dict, blank=True)
+    tags = models.JSONField(verbose_name=_("tags"), default=dict, blank=True, validators=[validate_tags])
     gateway = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="sub_devices"
+        "self", verbose_name=_("gateway"), null=True, blank=True, on_delete=models.SET_NULL, related_name="sub_devices"
     )
-    enabled = models.BooleanField(default=True)
-    activated_at = models.DateTimeField(null=True, blank=True)
-    online = models.BooleanField(default=False)
-    last_online_at = models.DateTimeField(null=True, blank=True)
-    last_offline_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    enabled = models.BooleanField(verbose_name=_("enabled"), default=True)
+    activated_at = models.DateTimeField(verbose_name=_("activated at"), null=True, blank=True)
+    online = models.BooleanField(verbose_name=_("online"), default=False)
+    last_online_at = models.DateTimeField(verbose_name=_("last online at"), null=True, blank=True)
+    last_offline_at = models.DateTimeField(verbose_name=_("last offline at"), null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=now, editable=False)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     objects = DeviceQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["product", "device_key"], name="device_key_unique_in_product"),
@@ -357,22 +376,30 @@ class MigrationRequest(models.Model):
     The code is stored hashed and bound to the requester, the device set and the target OU.
     """
 
-    requester = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="migration_requests")
-    source_ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="+")
-    target_ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="+")
-    device_ids = models.JSONField(default=list)  # sorted Device pks chosen by the requester
-    device_set_hash = models.CharField(max_length=64)  # sha256 of the sorted ids + target: the binding
-    include_sub_devices = models.BooleanField(default=True)
-    code_hash = models.CharField(max_length=128, blank=True)
-    code_sent_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    failed_attempts = models.PositiveSmallIntegerField(default=0)
-    status = models.CharField(max_length=10, choices=MigrationStatus.choices, default=MigrationStatus.PENDING)
-    result = models.JSONField(default=dict, blank=True)  # counts, shares made, the refusal message
-    created_at = models.DateTimeField(default=now, editable=False)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    requester = models.ForeignKey("accounts.User", verbose_name=_("requester"), on_delete=models.CASCADE,
+                                  related_name="migration_requests")
+    source_ou = models.ForeignKey(OrganizationUnit, verbose_name=_("source OU"), on_delete=models.CASCADE,
+                                  related_name="+")
+    target_ou = models.ForeignKey(OrganizationUnit, verbose_name=_("target OU"), on_delete=models.CASCADE,
+                                  related_name="+")
+    device_ids = models.JSONField(verbose_name=_("devices"), default=list)  # sorted Device pks chosen by the requester
+    device_set_hash = models.CharField(verbose_name=_("device set hash"),
+                                       max_length=64)  # sha256 of the sorted ids + target: the binding
+    include_sub_devices = models.BooleanField(verbose_name=_("include sub devices"), default=True)
+    code_hash = models.CharField(verbose_name=_("code hash"), max_length=128, blank=True)
+    code_sent_at = models.DateTimeField(verbose_name=_("code sent at"), null=True, blank=True)
+    expires_at = models.DateTimeField(verbose_name=_("expires at"), null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(verbose_name=_("failed attempts"), default=0)
+    status = models.CharField(verbose_name=_("status"), max_length=10, choices=MigrationStatus.choices,
+                              default=MigrationStatus.PENDING)
+    result = models.JSONField(verbose_name=_("result"), default=dict,
+                              blank=True)  # counts, shares made, the refusal message
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=now, editable=False)
+    completed_at = models.DateTimeField(verbose_name=_("completed at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("migration request")
+        verbose_name_plural = _("migration requests")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["requester", "status", "-created_at"])]
 
@@ -396,29 +423,37 @@ class BatchStatus(models.TextChoices):
 class BatchJob(models.Model):
     """One uploaded template: parsed, validated, then applied in one transaction."""
 
-    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="batch_jobs")
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="batch_jobs")
-    operation = models.CharField(max_length=10, choices=BatchOperation.choices)
-    requested_by = models.ForeignKey("accounts.User", null=True, on_delete=models.SET_NULL, related_name="+")
-    status = models.CharField(max_length=10, choices=BatchStatus.choices, default=BatchStatus.PARSING)
-    filename = models.CharField(max_length=255)
-    upload_path = models.CharField(max_length=500, blank=True)  # the stored upload, removed when done
-    total_rows = models.PositiveIntegerField(default=0)
-    valid_rows = models.PositiveIntegerField(default=0)
-    invalid_rows = models.PositiveIntegerField(default=0)
-    applied_rows = models.PositiveIntegerField(default=0)
-    progress = models.PositiveSmallIntegerField(default=0)  # percent of the current phase
-    message = models.TextField(blank=True)  # the file-level refusal, in words
-    problems = models.TextField(blank=True)  # errmsg.txt: one line per problem
-    result = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=now, editable=False)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE, related_name="batch_jobs")
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="batch_jobs")
+    operation = models.CharField(verbose_name=_("operation"), max_length=10, choices=BatchOperation.choices)
+    requested_by = models.ForeignKey("accounts.User", verbose_name=_("requested by"), null=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(verbose_name=_("status"), max_length=10, choices=BatchStatus.choices,
+                              default=BatchStatus.PARSING)
+    filename = models.CharField(verbose_name=_("filename"), max_length=255)
+    upload_path = models.CharField(verbose_name=_("upload path"), max_length=500,
+                                   blank=True)  # the stored upload, removed when done
+    total_rows = models.PositiveIntegerField(verbose_name=_("total rows"), default=0)
+    valid_rows = models.PositiveIntegerField(verbose_name=_("valid rows"), default=0)
+    invalid_rows = models.PositiveIntegerField(verbose_name=_("invalid rows"), default=0)
+    applied_rows = models.PositiveIntegerField(verbose_name=_("applied rows"), default=0)
+    progress = models.PositiveSmallIntegerField(verbose_name=_("progress"), default=0)  # percent of the current phase
+    message = models.TextField(verbose_name=_("message"), blank=True)  # the file-level refusal, in words
+    problems = models.TextField(verbose_name=_("problems"), blank=True)  # errmsg.txt: one line per problem
+    result = models.JSONField(verbose_name=_("result"), default=dict, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=now, editable=False)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
 
     objects = OUScopedQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("batch job")
+        verbose_name_plural = _("batch jobs")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["ou", "-created_at"])]
 
     def __str__(self) -> str:
         return f"{self.get_operation_display()} of {self.filename}"
+
+
+from .group_models import DeviceGroup, DeviceGroupMember, GroupKind  # noqa: E402, F401 - groups refer to Device

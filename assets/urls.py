@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from .views import catalog, details, devices, subdevices
+from .views import catalog, details, devices, groups, subdevices
 
 app_name = "assets"
 urlpatterns = [
@@ -21,6 +21,15 @@ urlpatterns = [
     path("devices/<str:asset_id>/sub-devices/add/", subdevices.sub_device_add, name="device-sub-device-add"),
     path("devices/<str:asset_id>/sub-devices/remove/", subdevices.sub_device_remove,
          name="device-sub-device-remove"),
+    path("groups/", groups.group_list, name="group-list"),
+    path("groups/new/", groups.group_create, name="group-create"),
+    path("groups/check-query/", groups.group_query_check, name="group-query-check"),
+    path("groups/add-selection/", groups.group_add_selection, name="group-add-selection"),
+    path("groups/<int:pk>/", groups.group_detail, name="group-detail"),
+    path("groups/<int:pk>/edit/", groups.group_edit, name="group-edit"),
+    path("groups/<int:pk>/delete/", groups.group_delete, name="group-delete"),
+    path("groups/<int:pk>/devices/add/", groups.group_devices_add, name="group-devices-add"),
+    path("groups/<int:pk>/devices/remove/", groups.group_devices_remove, name="group-devices-remove"),
     path("products/", catalog.product_list, name="product-list"),
     path("products/new/", catalog.product_edit, name="product-create"),
     path("products/<str:product_key>/", catalog.product_detail, name="product-detail"),

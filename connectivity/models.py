@@ -56,19 +56,23 @@ class DeviceSession(models.Model):
     connection never marks a freshly logged-in device offline.
     """
 
-    device = models.OneToOneField(Device, primary_key=True, on_delete=models.CASCADE, related_name="live_session")
-    session_id = models.CharField(max_length=64)
-    transport = models.CharField(max_length=10, choices=Transport.choices)
-    client_id = models.CharField("client ID", max_length=200, blank=True)
+    device = models.OneToOneField(Device, verbose_name=_("device"), primary_key=True, on_delete=models.CASCADE,
+                                  related_name="live_session")
+    session_id = models.CharField(verbose_name=_("session ID"), max_length=64)
+    transport = models.CharField(verbose_name=_("transport"), max_length=10, choices=Transport.choices)
+    client_id = models.CharField(_("client ID"), max_length=200, blank=True)
     # set for a sub-device logged in with combine.login; its row carries the gateway's session_id,
     # so it lives and dies with that gateway session
-    via = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    connected_at = models.DateTimeField(default=now)
+    via = models.ForeignKey(Device, verbose_name=_("via gateway"), null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="+")
+    connected_at = models.DateTimeField(verbose_name=_("connected at"), default=now)
     # the connection's process touches its sessions every CONNECTIVITY_SESSION_HEARTBEAT_SECONDS;
     # a session not touched for three of them belongs to a process that died with it
-    seen_at = models.DateTimeField(default=now)
+    seen_at = models.DateTimeField(verbose_name=_("seen at"), default=now)
 
     class Meta:
+        verbose_name = _("device session")
+        verbose_name_plural = _("device sessions")
         indexes = [
             models.Index(fields=["session_id"], name="session_id"),
             models.Index(fields=["seen_at"], name="session_seen"),
@@ -156,14 +160,17 @@ class ValueKind(models.TextChoices):
 class LatestValue(models.Model):
     """The last value a device reported for one measure point (or event) and when."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="latest_values")
-    kind = models.CharField(max_length=12, choices=ValueKind.choices, default=ValueKind.MEASUREPOINT)
-    identifier = models.CharField(max_length=64)
-    value = models.JSONField(null=True)
-    time = models.DateTimeField()  # the device's own timestamp of the value (or arrival time)
-    received_at = models.DateTimeField(default=now)
+    device = models.ForeignKey(Device, verbose_name=_("device"), on_delete=models.CASCADE, related_name="latest_values")
+    kind = models.CharField(verbose_name=_("kind"), max_length=12, choices=ValueKind.choices,
+                            default=ValueKind.MEASUREPOINT)
+    identifier = models.CharField(verbose_name=_("identifier"), max_length=64)
+    value = models.JSONField(verbose_name=_("value"), null=True)
+    time = models.DateTimeField(verbose_name=_("time"))  # the device's own timestamp of the value (or arrival time)
+    received_at = models.DateTimeField(verbose_name=_("received at"), default=now)
 
     class Meta:
+        verbose_name = _("latest value")
+        verbose_name_plural = _("latest values")
         constraints = [
             models.UniqueConstraint(fields=["device", "kind", "identifier"], name="one_latest_value_per_point"),
         ]
@@ -179,13 +186,15 @@ class GatewayNotice(models.Model):
     at once, and the MQTT broker's sweep sends the ones nobody claimed (no shared channel layer).
     """
 
-    gateway = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
-    method = models.CharField(max_length=32)
-    params = models.JSONField(default=list)
-    created_at = models.DateTimeField(default=now)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    gateway = models.ForeignKey(Device, verbose_name=_("gateway"), on_delete=models.CASCADE, related_name="+")
+    method = models.CharField(verbose_name=_("method"), max_length=32)
+    params = models.JSONField(verbose_name=_("parameters"), default=list)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=now)
+    sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("gateway notice")
+        verbose_name_plural = _("gateway notices")
         indexes = [models.Index(fields=["gateway", "sent_at"], name="notice_unsent")]
 
     def __str__(self) -> str:
@@ -203,14 +212,17 @@ class ValueHistory(models.Model):
     in time, so it is kept as such (and becomes the latest value only where it is newer).
     """
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="value_history")
-    kind = models.CharField(max_length=12, choices=ValueKind.choices, default=ValueKind.MEASUREPOINT)
-    identifier = models.CharField(max_length=64)
-    value = models.JSONField(null=True)
-    time = models.DateTimeField()
-    received_at = models.DateTimeField(default=now)
+    device = models.ForeignKey(Device, verbose_name=_("device"), on_delete=models.CASCADE, related_name="value_history")
+    kind = models.CharField(verbose_name=_("kind"), max_length=12, choices=ValueKind.choices,
+                            default=ValueKind.MEASUREPOINT)
+    identifier = models.CharField(verbose_name=_("identifier"), max_length=64)
+    value = models.JSONField(verbose_name=_("value"), null=True)
+    time = models.DateTimeField(verbose_name=_("time"))
+    received_at = models.DateTimeField(verbose_name=_("received at"), default=now)
 
     class Meta:
+        verbose_name = _("value history")
+        verbose_name_plural = _("value history")
         indexes = [models.Index(fields=["device", "identifier", "-time"], name="value_history_point")]
 
     def __str__(self) -> str:
@@ -241,24 +253,31 @@ class CommandInvocationQuerySet(OUScopedQuerySet):
 class CommandInvocation(models.Model):
     """One `thing.service.<identifier>` sent to a device, with its outcome."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="command_invocations")
+    device = models.ForeignKey(Device, verbose_name=_("device"), on_delete=models.CASCADE,
+                               related_name="command_invocations")
     # the OU that issued the command, which keeps it when the device migrates (see the module docstring)
-    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="command_invocations")
-    service = models.CharField(max_length=64)
-    params = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=CommandStatus.choices, default=CommandStatus.PENDING)
-    code = models.IntegerField(null=True, blank=True)
-    message = models.CharField(max_length=500, blank=True)
-    reply = models.JSONField(null=True, blank=True)  # the `data` of the device's reply
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE,
+                           related_name="command_invocations")
+    service = models.CharField(verbose_name=_("service"), max_length=64)
+    params = models.JSONField(verbose_name=_("parameters"), default=dict, blank=True)
+    status = models.CharField(verbose_name=_("status"), max_length=10, choices=CommandStatus.choices,
+                              default=CommandStatus.PENDING)
+    code = models.IntegerField(verbose_name=_("code"), null=True, blank=True)
+    message = models.CharField(verbose_name=_("message"), max_length=500, blank=True)
+    reply = models.JSONField(verbose_name=_("reply"), null=True, blank=True)  # the `data` of the device's reply
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("requested by"), null=True, blank=True,
+                                     on_delete=models.SET_NULL,
                                      related_name="+")
-    created_at = models.DateTimeField(default=now)
-    dispatched_at = models.DateTimeField(null=True, blank=True)  # claimed by the connection that sent it
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=now)
+    dispatched_at = models.DateTimeField(verbose_name=_("dispatched at"), null=True,
+                                         blank=True)  # claimed by the connection that sent it
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
 
     objects = CommandInvocationQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("command invocation")
+        verbose_name_plural = _("command invocations")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["device", "-created_at"], name="command_device_recent"),

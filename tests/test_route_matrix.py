@@ -48,7 +48,8 @@ def _placeholder(**fields: object) -> SimpleNamespace:
 def _console_placeholders() -> dict[str, object]:
     acme = _placeholder(ou_id="o1", name="Acme")
     return {"acme": acme, "device": _placeholder(asset_id="A1", ou=acme), "gateway": _placeholder(asset_id="G1"),
-            "product": _placeholder(product_key="P1"), "model": _placeholder(pk=1, model_id="m1")}
+            "product": _placeholder(product_key="P1"), "model": _placeholder(pk=1, model_id="m1"),
+            "group": _placeholder(pk=1)}
 
 
 def _tracing_api_urls() -> list[str]:
@@ -129,6 +130,15 @@ ROUTES: dict[str, Guard] = {
     "devices/<str:asset_id>/sub-devices/candidates/": CONSOLE_MATRIX,
     "devices/<str:asset_id>/sub-devices/add/": CONSOLE_MATRIX,
     "devices/<str:asset_id>/sub-devices/remove/": CONSOLE_MATRIX,
+    "groups/": CONSOLE_MATRIX,
+    "groups/new/": CONSOLE_MATRIX,
+    "groups/check-query/": CONSOLE_MATRIX,
+    "groups/add-selection/": CONSOLE_MATRIX,
+    "groups/<int:pk>/": CONSOLE_MATRIX,
+    "groups/<int:pk>/edit/": CONSOLE_MATRIX,
+    "groups/<int:pk>/delete/": CONSOLE_MATRIX,
+    "groups/<int:pk>/devices/add/": CONSOLE_MATRIX,
+    "groups/<int:pk>/devices/remove/": CONSOLE_MATRIX,
     "products/": CONSOLE_MATRIX,
     "products/new/": CONSOLE_MATRIX,
     "products/<str:product_key>/": CONSOLE_MATRIX,
@@ -180,6 +190,9 @@ ROUTES: dict[str, Guard] = {
     "api/products/(?P<productKey>[^/]+)/$": API_MATRIX,
     "api/models/$": API_MATRIX,
     "api/models/(?P<modelId>[^/]+)/$": API_MATRIX,
+    "api/groups/$": API_MATRIX,
+    "api/groups/(?P<pk>[0-9]+)/$": API_MATRIX,
+    "api/groups/(?P<pk>[0-9]+)/devices/$": API_MATRIX,
     "api/devices/<str:asset_id>/services/<str:identifier>/invoke/": API_MATRIX,
     "api/devices/<str:asset_id>/services/invocations/": API_MATRIX,
     "api/devices/<str:asset_id>/latest-data/": API_MATRIX,

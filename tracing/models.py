@@ -61,25 +61,31 @@ class MessageTraceQuerySet(OUScopedQuerySet):
 
 
 class MessageTrace(models.Model):
-    ou = models.ForeignKey(OrganizationUnit, on_delete=models.CASCADE, related_name="message_traces")
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE,
+                           related_name="message_traces")
     # SET_NULL: a deleted device's traces stay (ended "deleted") until the retention purge
-    device = models.ForeignKey(Device, null=True, on_delete=models.SET_NULL, related_name="message_traces")
-    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+    device = models.ForeignKey(Device, verbose_name=_("device"), null=True, on_delete=models.SET_NULL,
+                               related_name="message_traces")
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("started by"), null=True, blank=True,
+                                   on_delete=models.SET_NULL,
                                    related_name="+")
-    started_at = models.DateTimeField(default=now)
-    expires_at = models.DateTimeField()
-    stopped_at = models.DateTimeField(null=True, blank=True)
-    stop_reason = models.CharField(max_length=10, choices=StopReason.choices, blank=True)
-    stopped_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+    started_at = models.DateTimeField(verbose_name=_("started at"), default=now)
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    stopped_at = models.DateTimeField(verbose_name=_("stopped at"), null=True, blank=True)
+    stop_reason = models.CharField(verbose_name=_("stop reason"), max_length=10, choices=StopReason.choices, blank=True)
+    stopped_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("stopped by"), null=True, blank=True,
+                                   on_delete=models.SET_NULL,
                                    related_name="+")
     # seq of the last log recorded, and of the oldest one kept (older ones were dropped by the cap)
-    last_seq = models.BigIntegerField(default=0)
-    first_seq = models.BigIntegerField(default=1)
-    dropped = models.BigIntegerField(default=0)
+    last_seq = models.BigIntegerField(verbose_name=_("last sequence number"), default=0)
+    first_seq = models.BigIntegerField(verbose_name=_("first sequence number"), default=1)
+    dropped = models.BigIntegerField(verbose_name=_("dropped"), default=0)
 
     objects = MessageTraceQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("message trace")
+        verbose_name_plural = _("message traces")
         ordering = ["-started_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["device"], condition=Q(stopped_at__isnull=True),
@@ -122,17 +128,19 @@ class MessageTrace(models.Model):
 
 
 class TraceLog(models.Model):
-    trace = models.ForeignKey(MessageTrace, on_delete=models.CASCADE, related_name="logs")
-    seq = models.BigIntegerField()
-    time = models.DateTimeField()
-    direction = models.CharField(max_length=4, choices=Direction.choices, blank=True)
-    method = models.CharField(max_length=128)
-    outcome = models.CharField(max_length=8, choices=Outcome.choices)
-    code = models.IntegerField(null=True, blank=True)
-    message = models.CharField(max_length=500, blank=True)
-    payload = models.JSONField(null=True, blank=True)
+    trace = models.ForeignKey(MessageTrace, verbose_name=_("trace"), on_delete=models.CASCADE, related_name="logs")
+    seq = models.BigIntegerField(verbose_name=_("sequence number"))
+    time = models.DateTimeField(verbose_name=_("time"))
+    direction = models.CharField(verbose_name=_("direction"), max_length=4, choices=Direction.choices, blank=True)
+    method = models.CharField(verbose_name=_("method"), max_length=128)
+    outcome = models.CharField(verbose_name=_("outcome"), max_length=8, choices=Outcome.choices)
+    code = models.IntegerField(verbose_name=_("code"), null=True, blank=True)
+    message = models.CharField(verbose_name=_("message"), max_length=500, blank=True)
+    payload = models.JSONField(verbose_name=_("payload"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("trace log")
+        verbose_name_plural = _("trace logs")
         ordering = ["trace_id", "seq"]
         constraints = [models.UniqueConstraint(fields=["trace", "seq"], name="trace_log_seq_unique")]
 

@@ -157,7 +157,10 @@ class DeviceFilter(django_filters.FilterSet):
         if self.form.cleaned_data.get("ou") is not None:
             queryset = self.filter_ou(queryset, "ou", self.form.cleaned_data["ou"])
         user = getattr(self.request, "user", None)
-        return apply_query(queryset, self.query_tree(), context_for(queryset, user))
+        context = context_for(queryset, user)
+        if self.form.cleaned_data.get("ou") is not None:
+            context.group_ou = self.form.cleaned_data["ou"].pk  # group:<name> is then a group of that OU
+        return apply_query(queryset, self.query_tree(), context)
 
 
 class SharedFilter(django_filters.FilterSet):

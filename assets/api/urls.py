@@ -1,5 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
+from .groups import GroupViewSet
 from .views import DeviceViewSet, ProductViewSet, ThingModelViewSet
 
 router = DefaultRouter()
@@ -9,5 +10,6 @@ router.include_format_suffixes = False
 router.register("devices", DeviceViewSet, basename="api-device")
 router.register("products", ProductViewSet, basename="api-product")
 router.register("models", ThingModelViewSet, basename="api-model")
+router.register("groups", GroupViewSet, basename="api-group")
 
 urlpatterns = router.urls

@@ -110,7 +110,8 @@ QUERY_PARAMETER = OpenApiParameter(
         "product:<productKey or name>; model:<modelId>; type:device|gateway|sub_device; gateway:<deviceKey or "
         "assetId>; tag:key, tag:key=value, tag:key in (a, b); attr:<identifier> =, !=, <, <=, >, >= <value> "
         "(typed by the model: numbers, text, true/false, dates); activated, last_online, last_offline with <, <=, "
-        ">, >= and 7d / 24h / 30m (that long ago) or 2026-12-01 or an ISO datetime; has:sub_devices. "
+        ">, >= and 7d / 24h / 30m (that long ago) or 2026-12-01 or an ISO datetime; has:sub_devices; "
+        "group:<name> or group:\"a name\" (a device group; with `ou`, that OU's). "
         "Combine with AND, OR, NOT (NOT binds tightest, then AND, then OR; terms side by side are ANDed) and "
         "parentheses. A bad query answers 400 with `message`, `position` (1-based column) and `token`."),
     examples=[

@@ -36,6 +36,7 @@ from accounts.models import OrganizationUnit
 from accounts.permissions import CHANGE, can
 from accounts.sms import SmsDeliveryError, send_sms
 
+from ..groups import drop_moved_members
 from ..models import Device, MigrationRequest, MigrationStatus, ModelShare, Product, ProductShare
 from ..signals import devices_migrated
 from . import codes
@@ -412,6 +413,7 @@ def move_devices(actor: Any, request: MigrationRequest, *, now: datetime) -> dic
         moved_ids = chosen
         product_ids = {p for *_, p in locked}
     moved = moving.update(ou_id=target_pk, updated_at=now)
+    drop_moved_members(actor, moved_ids, request.source_ou, request.pk)  # a static group holds its OU's devices
     if moved != len(moved_ids):
         # a device attached to a moving gateway after the lock (adding does not lock the gateway) moved too
         logger.warning("Migration %s moved %s devices, %s expected", request.pk, moved, len(moved_ids))

@@ -68,6 +68,13 @@ class Time(Leaf):
 
 
 @dataclass(frozen=True)
+class Group(Leaf):
+    """`group:name` or `group:"a name"`: the devices of the OU's group of that name (assets.query.groups)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class And:
     children: tuple[Node, ...]
 
@@ -82,7 +89,7 @@ class Not:
     child: Node
 
 
-Node = Union[Text, Field, Tag, Attribute, Time, And, Or, Not]  # noqa: UP007 - a runtime alias
+Node = Union[Text, Field, Tag, Attribute, Time, Group, And, Or, Not]  # noqa: UP007 - a runtime alias
 
 
 def all_of(nodes: list[Node | None]) -> Node | None:
@@ -91,3 +98,14 @@ def all_of(nodes: list[Node | None]) -> Node | None:
     if not present:
         return None
     return present[0] if len(present) == 1 else And(tuple(present))
+
+
+def group_names(node: Node | None) -> set[str]:
+    """The names of the groups a query refers to."""
+    if isinstance(node, Group):
+        return {node.name}
+    if isinstance(node, And | Or):
+        return set().union(*(group_names(child) for child in node.children))
+    if isinstance(node, Not):
+        return group_names(node.child)
+    return set()

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from ..datatypes import ValueProblem, check_value
 from ..models import AssetType, Device, Product, ProductType, ThingModel, status_q
-from .ast import And, Attribute, Field, Node, Not, Or, Tag, Text, Time, TimeValue
+from .ast import And, Attribute, Field, Group, Node, Not, Or, Tag, Text, Time, TimeValue
 from .errors import QueryError
 from .expressions import AttributeComparison
 
@@ -46,6 +46,8 @@ class QueryContext:
     user: Any = None
     vendor: str = "sqlite"
     now: dt.datetime = field(default_factory=timezone.now)
+    group_ou: int | None = None  # `group:` names a group of this OU (the console's current one); None: any visible
+    group_path: tuple[tuple[int, str], ...] = ()  # the dynamic groups being expanded (pk, name): the cycle guard
 
     @cached_property
     def attribute_features(self) -> dict[str, list[tuple[int, dict]]]:
@@ -88,6 +90,10 @@ def compile_node(node: Node, context: QueryContext) -> Q:
         return attribute_q(node, context)
     if isinstance(node, Time):
         return time_q(node, context)
+    if isinstance(node, Group):
+        from .groups import group_q  # groups compile their own queries with this module
+
+        return group_q(node, context)
     raise TypeError(f"not a query node: {node!r}")
 
 

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from ..datatypes import IDENTIFIER_RE
 from ..validators import TAG_KEY_RE
-from .ast import And, Attribute, Field, Node, Not, Or, Tag, Text, Time, TimeValue
+from .ast import And, Attribute, Field, Group, Node, Not, Or, Tag, Text, Time, TimeValue
 from .errors import QueryError
 
 MAX_LENGTH = 2000
@@ -273,8 +273,10 @@ class Parser:
         value, value_start = self.expect_value(start)
         token = self.text[start:self.pos]
         if field == "group":
-            raise self.error(_('Groups are not available yet: "%(token)s" at column %(column)d cannot be used') % {
-                "token": token, "column": start + 1}, start, token)
+            if not value.strip():
+                raise self.error(_('Expected a group name after "group:" at column %(column)d') % {
+                    "column": start + 1}, start, token)
+            return Group(start + 1, token, value)
         choices = {"status": STATUSES, "type": TYPES, "has": HAS}.get(field)
         if choices is not None:
             normal = choices.get(value.lower())

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from .. import services
 from ..access import get_device_for
+from ..groups import groups_of_device
 from .common import console_view
 
 
@@ -21,6 +22,7 @@ def device_detail(request: HttpRequest, asset_id: str) -> HttpResponse:
     return render(request, "assets/device_detail.html", {
         "device": device, "writable": writable, "attributes": attributes, "tab": "info",
         "sub_device_count": device.sub_devices.count() if device.product.is_gateway else 0,
+        "device_groups": groups_of_device(request.user, device),
     })
 
 

@@ -82,6 +82,7 @@ def read_filters(request: HttpRequest, ou: OrganizationUnit) -> TableFilters:
         product_id=product_ids.get(params.get("product") or ""), status=params.get("status") or "",
         asset_type=params.get("type") or "", tag_expression=params.get("tag") or ""))
     context = context_for(Device.objects.all(), request.user)
+    context.group_ou = ou.pk  # group:<name> is a group of the OU the table shows
     problems: list[str] = []
     if params.get("q"):
         try:
@@ -188,6 +189,9 @@ def device_counts(request: HttpRequest, ou_id: str) -> HttpResponse:
 def recount_url(request: HttpRequest, ou: OrganizationUnit) -> str:
     """The counts fragment's URL for the filters of the page the request came from (its pushed URL)."""
     current = QueryDict(urlsplit(request.htmx.current_url or "").query) if request.htmx else QueryDict()
+    from .groups import with_group_query  # a group's page is the table narrowed by its group
+
+    current = with_group_query(request, current)
     query = urlencode({name: current[name] for name in FILTER_PARAMS if current.get(name)})
     return reverse("assets:device-counts", args=[ou.ou_id]) + (f"?{query}" if query else "")
 

@@ -33,6 +33,7 @@ from accounts.models import (
     User,
 )
 from accounts.services import create_ou, set_membership
+from assets.groups import create_group
 from assets.models import Device, ModelShare, ProductShare
 from assets.services import share_product
 from connectivity.models import CommandInvocation, ConnectionRecord, DeviceSession
@@ -102,6 +103,7 @@ def world(acme, globex, owner, writer, outsider, thing_model, product, device, g
         "assets.ProductShare": ProductShare.objects.get(product=product),
         "auth.Group": acme_team, "authtoken.TokenProxy": TokenProxy.objects.get(user=writer),
         **one_per_device(device, writer),
+        "assets.DeviceGroup": create_group(writer, acme, name="acme group"),
     }
     hidden = {
         "accounts.User": outsider, "accounts.OrganizationUnit": globex,
@@ -115,6 +117,7 @@ def world(acme, globex, owner, writer, outsider, thing_model, product, device, g
         "assets.ProductShare": ProductShare.objects.get(product=globex_device.product),
         "auth.Group": globex_team, "authtoken.TokenProxy": TokenProxy.objects.get(user=outsider),
         **one_per_device(globex_device, outsider),
+        "assets.DeviceGroup": create_group(outsider, globex, name="globex group"),
     }
     return {"shown": shown, "hidden": hidden}
 

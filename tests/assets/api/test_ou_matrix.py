@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from assets import services
+from assets.groups import add_group_devices, create_group
 from assets.models import Device
 from tests.assets.api.helpers import api_client_for, assert_error
 
@@ -86,6 +87,18 @@ ENDPOINTS = [
     Endpoint("model update", "patch", lambda w: f"/api/models/{w.thing_model.model_id}/", write=True,
              body=lambda w: {"name": "Renamed"}),
     Endpoint("model delete", "delete", lambda w: f"/api/models/{w.spare_model.model_id}/", write=True, ok=204),
+    Endpoint("group list", "get", lambda w: "/api/groups/", collection=True),
+    Endpoint("group create", "post", lambda w: "/api/groups/", write=True, ok=201,
+             body=lambda w: {"ouId": w.acme.ou_id, "name": "New", "kind": "dynamic", "query": "status:online"}),
+    Endpoint("group retrieve", "get", lambda w: f"/api/groups/{w.group.pk}/"),
+    Endpoint("group update", "patch", lambda w: f"/api/groups/{w.group.pk}/", write=True,
+             body=lambda w: {"name": "Renamed"}),
+    Endpoint("group delete", "delete", lambda w: f"/api/groups/{w.group.pk}/", write=True, ok=204),
+    Endpoint("group devices", "get", lambda w: f"/api/groups/{w.group.pk}/devices/"),
+    Endpoint("group devices add", "post", lambda w: f"/api/groups/{w.group.pk}/devices/", write=True,
+             body=lambda w: {"assetIds": [w.gateway.asset_id]}),
+    Endpoint("group devices remove", "delete", lambda w: f"/api/groups/{w.group.pk}/devices/", write=True,
+             body=lambda w: {"assetIds": [w.device.asset_id]}),
     Endpoint("service invoke", "post", device("services/restart/invoke/"), write=True,
              body=lambda w: {"params": {"delay": 1}}),
     Endpoint("service invocations", "get", device("services/invocations/")),
@@ -111,7 +124,7 @@ def placeholder(**fields: str) -> SimpleNamespace:
 PLACEHOLDER_WORLD = SimpleNamespace(
     acme=placeholder(ou_id="o1"), thing_model=placeholder(model_id="m1"), spare_model=placeholder(model_id="m2"),
     product=placeholder(product_key="P1"), spare_product=placeholder(product_key="P2"),
-    device=placeholder(asset_id="A1", device_key="d1"), gateway=placeholder(asset_id="G1"))
+    device=placeholder(asset_id="A1", device_key="d1"), gateway=placeholder(asset_id="G1"), group=placeholder(pk=1))
 
 
 def expected_status(endpoint: Endpoint, role: str) -> int:
@@ -125,9 +138,17 @@ def expected_status(endpoint: Endpoint, role: str) -> int:
 
 
 @pytest.fixture
-def world(cast, acme, thing_model, product, device, gateway, spare_product, spare_model) -> SimpleNamespace:
+def device_group(writer, acme, device):
+    group = create_group(writer, acme, name="picked")
+    add_group_devices(writer, group, [device])
+    return group
+
+
+@pytest.fixture
+def world(cast, acme, thing_model, product, device, gateway, spare_product, spare_model,
+          device_group) -> SimpleNamespace:
     return SimpleNamespace(acme=acme, thing_model=thing_model, product=product, device=device, gateway=gateway,
-                           spare_product=spare_product, spare_model=spare_model, cast=cast)
+                           spare_product=spare_product, spare_model=spare_model, group=device_group, cast=cast)
 
 
 @pytest.mark.django_db

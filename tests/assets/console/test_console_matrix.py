@@ -28,6 +28,7 @@ READ_PAGES = [
     ("assets:device-sub-devices", lambda o: [o["gateway"].asset_id]),
     ("assets:product-detail", lambda o: [o["product"].product_key]),
     ("assets:model-detail", lambda o: [o["model"].pk]),
+    ("assets:group-detail", lambda o: [o["group"].pk]),
     ("connectivity:device-services", lambda o: [o["device"].asset_id]),
     ("connectivity:device-latest", lambda o: [o["device"].asset_id]),
     ("connectivity:device-connectivity", lambda o: [o["device"].asset_id]),
@@ -46,6 +47,10 @@ WRITE_PAGES = [
     ("assets:product-delete", lambda o: [o["product"].product_key], "get"),
     ("assets:model-edit", lambda o: [o["model"].pk], "get"),
     ("assets:model-delete", lambda o: [o["model"].pk], "get"),
+    ("assets:group-edit", lambda o: [o["group"].pk], "get"),
+    ("assets:group-delete", lambda o: [o["group"].pk], "get"),
+    ("assets:group-devices-add", lambda o: [o["group"].pk], "post"),
+    ("assets:group-devices-remove", lambda o: [o["group"].pk], "post"),
     ("connectivity:device-invoke", lambda o: [o["device"].asset_id, "restart"], "post"),
     ("connectivity:device-measurepoints-set", lambda o: [o["device"].asset_id], "post"),
     ("connectivity:device-measurepoints-get", lambda o: [o["device"].asset_id], "post"),
@@ -57,12 +62,16 @@ CURRENT_OU_PAGES = [
      lambda o: reverse("assets:product-detail", args=[o["product"].product_key])),
     ("assets:model-list", lambda o: "", lambda o: reverse("assets:model-detail", args=[o["model"].pk])),
     ("connectivity:device-statuses", lambda o: f"?id={o['device'].asset_id}", lambda o: o["device"].asset_id),
+    ("assets:group-list", lambda o: "", lambda o: reverse("assets:group-detail", args=[o["group"].pk])),
+    ("assets:group-query-check", lambda o: "?query=key:inv-0001", lambda o: "Valid query: 1 device matches now."),
 ]
 # New … pages create in the current OU: writers of it only; the outsider's is for Globex
 CREATE_PAGES = [
     ("assets:device-create", lambda o: o["product"].product_key),
     ("assets:product-create", lambda o: o["model"].model_id),
     ("assets:model-create", lambda o: o["acme"].ou_id),
+    ("assets:group-create", lambda o: o["acme"].ou_id),
+    ("assets:group-add-selection", lambda o: o["acme"].ou_id),
 ]
 
 
@@ -76,8 +85,12 @@ def console_urls(o: Objects) -> list[str]:
 
 
 @pytest.fixture
-def objects(cast, acme, device, gateway, product, thing_model) -> Objects:
-    return {"acme": acme, "device": device, "gateway": gateway, "product": product, "model": thing_model}
+def objects(cast, acme, device, gateway, product, thing_model, writer) -> Objects:
+    from assets.groups import create_group
+
+    group = create_group(writer, acme, name="picked")
+    return {"acme": acme, "device": device, "gateway": gateway, "product": product, "model": thing_model,
+            "group": group}
 
 
 @pytest.mark.parametrize(("name", "args"), READ_PAGES)

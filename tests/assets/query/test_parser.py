@@ -151,7 +151,7 @@ def test_the_issue_example():
      10, "sleeping"),
     ("type:robot", 'Unknown asset type "robot" at column 6: use device, gateway or sub_device', 6, "robot"),
     ("has:wings", 'Unknown "has:wings" at column 5: use has:sub_devices', 5, "wings"),
-    ("group:pumps", 'Groups are not available yet: "group:pumps" at column 1 cannot be used', 1, "group:pumps"),
+    ("group:", 'Expected a value after "group:" at column 1', 1, "group:"),
     ("tag:", 'Expected a tag key after "tag:" at column 1', 1, "tag:"),
     ("tag:a%b", '"a%b" at column 5 is not a tag key (1 to 50 letters, digits, _ - or /)', 5, "a%b"),
     ("tag:site=", 'Expected a value after "tag:site=" at column 1', 1, "tag:site="),
