@@ -405,3 +405,4 @@ def _some(names: list[str], limit: int = 10) -> str:
 
 
 from . import group_admin  # noqa: E402, F401 - registers the device groups admin
+from .export import admin as export_admin  # noqa: E402, F401 - registers ExportJobAdmin

@@ -456,4 +456,5 @@ class BatchJob(models.Model):
         return f"{self.get_operation_display()} of {self.filename}"
 
 
+from .export.models import ExportFormat, ExportJob, ExportStatus  # noqa: E402, F401 - its own module
 from .group_models import DeviceGroup, DeviceGroupMember, GroupKind  # noqa: E402, F401 - groups refer to Device

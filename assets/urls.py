@@ -9,6 +9,7 @@ urlpatterns = [
     path("devices/counts/<str:ou_id>/", devices.device_counts, name="device-counts"),
     path("devices/migrate/", include("assets.migration.urls")),
     path("devices/batch/", include("assets.batch.urls")),
+    path("devices/export/", include("assets.export.urls")),
     path("devices/<str:asset_id>/", details.device_detail, name="device-detail"),
     path("devices/<str:asset_id>/toggle/", devices.device_toggle, name="device-toggle"),
     path("devices/<str:asset_id>/edit/", devices.device_edit, name="device-edit"),

@@ -8,6 +8,7 @@ from .api import not_found
 urlpatterns = [
     path("", include("assets.migration.api_urls")),
     path("", include("assets.batch.api_urls")),
+    path("", include("assets.export.api_urls")),
     path("", include("tracing.api_urls")),
     path("", include("connectivity.api_urls")),
     path("", include("assets.api.urls")),

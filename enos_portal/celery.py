@@ -9,4 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enos_portal.settings")
 app = Celery("enos_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # each package with a tasks.py; the lambda defers the list until Django is set up
-app.autodiscover_tasks(lambda: ["accounts", "assets", "assets.migration", "assets.batch", "tracing", "connectivity"])
+app.autodiscover_tasks(lambda: ["accounts", "assets", "assets.migration", "assets.batch", "assets.export", "tracing",
+                                "connectivity"])

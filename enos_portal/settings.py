@@ -284,6 +284,10 @@ CELERY_BEAT_SCHEDULE["batch-expire-jobs"] = {"task": "assets.batch.tasks.expire_
 CONNECTION_HISTORY_DAYS = env_int("CONNECTION_HISTORY_DAYS", 90)
 CELERY_BEAT_SCHEDULE["connectivity-purge-history"] = {
     "task": "connectivity.tasks.purge_connection_history", "schedule": 3600.0}
+EXPORT_SYNC_MAX = env_int("EXPORT_SYNC_MAX", 5_000)  # larger device exports run as a Celery job
+EXPORT_DIR = Path(os.environ.get("EXPORT_DIR") or VAR_DIR / "exports")
+EXPORT_KEEP_HOURS = env_int("EXPORT_KEEP_HOURS", 24)  # an export job's file is removed after that
+CELERY_BEAT_SCHEDULE["export-expire-jobs"] = {"task": "assets.export.tasks.expire_exports", "schedule": 3600.0}
 
 # --- Message tracing --------------------------------------------------------------------------
 # "tracing" holds the traced-device version stamp every process (daphne, Celery, MQTT broker) reads:

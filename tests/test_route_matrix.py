@@ -91,6 +91,10 @@ BATCH_API_JOB_LIST = guard("tests/assets/batch/test_api.py::test_the_job_list_sh
 BATCH_CONSOLE = guard("tests/assets/batch/test_console.py::test_every_batch_url_answers_each_role",
                       urls=_batch_urls("tests.assets.batch.test_console"))
 BATCH_PAGE = guard("tests/assets/batch/test_console.py::test_the_outsider_sees_no_acme_product_or_job_on_its_page")
+EXPORT_CONSOLE = guard("tests/assets/export/test_doors.py::test_every_console_export_url_answers_each_role",
+                       urls=_batch_urls("tests.assets.export.test_doors"))
+EXPORT_API = guard("tests/assets/export/test_doors.py::test_every_api_export_url_answers_each_role",
+                   urls=_batch_urls("tests.assets.export.test_doors"))
 MIGRATION_API_START = guard("tests/assets/migration/test_api.py::test_only_writers_of_the_source_may_start")
 MIGRATION_API_REQUEST = guard(
     "tests/assets/migration/test_api.py::test_only_the_requester_sees_and_confirms_the_request")
@@ -168,6 +172,9 @@ ROUTES: dict[str, Guard] = {
     "devices/batch/jobs/<int:pk>/": BATCH_CONSOLE,
     "devices/batch/jobs/<int:pk>/apply/": BATCH_CONSOLE,
     "devices/batch/jobs/<int:pk>/errmsg.txt": BATCH_CONSOLE,
+    "devices/export/": EXPORT_CONSOLE,
+    "devices/export/jobs/<int:pk>/": EXPORT_CONSOLE,
+    "devices/export/jobs/<int:pk>/download/": EXPORT_CONSOLE,
     "devices/<str:asset_id>/tracing/": TRACING_CONSOLE,
     "devices/<str:asset_id>/tracing/start/": TRACING_CONSOLE,
     "devices/<str:asset_id>/tracing/<int:trace_id>/": TRACING_CONSOLE,
@@ -209,6 +216,9 @@ ROUTES: dict[str, Guard] = {
     "api/batch/jobs/<int:pk>/": BATCH_API,
     "api/batch/jobs/<int:pk>/apply/": BATCH_API,
     "api/batch/jobs/<int:pk>/errmsg.txt": BATCH_API,
+    "api/devices/export/": EXPORT_API,
+    "api/exports/<int:pk>/": EXPORT_API,
+    "api/exports/<int:pk>/download/": EXPORT_API,
     "api/devices/<str:assetId>/traces/": TRACING_API,
     "api/traces/<int:traceId>/": TRACING_API,
     "api/traces/<int:traceId>/extend/": TRACING_API,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.utils.timezone import now
@@ -91,6 +91,14 @@ def build_template(product: Product, *, sample: Device | None = None,
 
     `rows` (already in column order) follow it: the benchmark and the tests fill templates so.
     """
+    buffer = io.BytesIO()
+    write_template(buffer, product, sample=sample, rows=rows)
+    return buffer.getvalue()
+
+
+def write_template(target: str | IO[bytes], product: Product, *, sample: Device | None = None,
+                   rows: Iterable[Sequence[Any]] = ()) -> None:
+    """build_template into a file: rows (an iterator is fine) are streamed, never all held (the export)."""
     columns = columns_for(product.model)
     book = Workbook(write_only=True)
     sheet = book.create_sheet(DATA_SHEET)
@@ -124,9 +132,7 @@ def build_template(product: Product, *, sample: Device | None = None,
     for index in range(longest):
         list_sheet.append([safe_cell(list_sheet, lists[key][index]) if index < len(lists[key]) else None
                            for key in order])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    book.save(target)
 
 
 def device_row(columns: list[Column], device: Device) -> list[Any]:

@@ -34,7 +34,7 @@ from accounts.models import (
 )
 from accounts.services import create_ou, set_membership
 from assets.groups import create_group
-from assets.models import Device, ModelShare, ProductShare
+from assets.models import Device, ExportJob, ModelShare, ProductShare
 from assets.services import share_product
 from connectivity.models import CommandInvocation, ConnectionRecord, DeviceSession
 from tests.conftest import client_for, make_user
@@ -78,6 +78,7 @@ def one_per_device(device: Device, user: User) -> dict[str, models.Model]:
         "connectivity.CommandInvocation": CommandInvocation.objects.create(device=device, service="restart"),
         "connectivity.ConnectionRecord": ConnectionRecord.objects.create(
             device=device, ou=device.ou, session_id=f"s-{device.pk}", transport="websocket", started_at=now()),
+        "assets.ExportJob": ExportJob.objects.create(ou=device.ou, requested_by=user, format="csv", total=1),
     }
 
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.timezone import now as django_now
 from playwright.sync_api import Page, expect
 
+from assets import groups
 from assets.models import Device
 from tests.assets.migration import fixtures
 from tests.browser.conftest import log_in
@@ -40,7 +41,9 @@ def fleet(cast, product, gateway):
         TraceLog(trace=trace, seq=2, time=now, direction=Direction.DOWN, method="thing.service.reboot",
                  outcome=Outcome.ERROR, code=723, message="The device is disabled"),
     ])
-    return {"devices": devices, "gateway": gateway, "trace": trace}
+    north = groups.create_group(cast["writer"], product.ou, name="North site", kind="dynamic", query="tag:site=north")
+    groups.add_group_devices(cast["writer"], groups.create_group(cast["writer"], product.ou, name="Pilot"), devices[:3])
+    return {"devices": devices, "gateway": gateway, "trace": trace, "group": north}
 
 
 def console_pages(fleet, product) -> list[str]:
@@ -68,6 +71,10 @@ def console_pages(fleet, product) -> list[str]:
         reverse("assets:batch"),
         reverse("assets:migrate") + f"?asset_ids={device.asset_id}",
         reverse("accounts:profile"),
+        reverse("assets:group-list"),
+        reverse("assets:group-detail", args=[fleet["group"].pk]),
+        reverse("assets:group-create"),
+        reverse("assets:group-edit", args=[fleet["group"].pk]),
     ]
 
 

@@ -64,6 +64,7 @@ CURRENT_OU_PAGES = [
     ("connectivity:device-statuses", lambda o: f"?id={o['device'].asset_id}", lambda o: o["device"].asset_id),
     ("assets:group-list", lambda o: "", lambda o: reverse("assets:group-detail", args=[o["group"].pk])),
     ("assets:group-query-check", lambda o: "?query=key:inv-0001", lambda o: "Valid query: 1 device matches now."),
+    ("assets:device-export", lambda o: "?format=csv", lambda o: o["device"].device_key),  # the current OU's devices
 ]
 # New … pages create in the current OU: writers of it only; the outsider's is for Globex
 CREATE_PAGES = [
@@ -73,6 +74,10 @@ CREATE_PAGES = [
     ("assets:group-create", lambda o: o["acme"].ou_id),
     ("assets:group-add-selection", lambda o: o["acme"].ou_id),
 ]
+
+
+def body_of(response: Any) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content  # an export streams
 
 
 def console_urls(o: Objects) -> list[str]:
@@ -123,14 +128,14 @@ def test_write_pages_open_for_writers(objects, cast, name, args, method):
 def test_members_see_their_ous_objects_in_its_lists(objects, cast, name, query, acme_mark, who):
     response = client_for(cast[who]).get(reverse(name) + query(objects))
     assert response.status_code == 200
-    assert acme_mark(objects) in response.content.decode()
+    assert acme_mark(objects) in body_of(response).decode()
 
 
 @pytest.mark.parametrize(("name", "query", "acme_mark"), CURRENT_OU_PAGES)
 def test_the_outsiders_lists_show_nothing_of_acme(objects, cast, name, query, acme_mark):
     response = client_for(cast["outsider"]).get(reverse(name) + query(objects))
     assert response.status_code == 200
-    assert acme_mark(objects) not in response.content.decode()
+    assert acme_mark(objects) not in body_of(response).decode()
 
 
 @pytest.mark.parametrize(("name", "query", "acme_mark"), CURRENT_OU_PAGES)
