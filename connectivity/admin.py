@@ -1,4 +1,4 @@
-"""Read-only admin views of live sessions and issued commands, for support staff.
+"""Read-only admin views of live sessions, the connection history and issued commands, for support staff.
 
 Nothing here writes: sessions follow the devices' connections and commands are issued from the
 console or the API. Non-superuser staff see only devices `visible_to` them.
@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from accounts.admin import ReadOnlyAdmin
 from assets.models import Device
 
-from .models import CommandInvocation, DeviceSession
+from .models import CommandInvocation, ConnectionRecord, DeviceSession
 
 
 class VisibleDevicesAdmin(ReadOnlyAdmin):
@@ -54,4 +54,21 @@ class CommandInvocationAdmin(VisibleDevicesAdmin):
     search_fields = ("device__device_key", "device__asset_id", "service")
     list_select_related = ("device", "requested_by")
     date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(ConnectionRecord)
+class ConnectionRecordAdmin(VisibleDevicesAdmin):
+    """The connection history belongs to the OU the device was in (ConnectionRecord.objects.visible_to)."""
+
+    ou_path = "ou"
+
+    def narrow(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(pk__in=ConnectionRecord.objects.visible_to(request.user).values("pk"))
+
+    list_display = ("started_at", "ended_at", "device", "transport", "client_address", "end_reason")
+    list_filter = ("transport", "end_reason")
+    search_fields = ("device__device_key", "device__asset_id", "client_address")
+    list_select_related = ("device",)
+    date_hierarchy = "started_at"
     show_full_result_count = False

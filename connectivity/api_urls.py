@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api
+from . import api, api_history
 from .transports import emqx
 
 urlpatterns = [
@@ -15,6 +15,9 @@ urlpatterns = [
     path("devices/<str:asset_id>/measurepoints/get/", api.GetMeasurepointsView.as_view(),
          name="api-device-measurepoints-get"),
     path("devices/<str:asset_id>/latest-data/", api.LatestDataView.as_view(), name="api-device-latest-data"),
+    path("devices/<str:asset_id>/sessions/", api_history.DeviceSessionsView.as_view(), name="api-device-sessions"),
+    path("devices/<str:asset_id>/availability/", api_history.DeviceAvailabilityView.as_view(),
+         name="api-device-availability"),
     # called by an EMQX cluster, not by people: bearer token EMQX_WEBHOOK_TOKEN
     path("emqx/authenticate/", emqx.authenticate, name="emqx-authenticate"),
     path("emqx/authorize/", emqx.authorize, name="emqx-authorize"),

@@ -23,6 +23,7 @@ What follows a device when it migrates to another OU, kind of history by kind:
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any, Self
 
 from django.conf import settings
@@ -80,6 +81,75 @@ class DeviceSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id} over {self.transport} ({self.session_id})"
+
+
+class EndReason(models.TextChoices):
+    """Why a session ended (ConnectionRecord.end_reason)."""
+
+    CLOSED = "closed", _("Closed by the device")
+    KEEPALIVE = "keepalive", _("Keep-alive lost")
+    DISABLED = "disabled", _("Device disabled")
+    SECRET_RESET = "secret_reset", _("Device secret reset")
+    MIGRATED = "migrated", _("Migrated to another OU")
+    REPLACED = "replaced", _("Replaced by a newer connection")
+    GATEWAY_OFFLINE = "gateway_offline", _("Gateway went offline")
+    SERVER_LOST = "server_lost", _("Server lost")
+    SERVER_SHUTDOWN = "server_shutdown", _("Server shut down")
+    OTHER = "other", _("Other")
+
+
+class ConnectionRecordQuerySet(OUScopedQuerySet):
+    def visible_to(self, user: AnyUser) -> Self:
+        """Sessions kept by the user's OUs of devices still in that OU (as command invocations)."""
+        return super().visible_to(user).filter(device__ou_id=F("ou_id"))
+
+    def writable_by(self, user: AnyUser) -> Self:
+        return super().writable_by(user).filter(device__ou_id=F("ou_id"))
+
+
+class ConnectionRecord(models.Model):
+    """One session of a device, kept after it ends: the connection history.
+
+    Written in the transactions that open and close `DeviceSession` rows: one INSERT at login, one
+    UPDATE at the end (with its reason). Like command invocations it belongs to the OU the device
+    was in (`ou`): a migration ends the record in the source OU and, for a connected device, starts
+    one in the target. Rows older than CONNECTION_HISTORY_DAYS are removed by a beat task.
+    """
+
+    # no single-column indexes: (device, -started_at) serves the device's lookups
+    device = models.ForeignKey(Device, verbose_name=_("device"), on_delete=models.CASCADE,
+                               related_name="connection_records", db_index=False)
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE, related_name="+",
+                           db_index=False)
+    session_id = models.CharField(verbose_name=_("session ID"), max_length=64)
+    transport = models.CharField(verbose_name=_("transport"), max_length=10, choices=Transport.choices)
+    client_address = models.CharField(verbose_name=_("client address"), max_length=64, blank=True)
+    # a sub-device logged in through its gateway
+    via_gateway = models.BooleanField(verbose_name=_("via its gateway"), default=False)
+    started_at = models.DateTimeField(verbose_name=_("started at"))
+    ended_at = models.DateTimeField(verbose_name=_("ended at"), null=True, blank=True)
+    end_reason = models.CharField(verbose_name=_("end reason"), max_length=16, choices=EndReason.choices, blank=True)
+
+    objects = ConnectionRecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("connection record")
+        verbose_name_plural = _("connection history")
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["device", "-started_at"], name="connection_device_recent"),
+            # the open record of a device, found at every close without reading its history
+            models.Index(fields=["device"], condition=models.Q(ended_at__isnull=True), name="connection_open"),
+            models.Index(fields=["ended_at"], name="connection_ended"),  # retention
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.started_at:%Y-%m-%d %H:%M:%S} over {self.transport}"
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        """How long it lasted; None while open."""
+        return self.ended_at - self.started_at if self.ended_at else None
 
 
 class ValueKind(models.TextChoices):

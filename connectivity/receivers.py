@@ -1,4 +1,5 @@
-"""What assets tells connectivity: a disabled, reset or deleted device loses its live session at once,
+"""What assets tells connectivity: a disabled, reset or deleted device loses its live session at once (a
+migrated one keeps it, its connection history split between the OUs),
 and the connected gateway of a sub-device hears of it (combine.disable / enable / delete)."""
 
 from __future__ import annotations
@@ -8,9 +9,10 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import receiver
 
-from assets.signals import device_secrets_reset, devices_deleted, devices_disabled, devices_enabled
+from assets.signals import device_secrets_reset, devices_deleted, devices_disabled, devices_enabled, devices_migrated
 
 from . import protocol as p
+from .history import move_records
 from .services import gateway_notices, kick_devices, send_notices
 
 
@@ -35,3 +37,9 @@ def kick_deleted(sender: Any, device_ids: list[int], **kwargs: Any) -> None:
     kick_devices(device_ids, "device deleted", p.NOT_FOUND)
     notices = gateway_notices(device_ids, p.COMBINE_DELETE)  # before the rows (and their gateway link) go
     transaction.on_commit(lambda: send_notices(notices))
+
+
+@receiver(devices_migrated, dispatch_uid="connectivity.history_migrated")
+def history_migrated(sender: Any, device_ids: list[int], source_ou_id: int, target_ou_id: int, **kwargs: Any) -> None:
+    """A connected device keeps its session across a move; its history splits between the two OUs."""
+    move_records(list(device_ids), source_ou_id, target_ou_id)

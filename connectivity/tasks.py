@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
+from django.conf import settings
 
-from . import services
+from . import history, services
 from .conf import session_heartbeat_seconds
 
 MISSED_BEATS = 3
@@ -18,3 +19,9 @@ def end_stale_sessions() -> int:
     forget gateway notices older than a day (sent, or never claimed by a connection)."""
     services.forget_old_notices(dt.timedelta(days=1))
     return services.end_stale_sessions(dt.timedelta(seconds=MISSED_BEATS * session_heartbeat_seconds()))
+
+
+@shared_task
+def purge_connection_history() -> int:
+    """Beat: delete connection records that ended more than CONNECTION_HISTORY_DAYS ago, in batches."""
+    return history.purge_old_records(dt.timedelta(days=settings.CONNECTION_HISTORY_DAYS))

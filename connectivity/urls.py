@@ -13,5 +13,6 @@ urlpatterns = [
     path("devices/<str:asset_id>/measurepoints/get/", views.device_get_measurepoints,
          name="device-measurepoints-get"),
     path("devices/<str:asset_id>/latest-data/", views.device_latest, name="device-latest"),
+    path("devices/<str:asset_id>/connectivity/", views.device_connectivity, name="device-connectivity"),
     path("device-statuses/", views.device_statuses, name="device-statuses"),
 ]

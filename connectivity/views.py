@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -21,8 +22,10 @@ from . import services
 from .forms import measurepoint_set_service, service_form
 from .models import CommandInvocation
 from .queries import latest_values
+from .timeline import DEFAULT_PERIOD, PERIODS, device_records, device_timeline
 
 MAX_STATUS_IDS = 200
+SESSIONS_PER_PAGE = 20
 
 
 @console_view
@@ -112,3 +115,23 @@ def device_statuses(request: HttpRequest) -> HttpResponse:
     devices = Device.objects.visible_to(request.user).filter(asset_id__in=asset_ids).only(
         "asset_id", "enabled", "activated_at", "online")
     return render(request, "connectivity/_statuses.html", {"devices": devices})
+
+
+@console_view
+@require_GET
+def device_connectivity(request: HttpRequest, asset_id: str) -> HttpResponse:
+    """The Connectivity tab: online/offline bands over a period, availability per period, the sessions."""
+    device, writable = get_device_for(request.user, asset_id)
+    period = request.GET.get("period", DEFAULT_PERIOD)
+    if period not in PERIODS:
+        period = DEFAULT_PERIOD
+    timeline = device_timeline(device, period)
+    sessions = Paginator(device_records(device).only(
+        "started_at", "ended_at", "transport", "client_address", "end_reason", "via_gateway"), SESSIONS_PER_PAGE)
+    page = sessions.get_page(request.GET.get("page"))
+    periods = [{"name": name, "label": label, "availability": timeline.availability[name]}
+               for name, (_length, label) in PERIODS.items()]
+    return render(request, "connectivity/device_connectivity.html", {
+        "device": device, "writable": writable, "tab": "connectivity", "timeline": timeline,
+        "periods": periods, "period": period, "page": page,
+    })

@@ -283,6 +283,10 @@ CELERY_BEAT_SCHEDULE["connectivity-end-stale-sessions"] = {
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)  # audit events older than this are deleted
 CELERY_BEAT_SCHEDULE["audit-purge"] = {"task": "accounts.tasks.purge_audit_events", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["batch-expire-jobs"] = {"task": "assets.batch.tasks.expire_batch_jobs", "schedule": 3600.0}
+# Connection history (every session of every device): sessions that ended longer ago are deleted hourly.
+CONNECTION_HISTORY_DAYS = env_int("CONNECTION_HISTORY_DAYS", 90)
+CELERY_BEAT_SCHEDULE["connectivity-purge-history"] = {
+    "task": "connectivity.tasks.purge_connection_history", "schedule": 3600.0}
 EXPORT_SYNC_MAX = env_int("EXPORT_SYNC_MAX", 5_000)  # larger device exports run as a Celery job
 EXPORT_DIR = Path(os.environ.get("EXPORT_DIR") or VAR_DIR / "exports")
 EXPORT_KEEP_HOURS = env_int("EXPORT_KEEP_HOURS", 24)  # an export job's file is removed after that

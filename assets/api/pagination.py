@@ -25,6 +25,7 @@ MAX_PAGE_SIZE = 200
 
 class KeysetPagination(CursorPagination):
     ordering = ("-created_at", "-id")
+    key_field = "created_at"  # the time column of the keyset (with id); ordering follows it
     page_size = DEFAULT_PAGE_SIZE
     max_page_size = MAX_PAGE_SIZE
     page_size_query_param = "pageSize"
@@ -59,10 +60,11 @@ class KeysetPagination(CursorPagination):
         position = self._decode_position(self.cursor.position) if self.cursor and self.cursor.position else None
         reverse = bool(self.cursor and self.cursor.reverse)
 
-        queryset = queryset.order_by(*(("created_at", "id") if reverse else ("-created_at", "-id")))
+        key = self.key_field
+        queryset = queryset.order_by(*((key, "id") if reverse else (f"-{key}", "-id")))
         if position:
             at, pk = position
-            queryset = queryset.filter(beyond("created_at", reverse, at, pk))
+            queryset = queryset.filter(beyond(key, reverse, at, pk))
 
         rows = list(queryset[: self.page_size + 1])
         more = len(rows) > self.page_size
@@ -86,9 +88,8 @@ class KeysetPagination(CursorPagination):
             return remove_query_param(self.base_url, self.cursor_query_param)
         return self.encode_cursor(Cursor(offset=0, reverse=True, position=self._position(self.page[0])))
 
-    @staticmethod
-    def _position(row: Any) -> str:
-        return f"{row.created_at.isoformat()}|{row.pk}"
+    def _position(self, row: Any) -> str:
+        return f"{getattr(row, self.key_field).isoformat()}|{row.pk}"
 
     def _decode_position(self, position: str) -> tuple[dt.datetime, int]:
         try:

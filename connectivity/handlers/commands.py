@@ -22,7 +22,7 @@ from assets import services as asset_services
 from assets.datatypes import ValueProblem, check_value
 from assets.models import Device
 
-from .. import bus
+from .. import bus, history
 from .. import protocol as p
 from ..conf import command_timeout_seconds
 from ..models import CommandInvocation, CommandStatus, DeviceSession, GatewayNotice, Transport
@@ -267,7 +267,10 @@ def kick_devices(device_ids: list[int], reason: str, code: int) -> None:
         else:
             with transaction.atomic():
                 if DeviceSession.objects.filter(pk=live.pk, session_id=live.session_id).delete()[0]:
-                    go_offline([live.device_id], now())
+                    stamp = now()
+                    go_offline([live.device_id], stamp)
+                    history.end_records([live.device_id], history.end_reason(reason), stamp,
+                                        session_id=live.session_id)
             trace(live.device_id, "up", p.COMBINE_LOGOUT, "ok", message=reason)
 
 

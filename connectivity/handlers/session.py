@@ -17,10 +17,10 @@ from django.utils.timezone import now
 from accounts import throttle
 from assets.models import Device
 
-from .. import bus
+from .. import bus, history
 from .. import protocol as p
 from ..conf import sign_window_seconds
-from ..models import DeviceSession, Transport
+from ..models import DeviceSession, EndReason, Transport
 from ..sessions import DeviceRef, Session, secret_stamp
 from .base import logger, trace
 
@@ -130,7 +130,7 @@ def _lock(device_ids: list[int]) -> None:
 
 
 def open_session(device: Device, transport: str, *, client_id: str = "", login: p.LoginRequest | None = None,
-                 via: Session | None = None) -> Session:
+                 via: Session | None = None, client_ip: str = "") -> Session:
     """Mark the device online (activating it on its first login) and make this connection its holder.
 
     Dynamic activation (securemode 3) hands the deviceSecret out and opens no session: EnOS counts
@@ -150,7 +150,7 @@ def open_session(device: Device, transport: str, *, client_id: str = "", login: 
     session_id = via.session_id if via else secrets.token_hex(12)
     with transaction.atomic():
         _lock([device.pk])
-        state = Device.objects.filter(pk=device.pk).values("enabled", "online").first()
+        state = Device.objects.filter(pk=device.pk).values("enabled", "online", "ou_id").first()
         if state is None or not state["enabled"]:
             # disabled (or deleted) between the sign check and now: the kick was sent before we could hear it
             trace(device.pk, "up", method, "error", code=p.DEVICE_DISABLED, message=DISABLED_MESSAGE)
@@ -159,10 +159,16 @@ def open_session(device: Device, transport: str, *, client_id: str = "", login: 
         if went_online:
             Device.objects.filter(pk=device.pk).update(online=True, last_online_at=stamp)
             Device.objects.filter(pk=device.pk, activated_at__isnull=True).update(activated_at=stamp)
-        replaced = DeviceSession.objects.filter(device=device).exclude(session_id=session_id).exists()
+        held_by = DeviceSession.objects.filter(device=device).values_list("session_id", flat=True).first()
+        replaced = held_by is not None and held_by != session_id
         DeviceSession.objects.update_or_create(device=device, defaults={
             "session_id": session_id, "transport": transport, "client_id": client_id,
             "via_id": via.device.id if via else None, "connected_at": stamp, "seen_at": stamp})
+        if held_by != session_id:  # a sub-device logging in again through the same gateway session goes on
+            if replaced:
+                history.end_records([device.pk], EndReason.REPLACED, stamp)
+            history.start_record(device.pk, state["ou_id"], session_id, transport, stamp,
+                                 client_address=via.client_ip if via else client_ip, via_gateway=via is not None)
     if replaced:
         transaction.on_commit(lambda: bus.replaced(device.pk, session_id))
     ref = DeviceRef.of(device)
@@ -217,6 +223,10 @@ def close_session(session: Session, reason: str) -> bool:
         own = DeviceSession.objects.filter(device_id=session.device.id, session_id=session.session_id).delete()[0]
         ended = DeviceSession.objects.filter(device_id__in=subs, session_id=session.session_id).delete()[0]
         go_offline(([session.device.id] if own else []) + (subs if ended else []), stamp)
+        if own:
+            history.end_records([session.device.id], history.end_reason(reason), stamp, session_id=session.session_id)
+        if ended:
+            history.end_records(subs, EndReason.GATEWAY_OFFLINE, stamp, session_id=session.session_id)
     for sub_id in subs:
         trace(sub_id, "up", p.COMBINE_LOGOUT, "ok", message=f"gateway went offline: {reason}")
     if own:
@@ -235,7 +245,9 @@ def end_sub_session(session: Session, device_id: int, reason: str) -> bool:
         _lock([device_id])
         ended = DeviceSession.objects.filter(device_id=device_id, session_id=session.session_id).delete()[0]
         if ended:
-            go_offline([device_id], now())
+            stamp = now()
+            go_offline([device_id], stamp)
+            history.end_records([device_id], history.end_reason(reason), stamp, session_id=session.session_id)
     trace(device_id, "up", p.COMBINE_LOGOUT, "ok", message=reason)
     return bool(ended)
 
@@ -287,7 +299,9 @@ def forget_sessions(transport: str) -> int:
         ids = list(DeviceSession.objects.filter(transport=transport).values_list("device_id", flat=True))
         _lock(ids)
         DeviceSession.objects.filter(device_id__in=ids, transport=transport).delete()
-        go_offline(ids, now())
+        stamp = now()
+        go_offline(ids, stamp)
+        history.end_records(ids, EndReason.SERVER_LOST, stamp)
     return len(ids)
 
 
@@ -321,6 +335,8 @@ def end_stale_sessions(silent_for: dt.timedelta) -> int:
         for device_id, _, session_id in stale:
             DeviceSession.objects.filter(device_id=device_id, session_id=session_id).delete()
         go_offline(ids, stamp)
+        # their session rows were these devices' only ones (one per device), so their open records are these sessions'
+        history.end_records(ids, EndReason.SERVER_LOST, stamp)
     for device_id, via_id, _ in stale:
         if via_id is None:
             trace(device_id, "up", p.OFFLINE, "ok", message=STALE_REASON)

@@ -63,7 +63,7 @@ def emqx_session(client_id: str) -> Session | None:
     return session
 
 
-def emqx_connected(client_id: str, username: str) -> Session | None:
+def emqx_connected(client_id: str, username: str, peer: str = "") -> Session | None:
     """EMQX accepted a CONNECT (after asking `authenticate` through its HTTP authentication)."""
     try:
         login = p.parse_mqtt_credentials(client_id, username, "")
@@ -73,7 +73,8 @@ def emqx_connected(client_id: str, username: str) -> Session | None:
     if device is None:
         return None
     try:
-        session = open_session(device, Transport.EMQX, client_id=client_id, login=login)
+        session = open_session(device, Transport.EMQX, client_id=client_id, login=login,
+                               client_ip=throttle.ip_key(peer) if peer else "")
     except LoginRefused:
         emqx_api.kick(client_id)
         return None
@@ -186,7 +187,8 @@ def webhook(request: HttpRequest, body: dict) -> JsonResponse:
     event = body.get("event")
     client_id = str(body.get("clientid", ""))
     if event == "client.connected":
-        session = emqx_connected(client_id, str(body.get("username", "")))
+        peer = body.get("peerhost") or str(body.get("peername") or "").rpartition(":")[0]
+        session = emqx_connected(client_id, str(body.get("username", "")), str(peer or ""))
         return JsonResponse({"handled": session is not None})
     if event == "client.disconnected":
         closed = emqx_disconnected(client_id, f"disconnected ({body.get('reason') or 'unknown'})",

@@ -161,7 +161,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             # listen before going online: a disable committed from now on reaches this connection
             await self._join(device.pk)
             session = await in_thread(open_session)(
-                device, Transport.WEBSOCKET, client_id=login.client_id, login=login)
+                device, Transport.WEBSOCKET, client_id=login.client_id, login=login, client_ip=client_ip)
         except p.ProtocolError as error:
             await self._refuse(request_id, error.code, error.message)
             return

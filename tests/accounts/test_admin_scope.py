@@ -36,7 +36,7 @@ from accounts.services import create_ou, set_membership
 from assets.groups import create_group
 from assets.models import Device, ExportJob, ModelShare, ProductShare
 from assets.services import share_product
-from connectivity.models import CommandInvocation, DeviceSession
+from connectivity.models import CommandInvocation, ConnectionRecord, DeviceSession
 from tests.conftest import client_for, make_user
 from tracing.models import MessageTrace
 
@@ -76,6 +76,8 @@ def one_per_device(device: Device, user: User) -> dict[str, models.Model]:
         "connectivity.DeviceSession": DeviceSession.objects.create(device=device, session_id=f"s-{device.pk}",
                                                                    transport="websocket"),
         "connectivity.CommandInvocation": CommandInvocation.objects.create(device=device, service="restart"),
+        "connectivity.ConnectionRecord": ConnectionRecord.objects.create(
+            device=device, ou=device.ou, session_id=f"s-{device.pk}", transport="websocket", started_at=now()),
         "assets.ExportJob": ExportJob.objects.create(ou=device.ou, requested_by=user, format="csv", total=1),
     }
 

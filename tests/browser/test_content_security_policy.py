@@ -83,8 +83,8 @@ def test_no_page_violates_the_policy(page: Page, violations, writer, device, gat
         page.goto(f"{base}/devices/{device.asset_id}/tracing/")
         expect(page.locator("#trace-panel")).to_have_attribute("data-live", "open")
 
-        for path in (f"/devices/{device.asset_id}/services/", "/devices/batch/", "/products/", "/models/",
-                     "/accounts/profile/"):
+        for path in (f"/devices/{device.asset_id}/services/", f"/devices/{device.asset_id}/connectivity/",
+                     "/devices/batch/", "/products/", "/models/", "/accounts/profile/"):
             page.goto(base + path)
             expect(page.locator("main h1, main h2").first).to_be_visible()
 

@@ -116,7 +116,7 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
             client_ip = throttle.ip_key(session.remote_address)
             device = await in_thread(authenticate)(login, client_ip=client_ip)
             device_session = await in_thread(open_session)(
-                device, Transport.MQTT, client_id=session.client_id or "", login=login)
+                device, Transport.MQTT, client_id=session.client_id or "", login=login, client_ip=client_ip)
             device_session.client_ip = client_ip
         except p.ProtocolError as error:
             logger.info("CONNECT of %r refused: %s", session.client_id, error.message)

@@ -111,6 +111,8 @@ ENDPOINTS = [
              body=lambda w: {"params": {"delay": 1}}),
     Endpoint("service invocations", "get", device("services/invocations/")),
     Endpoint("latest data", "get", device("latest-data/")),
+    Endpoint("sessions", "get", device("sessions/")),
+    Endpoint("availability", "get", device("availability/")),
     Endpoint("measure point set", "post", device("measurepoints/set/"), write=True,
              body=lambda w: {"values": {"power": 1}}),
     Endpoint("measure point get", "post", device("measurepoints/get/"), write=True, body=lambda w: {}),

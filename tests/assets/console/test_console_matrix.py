@@ -31,6 +31,7 @@ READ_PAGES = [
     ("assets:group-detail", lambda o: [o["group"].pk]),
     ("connectivity:device-services", lambda o: [o["device"].asset_id]),
     ("connectivity:device-latest", lambda o: [o["device"].asset_id]),
+    ("connectivity:device-connectivity", lambda o: [o["device"].asset_id]),
 ]
 # (url name, url args builder, method): writers only
 WRITE_PAGES = [
