@@ -18,7 +18,7 @@ from .. import groups
 from ..models import Device, DeviceGroup, GroupKind
 from .access import require_write, writable_ou
 from .serializers import AssetIdsSerializer, DeviceSerializer, StrictInput
-from .views import APIViewSet, responses, validated
+from .views import APIViewSet, list_responses, responses, validated
 
 
 class GroupSerializer(serializers.ModelSerializer):
@@ -46,7 +46,7 @@ class GroupSerializer(serializers.ModelSerializer):
 
 class GroupCreateSerializer(StrictInput):
     ouId = serializers.CharField(source="ou_id")
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(min_length=1, max_length=100)
     kind = serializers.ChoiceField(choices=GroupKind.choices, default=GroupKind.STATIC)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     query = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="",
@@ -56,7 +56,7 @@ class GroupCreateSerializer(StrictInput):
 
 
 class GroupUpdateSerializer(StrictInput):
-    name = serializers.CharField(max_length=100, required=False)
+    name = serializers.CharField(min_length=1, max_length=100, required=False)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     query = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
@@ -68,7 +68,7 @@ class GroupMembersSerializer(serializers.Serializer):
 
 @extend_schema_view(
     list=extend_schema(summary="List device groups", description="Groups of every OU you can see, newest first, "
-                       "each with its device count.", responses={status.HTTP_200_OK: GroupSerializer(many=True)}),
+                       "each with its device count.", responses=list_responses(GroupSerializer)),
     retrieve=extend_schema(summary="Get a device group", responses=responses(GroupSerializer)),
 )
 class GroupViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -131,7 +131,7 @@ class GroupViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(methods=["GET"], summary="The group's devices", responses={
-        status.HTTP_200_OK: DeviceSerializer(many=True), status.HTTP_404_NOT_FOUND: None})
+        **list_responses(DeviceSerializer), status.HTTP_404_NOT_FOUND: None})
     @extend_schema(methods=["POST"], summary="Add devices to a static group", request=AssetIdsSerializer,
                    responses=responses(GroupMembersSerializer))
     @extend_schema(methods=["DELETE"], summary="Remove devices from a static group", request=AssetIdsSerializer,

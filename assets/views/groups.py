@@ -164,6 +164,7 @@ def group_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @console_view
+@require_safe
 def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The device table (rows, counts, paging, sorting) narrowed to the group by the query `group:"name"`."""
     group, writable = get_group_for(request.user, pk)

@@ -27,12 +27,15 @@ from accounts.models import AuditEvent, Membership
 from tests.assets.api.conftest import spare_model as spare_model  # noqa: F401 - the matrix's fixtures
 from tests.assets.api.conftest import spare_product as spare_product  # noqa: F401
 from tests.assets.api.test_ou_matrix import ENDPOINTS, attach
+from tests.assets.api.test_ou_matrix import device_group as device_group  # noqa: F401 - the world holds a group
 from tests.assets.api.test_ou_matrix import world as world  # noqa: F401 - the matrix's fixture
 from tests.assets.console.test_console_matrix import WRITE_PAGES
 from tests.assets.console.test_console_matrix import objects as objects  # noqa: F401 - the matrix's fixture
 from tests.test_route_matrix import ADMIN_PREFIX, ALL_ROUTES
 
 APPS = ("accounts", "assets", "tracing", "connectivity", "observability")
+# service modules not named services
+SERVICE_MODULES = {"assets.groups"}
 
 
 def service_functions() -> dict[str, Callable[..., Any]]:
@@ -43,7 +46,7 @@ def service_functions() -> dict[str, Callable[..., Any]]:
         package = importlib.import_module(app)
         names = [app] + [m.name for m in pkgutil.walk_packages(package.__path__, f"{app}.")]
         for name in names:
-            if name.rsplit(".", 1)[-1] != "services":
+            if name.rsplit(".", 1)[-1] != "services" and name not in SERVICE_MODULES:
                 continue
             module = importlib.import_module(name)
             exported = set(getattr(module, "__all__", ()))
@@ -183,6 +186,36 @@ def _revoke(w: SimpleNamespace) -> None:
     services.revoke_ou_from_group(w.superuser, _group(w), w.acme, "view_assets")
 
 
+def _groups(service: str, /, *args: Callable[[SimpleNamespace], Any],
+            **kwargs: Any) -> Callable[[SimpleNamespace], None]:
+    def run(w: SimpleNamespace) -> None:
+        from assets import groups
+
+        getattr(groups, service)(w.writer, *(arg(w) for arg in args), **kwargs)
+
+    return run
+
+
+def _static_group(w: SimpleNamespace):
+    from assets import groups
+
+    return groups.create_group(w.writer, w.acme, name=f"static {groups.DeviceGroup.objects.count()}")
+
+
+def _filled_group(w: SimpleNamespace):
+    from assets import groups
+
+    group = _static_group(w)
+    groups.add_group_devices(w.writer, group, [w.device])
+    return group
+
+
+def _export(w: SimpleNamespace) -> None:
+    from assets.export import services
+
+    services.start_job(w.writer, w.acme, source="api", params={}, query="", fmt="csv", total=1)
+
+
 # "module.function": (run it as a writer/owner, the action its audit event has)
 WRITES: dict[str, tuple[Callable[[SimpleNamespace], None], str]] = {
     "accounts.services.create_ou": (_accounts("create_ou", lambda w: "Initech", lambda w: w.viewer,
@@ -232,6 +265,17 @@ WRITES: dict[str, tuple[Callable[[SimpleNamespace], None], str]] = {
     "assets.batch.services.start_batch": (_batch, "batch.upload"),
     "assets.batch.services.apply_job": (_apply, "device.batch_import"),
     "assets.batch.services.run_apply": (_run_apply, "device.batch_import"),
+    "assets.groups.create_group": (_static_group, "group.create"),
+    "assets.groups.update_group": (_groups("update_group", _static_group, name="Renamed"), "group.update"),
+    "assets.groups.delete_group": (_groups("delete_group", _static_group), "group.delete"),
+    "assets.groups.add_group_devices": (_filled_group, "group.devices_add"),
+    "assets.groups.remove_group_devices": (_groups("remove_group_devices", _filled_group, lambda w: [w.device]),
+                                           "group.devices_remove"),
+    "assets.groups.drop_moved_members": (lambda w: _move(SimpleNamespace(**{**vars(w), "group": _filled_group(w)})),
+                                         "group.devices_migrated_out"),
+    "assets.export.services.record_export": (lambda w: __import__("assets.export.services").export.services
+                                             .record_export(w.writer, w.acme, "", "csv", 1), "device.export"),
+    "assets.export.services.start_job": (_export, "device.export"),
     "tracing.services.start_trace": (_trace, "trace.start"),
     "tracing.services.extend_trace": (lambda w: __import__("tracing.services").services.extend_trace(
         w.writer, _trace(w), timedelta(minutes=10)), "trace.extend"),
@@ -252,6 +296,7 @@ READS = {
     "assets.services.require_write": "a permission check",
     "tracing.services.require_write": "a permission check",
     "assets.migration.services.get_request_for": "reads the actor's own request",
+    "assets.groups.check_query": "validates a dynamic group's query",
     "assets.migration.services.selected_devices": "reads the devices a move would take",
     # counts a wrong try on the request itself (5 kill it); the move it allows is audited when confirmed
     "assets.migration.services.check_code": "checks a code without using it up",
@@ -335,6 +380,9 @@ QUIET_WRITES = {
     "products/<str:product_key>/edit/": "the form of update_product",
     "models/new/": "the form of create_model",
     "models/<int:pk>/edit/": "the form of update_model",
+    "groups/new/": "the form of create_group",
+    "groups/<int:pk>/edit/": "the form of update_group",
+    "groups/add-selection/": "the form of add_group_devices (or create_group with the selection)",
     # pages whose views only read, whatever the method (no require_http_methods on them)
     "devices/": "the device table",
     "devices/<str:asset_id>/": "a device's details",
@@ -351,11 +399,14 @@ CONSOLE_BODIES: dict[str, Callable[[dict], dict]] = {
     "assets:device-sub-device-add": lambda o: {"asset_ids": [o["device"].asset_id]},
     "assets:device-sub-device-remove": lambda o: {"asset_ids": [o["device"].asset_id]},
     "connectivity:device-measurepoints-set": lambda o: {"measurepoint-set-power": "1.5"},
+    "assets:group-devices-add": lambda o: {"devices": o["device"].device_key},
+    "assets:group-devices-remove": lambda o: {"devices": o["device"].device_key},
 }
 # and the confirmation pages of deletes, which the matrix only opens (GET)
 CONSOLE_DELETES = [("assets:device-delete", lambda o: [o["device"].asset_id]),
                    ("assets:product-delete", lambda o: [o["spare_product"].product_key]),
-                   ("assets:model-delete", lambda o: [o["spare_model"].pk])]
+                   ("assets:model-delete", lambda o: [o["spare_model"].pk]),
+                   ("assets:group-delete", lambda o: [o["group"].pk])]
 # the matrices' write requests, by route: the console's WRITE_PAGES posts and the API's write endpoints
 # the other routes that write are batch, migration and tracing: their services are tested above
 OTHER_MATRICES = ("devices/migrate/", "devices/batch/", "api/migrations/", "api/batch/", "tracing/", "api/traces/",
@@ -435,10 +486,11 @@ def test_every_write_request_of_the_matrices_leaves_an_audit_event(world, object
 
 def restore(world: SimpleNamespace) -> None:
     """Each request finds the world as the matrix builds it (a deleted device comes back)."""
-    from assets.models import Device
+    from assets.models import Device, DeviceGroupMember
 
-    for obj in (world.spare_model, world.spare_product, world.device):
+    for obj in (world.spare_model, world.spare_product, world.device, world.group):
         if not type(obj).objects.filter(pk=obj.pk).exists():
             obj.save(force_insert=True)
+    DeviceGroupMember.objects.get_or_create(group=world.group, device=world.device)
     Device.objects.filter(pk=world.device.pk).update(enabled=True, gateway=None)
 

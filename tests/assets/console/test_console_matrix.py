@@ -102,7 +102,7 @@ def console_urls(o: Objects) -> list[str]:
 def objects(cast, acme, device, gateway, product, thing_model, writer) -> Objects:
     from assets.groups import create_group
 
-    group = create_group(writer, acme, name="picked")
+    group = create_group(writer, acme, name="picked in the console")
     return {"acme": acme, "device": device, "gateway": gateway, "product": product, "model": thing_model,
             "group": group}
 
