@@ -56,7 +56,7 @@ def test_a_dynamic_and_a_static_group_and_the_devices_groups(page: Page, live_se
 
     # the device table's selection: one more device into Picked
     page.click("nav.mainnav >> text=Device Assets")
-    page.check(f"input[name=asset_ids][value={Device.objects.get(device_key='inv-003').asset_id}]")
+    page.check(f"input[name=asset_ids][value=\"{Device.objects.get(device_key='inv-003').asset_id}\"]")
     page.click("#add-to-group")
     expect(page.locator("#add-to-group-dialog")).to_contain_text("1 device selected: inv-003")
     page.select_option("#id_group", label="Picked")
