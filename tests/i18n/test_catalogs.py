@@ -69,9 +69,9 @@ def test_the_catalog_is_complete_and_current(app, domain, tmp_path):
     statistics = _statistics(regenerated)
     # a new string is untranslated, a changed one fuzzy: either shows here
     assert "untranslated" not in statistics and "fuzzy" not in statistics, (
-        f"{app} {domain}: {statistics}; run scripts/app_messages.sh and translate the new entries")
+        f"{app} {domain}: {statistics}; run scripts/messages.sh and translate the new entries")
     assert _compiled(regenerated, tmp_path / "regenerated.mo") == committed, (
-        f"{app} {domain}: the catalog is not current (a string was added or removed); run scripts/app_messages.sh")
+        f"{app} {domain}: the catalog is not current (a string was added or removed); run scripts/messages.sh")
     assert len(committed) > 1  # the header and at least one message
 
 
