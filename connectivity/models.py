@@ -98,13 +98,19 @@ class EndReason(models.TextChoices):
     OTHER = "other", _("Other")
 
 
-class ConnectionRecordQuerySet(OUScopedQuerySet):
+class KeptByOUQuerySet(OUScopedQuerySet):
+    """Rows an OU keeps about a device (its `ou` when written): the user's OUs' rows of devices still in
+    that OU; a migrated device's earlier rows stay with the OU that wrote them, unseen by the new one."""
+
     def visible_to(self, user: AnyUser) -> Self:
-        """Sessions kept by the user's OUs of devices still in that OU (as command invocations)."""
         return super().visible_to(user).filter(device__ou_id=F("ou_id"))
 
     def writable_by(self, user: AnyUser) -> Self:
         return super().writable_by(user).filter(device__ou_id=F("ou_id"))
+
+
+class ConnectionRecordQuerySet(KeptByOUQuerySet):
+    """Sessions kept by the user's OUs of devices still in that OU (as command invocations)."""
 
 
 class ConnectionRecord(models.Model):
@@ -237,13 +243,8 @@ class CommandStatus(models.TextChoices):
     OFFLINE = "offline", _("Device offline")
 
 
-class CommandInvocationQuerySet(OUScopedQuerySet):
-    def visible_to(self, user: AnyUser) -> Self:
-        """Invocations the user's OUs issued to devices that are still in the issuing OU."""
-        return super().visible_to(user).filter(device__ou_id=F("ou_id"))
-
-    def writable_by(self, user: AnyUser) -> Self:
-        return super().writable_by(user).filter(device__ou_id=F("ou_id"))
+class CommandInvocationQuerySet(KeptByOUQuerySet):
+    """Invocations the user's OUs issued to devices that are still in the issuing OU."""
 
     def recent_for(self, device: Device, limit: int = RECENT_COMMANDS) -> list[CommandInvocation]:
         """The device's latest invocations issued by its present OU (an earlier OU's stay hidden)."""
