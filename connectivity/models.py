@@ -34,7 +34,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import OrganizationUnit
 from accounts.permissions import OUScopedQuerySet
-from assets.models import Device
+from assets.models import Device, Product
 
 if TYPE_CHECKING:
     from accounts.permissions import AnyUser
@@ -156,6 +156,63 @@ class ConnectionRecord(models.Model):
     def duration(self) -> dt.timedelta | None:
         """How long it lasted; None while open."""
         return self.ended_at - self.started_at if self.ended_at else None
+
+
+class OnlineHourQuerySet(OUScopedQuerySet):
+    """Hours of the OUs the user reads (counts only: no device is named)."""
+
+
+class OnlineHour(models.Model):
+    """How many devices of one product were online in an OU at some moment of one hour (UTC): the hourly
+    roll-up of the connection history the OU's Connectivity page charts (connectivity.rollup).
+
+    Counted by the OU that kept the records (`ConnectionRecord.ou`); a device has one product, so an OU's
+    count is the sum over its products. Hours with no device online have no row.
+    """
+
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE, related_name="+",
+                           db_index=False)
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField(verbose_name=_("hour"))
+    devices = models.PositiveIntegerField(verbose_name=_("devices online"))
+
+    objects = OnlineHourQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("online devices per hour")
+        verbose_name_plural = _("online devices per hour")
+        constraints = [models.UniqueConstraint(fields=["ou", "hour", "product"], name="online_hour_unique")]
+        indexes = [models.Index(fields=["hour"], name="online_hour_hour")]  # the roll-up's and retention's
+
+    def __str__(self) -> str:
+        return f"{self.ou_id} {self.product_id} {self.hour:%Y-%m-%d %H}:00 {self.devices}"
+
+
+class FlappingDeviceQuerySet(KeptByOUQuerySet):
+    """Ranks kept by the user's OUs, of devices still in that OU."""
+
+
+class FlappingDevice(models.Model):
+    """One of the devices of a product that started the most sessions in an OU over a period (day, week,
+    month), as the roll-up last counted them: the OU's top list reads these few rows, not the history."""
+
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE, related_name="+",
+                           db_index=False)
+    product = models.ForeignKey(Product, verbose_name=_("product"), on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, verbose_name=_("device"), on_delete=models.CASCADE, related_name="+")
+    period = models.CharField(verbose_name=_("period"), max_length=8)
+    sessions = models.PositiveIntegerField(verbose_name=_("sessions"))
+    counted_at = models.DateTimeField(verbose_name=_("counted at"))
+
+    objects = FlappingDeviceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("flapping device")
+        verbose_name_plural = _("flapping devices")
+        indexes = [models.Index(fields=["ou", "period", "-sessions"], name="flapping_rank")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.period}: {self.sessions}"
 
 
 class ValueKind(models.TextChoices):

@@ -14,5 +14,6 @@ urlpatterns = [
          name="device-measurepoints-get"),
     path("devices/<str:asset_id>/latest-data/", views.device_latest, name="device-latest"),
     path("devices/<str:asset_id>/connectivity/", views.device_connectivity, name="device-connectivity"),
+    path("connectivity/", views.ou_connectivity, name="ou-connectivity"),
     path("device-statuses/", views.device_statuses, name="device-statuses"),
 ]

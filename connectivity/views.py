@@ -1,5 +1,6 @@
 """Console pages of connectivity: the device's Services tab (issue a command, see the outcome), its
-latest data card, and live status badges for the Device Assets table."""
+latest data card, live status badges for the Device Assets table, the device's Connectivity tab and the
+OU's Connectivity page (devices online over time, the devices that flap the most)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,19 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.timezone import now
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.errors import DomainError
 from assets.access import get_device_for
-from assets.models import Device
-from assets.views.common import console_view
+from assets.models import Device, Product
+from assets.views.common import console_view, current_ou
 
 from . import services
 from .forms import measurepoint_set_service, service_form
-from .models import CommandInvocation
+from .fleet import axis_top, chart_path, most_flapping, online_series, summary_rows
+from .models import CommandInvocation, FlappingDevice, OnlineHour
 from .queries import latest_values
 from .timeline import DEFAULT_PERIOD, PERIODS, device_records, device_timeline
 
@@ -134,4 +137,32 @@ def device_connectivity(request: HttpRequest, asset_id: str) -> HttpResponse:
     return render(request, "connectivity/device_connectivity.html", {
         "device": device, "writable": writable, "tab": "connectivity", "timeline": timeline,
         "periods": periods, "period": period, "page": page,
+    })
+
+
+def _period(request: HttpRequest) -> str:
+    period = request.GET.get("period", DEFAULT_PERIOD)
+    return period if period in PERIODS else DEFAULT_PERIOD
+
+
+@console_view
+@require_GET
+def ou_connectivity(request: HttpRequest) -> HttpResponse:
+    """The current OU's devices online per hour over a period, for the OU or one product (from the hourly
+    roll-up), and its most flapping devices: a handful of queries however many devices and sessions."""
+    ou = current_ou(request)
+    period = _period(request)
+    products = list(Product.objects.in_ou(ou).only("product_key", "name").order_by("name", "pk"))
+    product = next((p for p in products if p.product_key == request.GET.get("product")), None)
+    hours = OnlineHour.objects.visible_to(request.user).filter(ou=ou)
+    ranks = FlappingDevice.objects.visible_to(request.user).filter(ou=ou)
+    if product is not None:
+        hours, ranks = hours.filter(product=product), ranks.filter(product=product)
+    series = online_series(hours, period, now())
+    top = axis_top(series.peak.devices)
+    periods = [{"name": name, "label": label} for name, (_length, label) in PERIODS.items()]
+    return render(request, "connectivity/ou_connectivity.html", {
+        "ou": ou, "period": period, "periods": periods, "products": products, "product": product,
+        "series": series, "top": top, "half": top / 2, "path": chart_path(series, top),
+        "summary": summary_rows(series), "flapping": most_flapping(ranks, period),
     })
