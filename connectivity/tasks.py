@@ -7,7 +7,7 @@ import datetime as dt
 from celery import shared_task
 from django.conf import settings
 
-from . import history, services
+from . import history, rollup, services
 from .conf import session_heartbeat_seconds
 
 MISSED_BEATS = 3
@@ -24,4 +24,19 @@ def end_stale_sessions() -> int:
 @shared_task
 def purge_connection_history() -> int:
     """Beat: delete connection records that ended more than CONNECTION_HISTORY_DAYS ago, in batches."""
-    return history.purge_old_records(dt.timedelta(days=settings.CONNECTION_HISTORY_DAYS))
+    kept = dt.timedelta(days=settings.CONNECTION_HISTORY_DAYS)
+    rollup.purge_old_hours(kept)
+    return history.purge_old_records(kept)
+
+
+@shared_task
+def roll_up_online_devices() -> int:
+    """Beat (every few minutes): recount the devices online in the hours since the last round (the OU
+    view's chart follows the fleet within one round)."""
+    return rollup.roll_up_recent()
+
+
+@shared_task
+def rank_flapping_devices() -> int:
+    """Beat (hourly): recount each period's most flapping devices per OU and product."""
+    return rollup.rank_flapping()

@@ -287,6 +287,11 @@ CELERY_BEAT_SCHEDULE["batch-expire-jobs"] = {"task": "assets.batch.tasks.expire_
 CONNECTION_HISTORY_DAYS = env_int("CONNECTION_HISTORY_DAYS", 90)
 CELERY_BEAT_SCHEDULE["connectivity-purge-history"] = {
     "task": "connectivity.tasks.purge_connection_history", "schedule": 3600.0}
+# The OU view's roll-ups of that history: devices online per hour, the most flapping devices.
+CELERY_BEAT_SCHEDULE["connectivity-roll-up-online"] = {
+    "task": "connectivity.tasks.roll_up_online_devices", "schedule": env_float("CONNECTIVITY_ROLLUP_SECONDS", 300.0)}
+CELERY_BEAT_SCHEDULE["connectivity-rank-flapping"] = {
+    "task": "connectivity.tasks.rank_flapping_devices", "schedule": 3600.0}
 EXPORT_SYNC_MAX = env_int("EXPORT_SYNC_MAX", 5_000)  # larger device exports run as a Celery job
 EXPORT_DIR = Path(os.environ.get("EXPORT_DIR") or VAR_DIR / "exports")
 EXPORT_KEEP_HOURS = env_int("EXPORT_KEEP_HOURS", 24)  # an export job's file is removed after that

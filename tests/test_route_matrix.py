@@ -162,6 +162,7 @@ ROUTES: dict[str, Guard] = {
     "devices/<str:asset_id>/measurepoints/set/": CONSOLE_MATRIX,
     "devices/<str:asset_id>/measurepoints/get/": CONSOLE_MATRIX,
     "device-statuses/": CONSOLE_MATRIX,
+    "connectivity/": CONSOLE_MATRIX,  # the current OU's devices online over time, its most flapping devices
     "audit-log/": CONSOLE_MATRIX,  # the current OU's audit log: its admins and owner
     "audit-log/export.<str:fmt>": CONSOLE_MATRIX,
     "devices/migrate/": MIGRATION_DIALOG,
@@ -209,6 +210,8 @@ ROUTES: dict[str, Guard] = {
     "api/devices/<str:asset_id>/latest-data/": API_MATRIX,
     "api/devices/<str:asset_id>/sessions/": API_MATRIX,
     "api/devices/<str:asset_id>/availability/": API_MATRIX,
+    "api/connectivity/online/": API_MATRIX,
+    "api/connectivity/flapping/": API_MATRIX,
     "api/devices/<str:asset_id>/measurepoints/set/": API_MATRIX,
     "api/devices/<str:asset_id>/measurepoints/get/": API_MATRIX,
     "api/migrations/$": MIGRATION_API_START,

@@ -59,6 +59,8 @@ BEYOND_THE_SCHEMA = {
     # a connection history's `until` must come after its `since`; a group's name must be printable (no blanks
     # only) and unique in its OU
     "GET /api/devices/{asset_id}/sessions/", "POST /api/groups/", "PATCH /api/groups/{id}/",
+    # the OU view's `ou` and `productKey` must name an OU and a product the user sees
+    "GET /api/connectivity/online/", "GET /api/connectivity/flapping/",
 }
 
 

@@ -14,6 +14,8 @@ from playwright.sync_api import Page, expect
 
 from assets import groups
 from assets.models import Device, ExportJob
+from connectivity import rollup
+from connectivity.models import ConnectionRecord
 from tests.assets.migration import fixtures
 from tests.browser.conftest import log_in
 from tracing import services as tracing
@@ -45,6 +47,12 @@ def fleet(cast, product, gateway):
     groups.add_group_devices(cast["writer"], groups.create_group(cast["writer"], product.ou, name="Pilot"), devices[:3])
     export = ExportJob.objects.create(ou=product.ou, requested_by=cast["writer"], query="tag:site=north",
                                       format="csv", total=25, progress=10)  # a big export, part written
+    # a day of sessions, counted by the OU view's roll-ups (its chart and flapping list have something to show)
+    ConnectionRecord.objects.bulk_create([ConnectionRecord(
+        device=device, ou=product.ou, session_id=f"s{i}", transport="websocket", started_at=now - timedelta(hours=i + 1),
+        ended_at=now - timedelta(hours=i + 0.5)) for i, device in enumerate(devices[:6])])
+    rollup.roll_up_hours(now - timedelta(days=1), now)
+    rollup.rank_flapping(now)
     return {"devices": devices, "gateway": gateway, "trace": trace, "group": north, "export": export}
 
 
@@ -78,6 +86,8 @@ def console_pages(fleet, product) -> list[str]:
         reverse("assets:group-create"),
         reverse("assets:group-edit", args=[fleet["group"].pk]),
         reverse("assets:export-job", args=[fleet["export"].pk]),
+        reverse("connectivity:ou-connectivity"),
+        reverse("connectivity:ou-connectivity") + f"?period=month&product={product.product_key}",
     ]
 
 

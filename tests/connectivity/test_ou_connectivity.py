@@ -5,6 +5,7 @@ isolation, a bounded number of queries, the console page and the API."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 from django.urls import reverse
@@ -211,3 +212,22 @@ def test_the_api_lists_the_flapping_devices(history, viewer, outsider, device, d
     assert body["results"][0]["sessions"] == 2 and len(body["results"]) == 2
     assert device.asset_id not in str(api_client_for(outsider).get("/api/connectivity/flapping/").json())
     assert_error(client.get("/api/connectivity/flapping/", {"limit": 0}), 400)
+
+
+# --- the beat and the command --------------------------------------------------------------------------
+
+def test_the_beat_tasks_and_the_command_fill_the_roll_ups(device, settings):
+    from django.core.management import call_command
+
+    from connectivity import tasks
+
+    at = now()
+    ConnectionRecord.objects.create(device=device, ou=device.ou, session_id="s", transport="websocket",
+                                    started_at=at - dt.timedelta(days=3))
+    assert tasks.roll_up_online_devices() == 2
+    assert tasks.rank_flapping_devices() == 2  # the week's and the month's
+    call_command("roll_up_connectivity", "--days", "2", stdout=io.StringIO())
+    assert OnlineHour.objects.count() == 49
+    OnlineHour.objects.filter(hour=rollup.hour_of(at)).update(hour=at - dt.timedelta(days=200))
+    tasks.purge_connection_history()
+    assert OnlineHour.objects.count() == 48

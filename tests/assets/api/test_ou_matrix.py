@@ -45,6 +45,21 @@ def disable(w: SimpleNamespace) -> None:
     services.disable_device(w.cast["writer"], w.device)
 
 
+def online_history(w: SimpleNamespace) -> None:
+    """Acme's device online since an hour ago, counted by the roll-ups (the outsider's answers: none of it)."""
+    import datetime as dt
+
+    from django.utils.timezone import now
+
+    from connectivity import rollup
+    from connectivity.models import ConnectionRecord
+
+    ConnectionRecord.objects.create(device=w.device, ou=w.acme, session_id="s", transport="websocket",
+                                    started_at=now() - dt.timedelta(hours=1))
+    rollup.roll_up_recent()
+    rollup.rank_flapping()
+
+
 def device(suffix: str = "") -> Callable[[SimpleNamespace], str]:
     return lambda w: f"/api/devices/{w.device.asset_id}/{suffix}"
 
@@ -113,6 +128,11 @@ ENDPOINTS = [
     Endpoint("latest data", "get", device("latest-data/")),
     Endpoint("sessions", "get", device("sessions/")),
     Endpoint("availability", "get", device("availability/")),
+    # the OUs the user sees: the outsider's counts and list hold nothing of Acme
+    Endpoint("online devices", "get", lambda w: "/api/connectivity/online/", collection=True, setup=online_history,
+             rows=lambda response: [b for b in response.json()["buckets"] if b["devicesOnline"]]),
+    Endpoint("flapping devices", "get", lambda w: "/api/connectivity/flapping/", collection=True,
+             setup=online_history),
     Endpoint("measure point set", "post", device("measurepoints/set/"), write=True,
              body=lambda w: {"values": {"power": 1}}),
     Endpoint("measure point get", "post", device("measurepoints/get/"), write=True, body=lambda w: {}),

@@ -65,6 +65,8 @@ CURRENT_OU_PAGES = [
     ("assets:group-list", lambda o: "", lambda o: reverse("assets:group-detail", args=[o["group"].pk])),
     ("assets:group-query-check", lambda o: "?query=key:inv-0001", lambda o: "Valid query: 1 device matches now."),
     ("assets:device-export", lambda o: "?format=csv", lambda o: o["device"].device_key),  # the current OU's devices
+    # the OU's Connectivity page: its products in the selector (the chart and list: tests/connectivity)
+    ("connectivity:ou-connectivity", lambda o: "", lambda o: o["product"].product_key),
 ]
 # New … pages create in the current OU: writers of it only; the outsider's is for Globex
 CREATE_PAGES = [
