@@ -21,8 +21,8 @@ from assets.models import Device, Product
 from assets.views.common import console_view, current_ou
 
 from . import services
-from .forms import measurepoint_set_service, service_form
 from .fleet import axis_top, chart_path, most_flapping, online_series, summary_rows
+from .forms import measurepoint_set_service, service_form
 from .models import CommandInvocation, FlappingDevice, OnlineHour
 from .queries import latest_values
 from .timeline import DEFAULT_PERIOD, PERIODS, device_records, device_timeline

@@ -49,8 +49,9 @@ def fleet(cast, product, gateway):
                                       format="csv", total=25, progress=10)  # a big export, part written
     # a day of sessions, counted by the OU view's roll-ups (its chart and flapping list have something to show)
     ConnectionRecord.objects.bulk_create([ConnectionRecord(
-        device=device, ou=product.ou, session_id=f"s{i}", transport="websocket", started_at=now - timedelta(hours=i + 1),
-        ended_at=now - timedelta(hours=i + 0.5)) for i, device in enumerate(devices[:6])])
+        device=device, ou=product.ou, session_id=f"s{i}", transport="websocket",
+        started_at=now - timedelta(hours=i + 1), ended_at=now - timedelta(hours=i + 0.5))
+        for i, device in enumerate(devices[:6])])
     rollup.roll_up_hours(now - timedelta(days=1), now)
     rollup.rank_flapping(now)
     return {"devices": devices, "gateway": gateway, "trace": trace, "group": north, "export": export}
