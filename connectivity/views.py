@@ -160,9 +160,10 @@ def ou_connectivity(request: HttpRequest) -> HttpResponse:
         hours, ranks = hours.filter(product=product), ranks.filter(product=product)
     series = online_series(hours, period, now())
     top = axis_top(series.peak.devices)
+    summary = summary_rows(series)
     periods = [{"name": name, "label": label} for name, (_length, label) in PERIODS.items()]
     return render(request, "connectivity/ou_connectivity.html", {
         "ou": ou, "period": period, "periods": periods, "products": products, "product": product,
         "series": series, "top": top, "half": top / 2, "path": chart_path(series, top),
-        "summary": summary_rows(series), "flapping": most_flapping(ranks, period),
+        "summary": summary, "hourly": len(summary) == len(series.buckets), "flapping": most_flapping(ranks, period),
     })
