@@ -146,7 +146,7 @@ def main() -> None:
     viewer, product = build()
 
     at = now()
-    spent, _ = once(lambda: rollup.online_counts(rollup.hour_of(at) - dt.timedelta(days=15)))
+    spent, _ = once(lambda: rollup.online_counts([rollup.hour_of(at) - dt.timedelta(days=15)]))
     print(f"one hour counted from the history (mid-month): {spent:.0f} ms — a raw month's chart would pay it "
           f"720 times (≈ {spent * 720 / 1000:.0f} s)", flush=True)
     spent, hours = once(lambda: rollup.roll_up_hours(at - dt.timedelta(days=DAYS), at))
