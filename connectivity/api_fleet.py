@@ -3,6 +3,7 @@ every OU the user sees or one (`ou`), for all products or one (`productKey`). Re
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db.models import QuerySet
@@ -79,6 +80,11 @@ class OnlineSerializer(serializers.Serializer):
                                                     "running now, as of the last roll-up (every few minutes).")
 
 
+def utc(moment: dt.datetime) -> str:
+    """As the API's DateTimeFields write UTC times: ISO 8601 with Z."""
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 class OnlineDevicesView(APIView):
     @extend_schema(operation_id="connectivity_online", summary="Devices online per hour over a period",
                    description="How many devices of the OUs you see (or of `ou`, of `productKey`) had a session "
@@ -87,9 +93,10 @@ class OnlineDevicesView(APIView):
     def get(self, request: Request) -> Response:
         scope = read_scope(request, ScopeSerializer)
         series = online_series(scoped(OnlineHour.objects.visible_to(request.user), scope), scope["period"], now())
-        return Response(OnlineSerializer({
-            "period": series.period, "start": series.start, "end": series.end,
-            "bucketSeconds": int(HOUR.total_seconds()), "buckets": series.buckets}).data)
+        # written out rather than through BucketSerializer: 720 buckets a month cost it ~30 ms
+        return Response({"period": series.period, "start": utc(series.start), "end": utc(series.end),
+                         "bucketSeconds": int(HOUR.total_seconds()),
+                         "buckets": [{"start": utc(b.start), "devicesOnline": b.devices} for b in series.buckets]})
 
 
 class FlappingRowSerializer(serializers.Serializer):

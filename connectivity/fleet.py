@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import QuerySet, Sum
-from django.utils.timezone import localtime
+from django.utils.timezone import get_current_timezone
 
 from .models import FlappingDevice, OnlineHour
 from .rollup import HOUR, hour_of
@@ -62,9 +62,9 @@ def online_series(hours: QuerySet[OnlineHour], period: str, at: dt.datetime) -> 
     last = hour_of(at)
     count = int(PERIODS[period][0] / HOUR)
     first = last - (count - 1) * HOUR
+    # aware datetimes hash by their instant: the database's hours find the keys whatever their tzinfo
     counted = dict(hours.filter(hour__gte=first, hour__lte=last).values("hour").order_by()
                    .annotate(total=Sum("devices")).values_list("hour", "total"))
-    counted = {hour_of(hour): total for hour, total in counted.items()}
     return OnlineSeries(period, [Bucket(first + i * HOUR, int(counted.get(first + i * HOUR, 0)))
                                  for i in range(count)])
 
@@ -85,8 +85,9 @@ def summary_rows(series: OnlineSeries) -> list[SummaryRow]:
         return [SummaryRow(b.start, b.end, b.devices, b.devices) for b in series.buckets]
     rows: list[SummaryRow] = []
     day = None
+    zone = get_current_timezone()  # once: localtime() looks it up at every call
     for bucket in series.buckets:
-        local_day = localtime(bucket.start).date()
+        local_day = bucket.start.astimezone(zone).date()
         if rows and local_day == day:
             last = rows[-1]
             rows[-1] = SummaryRow(last.start, bucket.end, min(last.low, bucket.devices), max(last.high, bucket.devices))
