@@ -59,6 +59,9 @@ BEYOND_THE_SCHEMA = {
     # a connection history's `until` must come after its `since`; a group's name must be printable (no blanks
     # only) and unique in its OU
     "GET /api/devices/{asset_id}/sessions/", "POST /api/groups/", "PATCH /api/groups/{id}/",
+    # a job's params are checked per action, its selection must match devices the user may change, its stages
+    # grow, waiting for offline devices needs a deadline in the future
+    "POST /api/jobs/",
 }
 
 
