@@ -26,7 +26,7 @@ WIDTHS = [360, 1400]
 
 
 @pytest.fixture
-def fleet(cast, product, gateway):
+def fleet(cast, product, gateway, monkeypatch):
     devices = [Device.objects.create(ou=product.ou, product=product, device_key=f"inverter-with-a-long-key-{i:03d}",
                                      name=f"Rooftop solar inverter number {i:03d}", attributes={"serial": f"S{i}"},
                                      tags={"site": "north"}) for i in range(25)]
@@ -45,7 +45,14 @@ def fleet(cast, product, gateway):
     groups.add_group_devices(cast["writer"], groups.create_group(cast["writer"], product.ou, name="Pilot"), devices[:3])
     export = ExportJob.objects.create(ou=product.ou, requested_by=cast["writer"], query="tag:site=north",
                                       format="csv", total=25, progress=10)  # a big export, part written
-    return {"devices": devices, "gateway": gateway, "trace": trace, "group": north, "export": export}
+    from fleet import engine, tasks
+    from fleet import services as fleet_services
+
+    monkeypatch.setattr(tasks.run_job, "delay", lambda job_id: None)  # no worker here: one step, run below
+    job = fleet_services.start_job(cast["writer"], product.ou, action="add_tags", params={"tags": {"fw": "2"}},
+                                   asset_ids=[d.asset_id for d in devices[:10]], stages=[10, 50])
+    engine.run_step(job.pk, "screens")  # part done: the page shows progress and polls
+    return {"devices": devices, "gateway": gateway, "trace": trace, "group": north, "export": export, "job": job}
 
 
 def console_pages(fleet, product) -> list[str]:
@@ -78,6 +85,10 @@ def console_pages(fleet, product) -> list[str]:
         reverse("assets:group-create"),
         reverse("assets:group-edit", args=[fleet["group"].pk]),
         reverse("assets:export-job", args=[fleet["export"].pk]),
+        reverse("fleet:job-list"),
+        reverse("fleet:job-create") + f"?asset_ids={device.asset_id}",
+        reverse("fleet:job-create") + "?q=inverter",
+        reverse("fleet:job-detail", args=[fleet["job"].public_id]),
     ]
 
 
