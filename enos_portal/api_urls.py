@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("tracing.api_urls")),
     path("", include("connectivity.api_urls")),
     path("", include("observability.api_urls")),
+    path("", include("fleet.api_urls")),
     path("", include("assets.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # the split view serves Swagger UI's start script as a file (?script), not inline: the CSP allows no inline script

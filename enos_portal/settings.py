@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "tracing",
     "connectivity",
     "observability",
+    "fleet",
 ]
 
 MIDDLEWARE = [
@@ -295,6 +296,14 @@ CELERY_BEAT_SCHEDULE["connectivity-rank-flapping"] = {
 EXPORT_SYNC_MAX = env_int("EXPORT_SYNC_MAX", 5_000)  # larger device exports run as a Celery job
 EXPORT_DIR = Path(os.environ.get("EXPORT_DIR") or VAR_DIR / "exports")
 EXPORT_KEEP_HOURS = env_int("EXPORT_KEEP_HOURS", 24)  # an export job's file is removed after that
+# Bulk jobs: a claim's lease (a killed worker's executions are taken again once it expires), the sweep that
+# restarts jobs no worker drives, and how many executions one step claims.
+FLEET_LEASE_SECONDS = env_float("FLEET_LEASE_SECONDS", 60.0)
+FLEET_DRIVER_STALE_SECONDS = env_float("FLEET_DRIVER_STALE_SECONDS", 30.0)
+FLEET_CHUNK = env_int("FLEET_CHUNK", 50)
+FLEET_SLICE_SECONDS = env_float("FLEET_SLICE_SECONDS", 20.0)  # one task drives a job this long, then hands on
+CELERY_BEAT_SCHEDULE["fleet-resume-jobs"] = {"task": "fleet.tasks.resume_jobs",
+                                             "schedule": env_float("FLEET_SWEEP_SECONDS", 10.0)}
 CELERY_BEAT_SCHEDULE["export-expire-jobs"] = {"task": "assets.export.tasks.expire_exports", "schedule": 3600.0}
 
 # --- Message tracing --------------------------------------------------------------------------

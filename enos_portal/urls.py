@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("tracing.urls")),
     path("", include("connectivity.urls")),
     path("", include("observability.urls")),
+    path("", include("fleet.urls")),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the header's language switch
     path("admin/", admin.site.urls),
     path("api/", include("enos_portal.api_urls")),

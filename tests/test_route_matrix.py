@@ -49,7 +49,7 @@ def _console_placeholders() -> dict[str, object]:
     acme = _placeholder(ou_id="o1", name="Acme")
     return {"acme": acme, "device": _placeholder(asset_id="A1", ou=acme), "gateway": _placeholder(asset_id="G1"),
             "product": _placeholder(product_key="P1"), "model": _placeholder(pk=1, model_id="m1"),
-            "group": _placeholder(pk=1)}
+            "group": _placeholder(pk=1), "job": _placeholder(public_id="job-0123456789abcdef")}
 
 
 def _tracing_api_urls() -> list[str]:
@@ -145,6 +145,12 @@ ROUTES: dict[str, Guard] = {
     "groups/<int:pk>/delete/": CONSOLE_MATRIX,
     "groups/<int:pk>/devices/add/": CONSOLE_MATRIX,
     "groups/<int:pk>/devices/remove/": CONSOLE_MATRIX,
+    "jobs/": CONSOLE_MATRIX,
+    "jobs/new/": CONSOLE_MATRIX,
+    "jobs/<str:public_id>/": CONSOLE_MATRIX,
+    "jobs/<str:public_id>/progress/": CONSOLE_MATRIX,
+    "jobs/<str:public_id>/cancel/": CONSOLE_MATRIX,
+    "jobs/<str:public_id>/export/": CONSOLE_MATRIX,
     "products/": CONSOLE_MATRIX,
     "products/new/": CONSOLE_MATRIX,
     "products/<str:product_key>/": CONSOLE_MATRIX,
@@ -205,6 +211,11 @@ ROUTES: dict[str, Guard] = {
     "api/groups/$": API_MATRIX,
     "api/groups/(?P<pk>[0-9]+)/$": API_MATRIX,
     "api/groups/(?P<pk>[0-9]+)/devices/$": API_MATRIX,
+    "api/jobs/$": API_MATRIX,
+    "api/jobs/(?P<pk>job-[0-9a-f]{16})/$": API_MATRIX,
+    "api/jobs/(?P<pk>job-[0-9a-f]{16})/cancel/$": API_MATRIX,
+    "api/jobs/(?P<pk>job-[0-9a-f]{16})/executions/$": API_MATRIX,
+    "api/jobs/(?P<pk>job-[0-9a-f]{16})/executions/export/$": API_MATRIX,
     "api/devices/<str:asset_id>/services/<str:identifier>/invoke/": API_MATRIX,
     "api/devices/<str:asset_id>/services/invocations/": API_MATRIX,
     "api/devices/<str:asset_id>/latest-data/": API_MATRIX,

@@ -37,6 +37,7 @@ from assets.groups import create_group
 from assets.models import Device, ExportJob, ModelShare, ProductShare
 from assets.services import share_product
 from connectivity.models import CommandInvocation, ConnectionRecord, DeviceSession
+from fleet.services import start_job
 from tests.conftest import client_for, make_user
 from tracing.models import MessageTrace
 
@@ -105,6 +106,7 @@ def world(acme, globex, owner, writer, outsider, thing_model, product, device, g
         "auth.Group": acme_team, "authtoken.TokenProxy": TokenProxy.objects.get(user=writer),
         **one_per_device(device, writer),
         "assets.DeviceGroup": create_group(writer, acme, name="acme group"),
+        "fleet.Job": start_job(writer, acme, action="disable", asset_ids=[device.asset_id]),
     }
     hidden = {
         "accounts.User": outsider, "accounts.OrganizationUnit": globex,
@@ -119,6 +121,7 @@ def world(acme, globex, owner, writer, outsider, thing_model, product, device, g
         "auth.Group": globex_team, "authtoken.TokenProxy": TokenProxy.objects.get(user=outsider),
         **one_per_device(globex_device, outsider),
         "assets.DeviceGroup": create_group(outsider, globex, name="globex group"),
+        "fleet.Job": start_job(outsider, globex, action="disable", asset_ids=[globex_device.asset_id]),
     }
     return {"shown": shown, "hidden": hidden}
 

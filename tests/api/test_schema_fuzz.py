@@ -61,6 +61,9 @@ BEYOND_THE_SCHEMA = {
     "GET /api/devices/{asset_id}/sessions/", "POST /api/groups/", "PATCH /api/groups/{id}/",
     # the OU view's `ou` and `productKey` must name an OU and a product the user sees
     "GET /api/connectivity/online/", "GET /api/connectivity/flapping/",
+    # a job's params are checked per action, its selection must match devices the user may change, its stages
+    # grow, waiting for offline devices needs a deadline in the future
+    "POST /api/jobs/",
 }
 
 

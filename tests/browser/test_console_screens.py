@@ -28,7 +28,7 @@ WIDTHS = [360, 1400]
 
 
 @pytest.fixture
-def fleet(cast, product, gateway):
+def fleet(cast, product, gateway, monkeypatch):
     devices = [Device.objects.create(ou=product.ou, product=product, device_key=f"inverter-with-a-long-key-{i:03d}",
                                      name=f"Rooftop solar inverter number {i:03d}", attributes={"serial": f"S{i}"},
                                      tags={"site": "north"}) for i in range(25)]
@@ -54,7 +54,14 @@ def fleet(cast, product, gateway):
         for i, device in enumerate(devices[:6])])
     rollup.roll_up_hours(now - timedelta(days=1), now)
     rollup.rank_flapping(now)
-    return {"devices": devices, "gateway": gateway, "trace": trace, "group": north, "export": export}
+    from fleet import engine, tasks
+    from fleet import services as fleet_services
+
+    monkeypatch.setattr(tasks.run_job, "delay", lambda job_id: None)  # no worker here: one step, run below
+    job = fleet_services.start_job(cast["writer"], product.ou, action="add_tags", params={"tags": {"fw": "2"}},
+                                   asset_ids=[d.asset_id for d in devices[:10]], stages=[10, 50])
+    engine.run_step(job.pk, "screens")  # part done: the page shows progress and polls
+    return {"devices": devices, "gateway": gateway, "trace": trace, "group": north, "export": export, "job": job}
 
 
 def console_pages(fleet, product) -> list[str]:
@@ -89,6 +96,10 @@ def console_pages(fleet, product) -> list[str]:
         reverse("assets:export-job", args=[fleet["export"].pk]),
         reverse("connectivity:ou-connectivity"),
         reverse("connectivity:ou-connectivity") + f"?period=month&product={product.product_key}",
+        reverse("fleet:job-list"),
+        reverse("fleet:job-create") + f"?asset_ids={device.asset_id}",
+        reverse("fleet:job-create") + "?q=inverter",
+        reverse("fleet:job-detail", args=[fleet["job"].public_id]),
     ]
 
 

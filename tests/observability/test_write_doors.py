@@ -28,12 +28,13 @@ from tests.assets.api.conftest import spare_model as spare_model  # noqa: F401 -
 from tests.assets.api.conftest import spare_product as spare_product  # noqa: F401
 from tests.assets.api.test_ou_matrix import ENDPOINTS, attach
 from tests.assets.api.test_ou_matrix import device_group as device_group  # noqa: F401 - the world holds a group
+from tests.assets.api.test_ou_matrix import fleet_job as fleet_job  # noqa: F401 - and a job
 from tests.assets.api.test_ou_matrix import world as world  # noqa: F401 - the matrix's fixture
 from tests.assets.console.test_console_matrix import WRITE_PAGES
 from tests.assets.console.test_console_matrix import objects as objects  # noqa: F401 - the matrix's fixture
 from tests.test_route_matrix import ADMIN_PREFIX, ALL_ROUTES
 
-APPS = ("accounts", "assets", "tracing", "connectivity", "observability")
+APPS = ("accounts", "assets", "tracing", "connectivity", "observability", "fleet")
 # service modules not named services
 SERVICE_MODULES = {"assets.groups"}
 
@@ -216,6 +217,12 @@ def _export(w: SimpleNamespace) -> None:
     services.start_job(w.writer, w.acme, source="api", params={}, query="", fmt="csv", total=1)
 
 
+def _fleet_job(w: SimpleNamespace):
+    from fleet import services
+
+    return services.start_job(w.writer, w.acme, action="disable", asset_ids=[w.device.asset_id])
+
+
 # "module.function": (run it as a writer/owner, the action its audit event has)
 WRITES: dict[str, tuple[Callable[[SimpleNamespace], None], str]] = {
     "accounts.services.create_ou": (_accounts("create_ou", lambda w: "Initech", lambda w: w.viewer,
@@ -277,6 +284,9 @@ WRITES: dict[str, tuple[Callable[[SimpleNamespace], None], str]] = {
                                              .record_export(w.writer, w.acme, "", "csv", 1), "device.export"),
     "assets.export.services.start_job": (_export, "device.export"),
     "tracing.services.start_trace": (_trace, "trace.start"),
+    "fleet.services.start_job": (_fleet_job, "job.start"),
+    "fleet.services.cancel_job": (lambda w: __import__("fleet.services").services.cancel_job(w.writer, _fleet_job(w)),
+                                  "job.cancel"),
     "tracing.services.extend_trace": (lambda w: __import__("tracing.services").services.extend_trace(
         w.writer, _trace(w), timedelta(minutes=10)), "trace.extend"),
     "tracing.services.stop_trace": (lambda w: __import__("tracing.services").services.stop_trace(
@@ -297,6 +307,7 @@ READS = {
     "tracing.services.require_write": "a permission check",
     "assets.migration.services.get_request_for": "reads the actor's own request",
     "assets.groups.check_query": "validates a dynamic group's query",
+    "fleet.services.select_devices": "reads the devices a job would act on",
     "assets.migration.services.selected_devices": "reads the devices a move would take",
     # counts a wrong try on the request itself (5 kill it); the move it allows is audited when confirmed
     "assets.migration.services.check_code": "checks a code without using it up",
@@ -383,6 +394,7 @@ QUIET_WRITES = {
     "groups/new/": "the form of create_group",
     "groups/<int:pk>/edit/": "the form of update_group",
     "groups/add-selection/": "the form of add_group_devices (or create_group with the selection)",
+    "jobs/new/": "the form of start_job",
     # pages whose views only read, whatever the method (no require_http_methods on them)
     "devices/": "the device table",
     "devices/<str:asset_id>/": "a device's details",

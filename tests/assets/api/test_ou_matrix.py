@@ -136,6 +136,14 @@ ENDPOINTS = [
     Endpoint("measure point set", "post", device("measurepoints/set/"), write=True,
              body=lambda w: {"values": {"power": 1}}),
     Endpoint("measure point get", "post", device("measurepoints/get/"), write=True, body=lambda w: {}),
+    Endpoint("job list", "get", lambda w: "/api/jobs/", collection=True),
+    Endpoint("job create", "post", lambda w: "/api/jobs/", write=True, ok=201,
+             body=lambda w: {"ouId": w.acme.ou_id, "action": "add_tags", "params": {"tags": {"a": "b"}},
+                             "assetIds": [w.device.asset_id]}),
+    Endpoint("job retrieve", "get", lambda w: f"/api/jobs/{w.job.public_id}/"),
+    Endpoint("job executions", "get", lambda w: f"/api/jobs/{w.job.public_id}/executions/"),
+    Endpoint("job executions export", "get", lambda w: f"/api/jobs/{w.job.public_id}/executions/export/"),
+    Endpoint("job cancel", "post", lambda w: f"/api/jobs/{w.job.public_id}/cancel/", write=True),
 ]
 
 
@@ -159,7 +167,8 @@ def placeholder(**fields: str) -> SimpleNamespace:
 PLACEHOLDER_WORLD = SimpleNamespace(
     acme=placeholder(ou_id="o1"), thing_model=placeholder(model_id="m1"), spare_model=placeholder(model_id="m2"),
     product=placeholder(product_key="P1"), spare_product=placeholder(product_key="P2"),
-    device=placeholder(asset_id="A1", device_key="d1"), gateway=placeholder(asset_id="G1"), group=placeholder(pk=1))
+    device=placeholder(asset_id="A1", device_key="d1"), gateway=placeholder(asset_id="G1"), group=placeholder(pk=1),
+    job=placeholder(public_id="job-0123456789abcdef"))
 
 
 def expected_status(endpoint: Endpoint, role: str) -> int:
@@ -180,10 +189,18 @@ def device_group(writer, acme, device):
 
 
 @pytest.fixture
+def fleet_job(writer, acme, device):
+    from fleet.services import start_job
+
+    return start_job(writer, acme, action="add_tags", params={"tags": {"a": "b"}}, asset_ids=[device.asset_id])
+
+
+@pytest.fixture
 def world(cast, acme, thing_model, product, device, gateway, spare_product, spare_model,
-          device_group) -> SimpleNamespace:
+          device_group, fleet_job) -> SimpleNamespace:
     return SimpleNamespace(acme=acme, thing_model=thing_model, product=product, device=device, gateway=gateway,
-                           spare_product=spare_product, spare_model=spare_model, group=device_group, cast=cast)
+                           spare_product=spare_product, spare_model=spare_model, group=device_group, job=fleet_job,
+                           cast=cast)
 
 
 @pytest.mark.django_db

@@ -32,6 +32,9 @@ READ_PAGES = [
     ("connectivity:device-services", lambda o: [o["device"].asset_id]),
     ("connectivity:device-latest", lambda o: [o["device"].asset_id]),
     ("connectivity:device-connectivity", lambda o: [o["device"].asset_id]),
+    ("fleet:job-detail", lambda o: [o["job"].public_id]),
+    ("fleet:job-progress", lambda o: [o["job"].public_id]),
+    ("fleet:job-export", lambda o: [o["job"].public_id]),
 ]
 # (url name, url args builder, method): writers only
 WRITE_PAGES = [
@@ -54,6 +57,7 @@ WRITE_PAGES = [
     ("connectivity:device-invoke", lambda o: [o["device"].asset_id, "restart"], "post"),
     ("connectivity:device-measurepoints-set", lambda o: [o["device"].asset_id], "post"),
     ("connectivity:device-measurepoints-get", lambda o: [o["device"].asset_id], "post"),
+    ("fleet:job-cancel", lambda o: [o["job"].public_id], "post"),
 ]
 # (url name, query string builder, what of Acme the page shows to Acme's members): lists of the current OU
 CURRENT_OU_PAGES = [
@@ -67,6 +71,7 @@ CURRENT_OU_PAGES = [
     ("assets:device-export", lambda o: "?format=csv", lambda o: o["device"].device_key),  # the current OU's devices
     # the OU's Connectivity page: its products in the selector (the chart and list: tests/connectivity)
     ("connectivity:ou-connectivity", lambda o: "", lambda o: o["product"].product_key),
+    ("fleet:job-list", lambda o: "", lambda o: o["job"].public_id),
 ]
 # New … pages create in the current OU: writers of it only; the outsider's is for Globex
 CREATE_PAGES = [
@@ -75,6 +80,7 @@ CREATE_PAGES = [
     ("assets:model-create", lambda o: o["acme"].ou_id),
     ("assets:group-create", lambda o: o["acme"].ou_id),
     ("assets:group-add-selection", lambda o: o["acme"].ou_id),
+    ("fleet:job-create", lambda o: o["acme"].ou_id),
 ]
 
 
@@ -103,10 +109,12 @@ def console_urls(o: Objects) -> list[str]:
 @pytest.fixture
 def objects(cast, acme, device, gateway, product, thing_model, writer) -> Objects:
     from assets.groups import create_group
+    from fleet.services import start_job
 
     group = create_group(writer, acme, name="picked in the console")
+    job = start_job(writer, acme, action="disable", asset_ids=[device.asset_id])
     return {"acme": acme, "device": device, "gateway": gateway, "product": product, "model": thing_model,
-            "group": group}
+            "group": group, "job": job}
 
 
 @pytest.mark.parametrize(("name", "args"), READ_PAGES)

@@ -1,0 +1,172 @@
+"""What each job action does to a chunk of devices: the one mapping from action to callable.
+
+Every adapter takes the job's actor, the chunk's devices, the job's parameters and the job's id, and returns
+an Outcome (done ids, failed {id: message}, skipped {id: message}). The adapters of the asset actions call
+the per-device services of assets (each audited; the engine stamps the job's id on their audit events as the
+request ID). They run inside the engine's transaction that also records the executions' outcomes, so a
+worker killed mid-chunk leaves neither. Set-based versions (assets.bulk, same shape) can replace them here.
+
+The actions that talk to devices (invoke a service, set measure points) cannot run in a transaction: they
+send every command of the chunk first, then wait for the replies together until the per-execution timeout.
+Migrate is not a job action: it is the console's Move flow with its SMS code (assets.migration).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from accounts.errors import DomainError
+from assets import services as asset_services
+from assets.models import Device
+from connectivity import services as connectivity_services
+from connectivity.models import CommandInvocation, CommandStatus
+from tracing import services as tracing_services
+
+from .models import JobAction
+
+
+@dataclass
+class Outcome:
+    done: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    skipped: dict[int, str] = field(default_factory=dict)
+    # device id → command invocation id, for the actions that reach devices
+    invocations: dict[int, int] = field(default_factory=dict)
+    retryable: set[int] = field(default_factory=set)  # failures worth another attempt (timeouts, device errors)
+
+
+def _message(error: Exception) -> str:
+    return str(getattr(error, "message", "") or error)[:500]
+
+
+def _each(devices: list[Device], act: Callable[[Device], Any]) -> Outcome:
+    outcome = Outcome()
+    for device in devices:
+        pk = device.pk  # a deleted instance forgets its pk
+        try:
+            act(device)
+        except DomainError as error:
+            outcome.failed[pk] = _message(error)
+        else:
+            outcome.done.append(pk)
+    return outcome
+
+
+def enable_devices(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
+    return _each(devices, lambda device: asset_services.enable_device(actor, device))
+
+
+def disable_devices(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
+    return _each(devices, lambda device: asset_services.disable_device(actor, device))
+
+
+def delete_devices(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
+    return _each(devices, lambda device: asset_services.delete_device(actor, device))
+
+
+def add_tags(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
+    tags = dict(params.get("tags") or {})
+    return _each(devices, lambda device: asset_services.update_device(actor, device, tags={**device.tags, **tags}))
+
+
+def remove_tags(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
+    keys = set(params.get("keys") or [])
+
+    def remove(device: Device) -> None:
+        kept = {key: value for key, value in device.tags.items() if key not in keys}
+        if kept != device.tags:
+            asset_services.update_device(actor, device, tags=kept)
+
+    return _each(devices, remove)
+
+
+def set_attributes(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
+    values = dict(params.get("attributes") or {})
+    return _each(devices, lambda device: asset_services.update_device(
+        actor, device, attributes={**device.attributes, **values}))
+
+
+def start_traces(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
+    duration = timedelta(minutes=float(params.get("minutes") or 10))
+    return _each(devices, lambda device: tracing_services.start_trace(actor, device, duration))
+
+
+# --- actions that reach devices ---------------------------------------------------------------------
+
+def _send(actor: Any, device: Device, params: dict, timeout: float) -> CommandInvocation:
+    if "service" in params:
+        return connectivity_services.invoke_service(actor, device, params["service"], params.get("params") or {},
+                                                    timeout=timeout, wait=False)
+    # connectivity sends measure points only waiting for the reply: one device at a time (see the README)
+    return connectivity_services.set_measurepoints(actor, device, params.get("values") or {}, timeout=timeout)
+
+
+def command_devices(actor: Any, devices: list[Device], params: dict, *, job_id: str, timeout: float,
+                    known: dict[int, int] | None = None,
+                    sent: Callable[[dict[int, int]], None] | None = None) -> Outcome:
+    """Send the chunk's commands, then wait for all replies until `timeout`. `known`: invocations sent by an
+    earlier attempt whose worker stopped (device id → invocation id): those are waited for, not sent again.
+    `sent` is told the invocations before the wait, so a worker killed while waiting leaves them known."""
+    outcome = Outcome()
+    known = known or {}
+    for device in devices:
+        if device.pk in known:
+            outcome.invocations[device.pk] = known[device.pk]
+            continue
+        try:
+            invocation = _send(actor, device, params, timeout)
+        except DomainError as error:
+            outcome.failed[device.pk] = _message(error)
+            continue
+        outcome.invocations[device.pk] = invocation.pk
+    if sent is not None:
+        sent(outcome.invocations)
+    deadline = time.monotonic() + timeout
+    waiting = dict(outcome.invocations)
+    pause = 0.05
+    while waiting:
+        rows = CommandInvocation.objects.filter(pk__in=list(waiting.values())).exclude(
+            status=CommandStatus.PENDING).values_list("device_id", "status", "message", "code")
+        for device_id, status, message, code in rows:
+            waiting.pop(device_id, None)
+            _settle(outcome, device_id, status, message, code)
+        if not waiting or time.monotonic() >= deadline:
+            break
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+        pause = min(pause * 1.5, 0.5)
+    for device_id, invocation_id in waiting.items():  # no reply in time: close them as the console does
+        invocation = connectivity_services.wait_for_reply(CommandInvocation.objects.get(pk=invocation_id), 0)
+        _settle(outcome, device_id, invocation.status, invocation.message, invocation.code)
+    return outcome
+
+
+def _settle(outcome: Outcome, device_id: int, status: str, message: str, code: int | None) -> None:
+    if status == CommandStatus.OK:
+        outcome.done.append(device_id)
+    elif status == CommandStatus.OFFLINE:
+        outcome.skipped[device_id] = _("The device is offline: the command was not sent.")
+    else:
+        text = f"{code}: {message}" if code is not None else message
+        outcome.failed[device_id] = text[:500]
+        outcome.retryable.add(device_id)
+
+
+ASSET_ACTIONS: dict[str, Callable[..., Outcome]] = {
+    JobAction.ENABLE: enable_devices,
+    JobAction.DISABLE: disable_devices,
+    JobAction.DELETE: delete_devices,
+    JobAction.ADD_TAGS: add_tags,
+    JobAction.REMOVE_TAGS: remove_tags,
+    JobAction.SET_ATTRIBUTES: set_attributes,
+    JobAction.START_TRACE: start_traces,
+}
+COMMAND_ACTIONS: dict[str, Callable[..., Outcome]] = {
+    JobAction.INVOKE_SERVICE: command_devices,
+    JobAction.SET_MEASUREPOINTS: command_devices,
+}

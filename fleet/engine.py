@@ -1,0 +1,305 @@
+"""The job engine: plain functions the Celery tasks call (and tests call directly).
+
+`run_step(job_id)` does one step of a job: it claims a chunk of executions of the current stage with a
+conditional UPDATE that stamps a fresh claim token (so the claim is atomic on every database; on PostgreSQL
+the candidates are picked with SELECT … FOR UPDATE SKIP LOCKED so concurrent workers do not collide), runs
+the action on them, records the outcomes, and checks the abort criteria. A claim holds a lease: a claim whose
+lease expired (its worker died) is taken again once; a second loss fails the execution. An execution that is
+done is never claimed again, and the asset actions run in the same transaction that records their outcome,
+so a worker killed mid-chunk leaves neither and the retry runs each device once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils.timezone import now
+
+from accounts import audit
+from accounts.actors import SYSTEM
+from assets.models import Device
+from connectivity.models import CommandInvocation
+
+from . import actions
+from .models import (
+    FINISHED_JOB_STATES,
+    ExecutionState,
+    Job,
+    JobExecution,
+    JobState,
+    OfflinePolicy,
+)
+
+LOST_TWICE = "The worker running it stopped twice: not tried again."
+OFFLINE = "The device is offline."
+DEADLINE = "The deadline passed before the device came online."
+GONE = "The device no longer exists in this OU."
+
+
+def setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:40]
+
+
+def lease_for(job: Job) -> timedelta:
+    seconds = setting("FLEET_LEASE_SECONDS", 60)
+    if job.reaches_devices:
+        seconds = max(seconds, job.timeout_seconds * 2 + 10)
+    return timedelta(seconds=seconds)
+
+
+def counts(job: Job | int) -> dict[str, int]:
+    """Executions per state, every state present."""
+    job_id = job if isinstance(job, int) else job.pk
+    found = dict(JobExecution.objects.filter(job_id=job_id).order_by().values_list("state").annotate(n=Count("id")))
+    return {state: found.get(state, 0) for state in ExecutionState.values}
+
+
+# --- one step ---------------------------------------------------------------------------------------
+
+def run_step(job_id: int, worker: str | None = None) -> float | None:
+    """One step of the job; the seconds to wait before the next step, or None once the job has ended."""
+    job = Job.objects.select_related("created_by").filter(pk=job_id).first()
+    if job is None or job.state in FINISHED_JOB_STATES:
+        return None
+    at = now()
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=at)
+    if job.deadline is not None and at >= job.deadline:
+        _skip(job, Q(), DEADLINE)
+    _fail_twice_lost(job, at)
+    if job.reaches_devices and job.offline_policy == OfflinePolicy.SKIP:
+        _skip(job, Q(stage__lte=job.current_stage) & (Q(device__online=False) | Q(device__enabled=False)), OFFLINE)
+    _skip(job, Q(device__isnull=True) | ~Q(device__ou_id=job.ou_id), GONE)
+    allowed = _rate_allowance(job, at)
+    if allowed <= 0:
+        return 0.5
+    claimed = claim(job, worker or worker_name(), min(allowed, int(setting("FLEET_CHUNK", 50))))
+    if claimed:
+        execute(job, claimed)
+        if check_abort(job):
+            return None
+        return 0.0
+    return _advance(job)
+
+
+def _skip(job: Job, where: Q, message: str) -> int:
+    return JobExecution.objects.filter(where, job=job, state=ExecutionState.PENDING).update(
+        state=ExecutionState.SKIPPED, message=message, finished_at=now())
+
+
+def _fail_twice_lost(job: Job, at: Any) -> int:
+    return JobExecution.objects.filter(job=job, state=ExecutionState.CLAIMED, lease_expires_at__lt=at,
+                                       lost_claims__gte=1).update(
+        state=ExecutionState.FAILED, message=LOST_TWICE, finished_at=at)
+
+
+def _rate_allowance(job: Job, at: Any) -> int:
+    """How many executions may start now: `rate_per_minute` spread over windows of 6 s (60 s for slow rates)."""
+    if not job.rate_per_minute:
+        return 1_000_000
+    window = 6 if job.rate_per_minute >= 100 else 60
+    per_window = max(1, math.floor(job.rate_per_minute * window / 60))
+    started = JobExecution.objects.filter(job=job, claimed_at__gte=at - timedelta(seconds=window)).count()
+    return per_window - started
+
+
+def _advance(job: Job) -> float | None:
+    """Nothing to claim: wait for what runs or waits, or open the next stage, or end the job."""
+    open_now = JobExecution.objects.filter(job=job, stage__lte=job.current_stage,
+                                           state__in=[ExecutionState.PENDING, ExecutionState.CLAIMED])
+    if open_now.exists():
+        return 1.0
+    if check_abort(job):
+        return None
+    last = JobExecution.objects.filter(job=job).order_by("-stage").values_list("stage", flat=True).first() or 0
+    if job.current_stage < last:
+        Job.objects.filter(pk=job.pk, state=JobState.RUNNING, current_stage=job.current_stage).update(
+            current_stage=job.current_stage + 1)
+        return 0.0
+    finish(job, JobState.COMPLETED, "")
+    return None
+
+
+def finish(job: Job, state: str, message: str) -> bool:
+    ended = Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(state=state, message=message[:500],
+                                                                           finished_at=now())
+    if ended:
+        job.state = state
+        audit.record(SYSTEM, f"job.{state}", job, object_id=job.public_id, after={"counts": counts(job),
+                                                                                    "message": message})
+    return bool(ended)
+
+
+# --- claims -----------------------------------------------------------------------------------------
+
+def _claimable(job: Job, at: Any) -> Q:
+    pending = Q(state=ExecutionState.PENDING, stage__lte=job.current_stage)
+    if job.reaches_devices and job.offline_policy == OfflinePolicy.WAIT:
+        pending &= Q(device__online=True)
+    lost = Q(state=ExecutionState.CLAIMED, lease_expires_at__lt=at, lost_claims=0)
+    return pending | lost
+
+
+def claim(job: Job, worker: str, limit: int) -> list[JobExecution]:
+    """Claim up to `limit` executions for this worker; those an expired lease held count one lost claim."""
+    at = now()
+    token = f"{worker}/{uuid.uuid4().hex[:16]}"[:64]
+    lease = at + lease_for(job)
+    candidates = JobExecution.objects.filter(_claimable(job, at), job=job).order_by("stage", "id")
+    with transaction.atomic():
+        if connection.features.has_select_for_update_skip_locked:
+            ids = list(candidates.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[
+                :limit])
+        else:
+            ids = list(candidates.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        # the same conditions again: on SQLite another worker may have claimed some of them since
+        mine = JobExecution.objects.filter(_claimable(job, at), pk__in=ids)
+        common = {"claimed_by": token, "claimed_at": at, "lease_expires_at": lease}
+        mine.filter(state=ExecutionState.CLAIMED).update(state=ExecutionState.CLAIMED, **common,
+                                                         lost_claims=1, attempts=_plus_one())
+        mine.filter(state=ExecutionState.PENDING).update(state=ExecutionState.CLAIMED, **common,
+                                                         attempts=_plus_one())
+    return list(JobExecution.objects.filter(job=job, claimed_by=token, state=ExecutionState.CLAIMED))
+
+
+def _plus_one() -> Any:
+    from django.db.models import F
+
+    return F("attempts") + 1
+
+
+# --- running a chunk --------------------------------------------------------------------------------
+
+class LostLease(Exception):
+    """Another worker took these executions (our lease expired): undo what this chunk did."""
+
+
+def execute(job: Job, executions: list[JobExecution]) -> None:
+    token = executions[0].claimed_by
+    by_device = {e.device_id: e for e in executions}
+    devices = list(Device.objects.filter(pk__in=list(by_device), ou_id=job.ou_id)
+                   .select_related("product__model", "gateway", "ou"))
+    actor = job.created_by
+    stamp = audit.request_id_var.set(job.public_id)  # every audit event the actions write names the job
+    try:
+        if actor is None:
+            outcome = actions.Outcome(failed={d.pk: "The user who started the job no longer exists." for d in devices})
+            _record(job, token, executions, outcome)
+        elif job.action in actions.ASSET_ACTIONS:
+            try:
+                with transaction.atomic():
+                    outcome = actions.ASSET_ACTIONS[job.action](actor, devices, job.params, job_id=job.public_id)
+                    _record(job, token, executions, outcome)
+            except LostLease:
+                return
+        else:
+            known = _known_invocations(job, executions)
+
+            def sent(invocations: dict[int, int]) -> None:
+                for device_id, invocation_id in invocations.items():
+                    JobExecution.objects.filter(pk=by_device[device_id].pk, claimed_by=token).update(
+                        invocation_id=invocation_id)
+
+            outcome = actions.COMMAND_ACTIONS[job.action](actor, devices, job.params, job_id=job.public_id,
+                                                          timeout=job.timeout_seconds, known=known, sent=sent)
+            try:
+                _record(job, token, executions, outcome)
+            except LostLease:
+                return
+    finally:
+        audit.request_id_var.reset(stamp)
+
+
+def _known_invocations(job: Job, executions: list[JobExecution]) -> dict[int, int]:
+    """Commands an earlier attempt already sent (its worker stopped): wait for them instead of sending twice."""
+    known = {e.device_id: e.invocation_id for e in executions if e.invocation_id}
+    for execution in executions:
+        if execution.lost_claims and not execution.invocation_id and execution.device_id:
+            earlier = (CommandInvocation.objects.filter(device_id=execution.device_id, requested_by=job.created_by,
+                                                        created_at__gte=job.started_at)
+                       .order_by("created_at").values_list("pk", flat=True).first())
+            if earlier is not None:
+                known[execution.device_id] = earlier
+    return known
+
+
+def _record(job: Job, token: str, executions: list[JobExecution], outcome: actions.Outcome) -> None:
+    at = now()
+    mine = JobExecution.objects.filter(job=job, claimed_by=token, state=ExecutionState.CLAIMED)
+    by_device = {e.device_id: e for e in executions}
+    # by execution: a Delete job's devices are gone (the executions' device is null) by now
+    pks = {device_id: execution.pk for device_id, execution in by_device.items()}
+    changed = 0
+    if outcome.done:
+        changed += mine.filter(pk__in=[pks[d] for d in outcome.done]).update(
+            state=ExecutionState.DONE, message="", finished_at=at)
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for device_id, message in outcome.failed.items():
+        execution = by_device.get(device_id)
+        retry = (device_id in outcome.retryable and execution is not None
+                 and execution.attempts - execution.lost_claims <= job.max_retries)
+        groups[(ExecutionState.PENDING if retry else ExecutionState.FAILED, message)].append(device_id)
+    for device_id, message in outcome.skipped.items():
+        groups[(ExecutionState.SKIPPED, message)].append(device_id)
+    answered = set(outcome.done) | set(outcome.failed) | set(outcome.skipped)
+    for device_id in by_device:
+        if device_id not in answered:  # the device left the OU or was deleted before its turn
+            groups[(ExecutionState.SKIPPED, GONE)].append(device_id)
+    for (state, message), device_ids in groups.items():
+        changed += mine.filter(pk__in=[pks[d] for d in device_ids]).update(
+            state=state, message=message[:500], finished_at=None if state == ExecutionState.PENDING else at,
+            **({"claimed_by": "", "lease_expires_at": None, "invocation_id": None}
+               if state == ExecutionState.PENDING else {}))
+    deleted = [e.pk for e in executions if e.device_id is None]
+    if deleted:
+        changed += JobExecution.objects.filter(pk__in=deleted, claimed_by=token).update(
+            state=ExecutionState.SKIPPED, message=GONE, finished_at=at)
+    if changed < len(executions) and job.action in actions.ASSET_ACTIONS:
+        raise LostLease()
+
+
+# --- abort ------------------------------------------------------------------------------------------
+
+def check_abort(job: Job) -> bool:
+    """True when the job has ended (aborted now, or cancelled/aborted by someone else meanwhile)."""
+    state = Job.objects.filter(pk=job.pk).values_list("state", flat=True).first()
+    if state != JobState.RUNNING:
+        return True
+    if job.abort_failure_percent is None:
+        return False
+    tally = counts(job)
+    failed, done = tally[ExecutionState.FAILED], tally[ExecutionState.DONE]
+    finished = failed + done
+    if finished < max(job.abort_min_executions, 1) or failed * 100 < job.abort_failure_percent * finished:
+        return False
+    message = (f"Aborted: {failed} of {finished} executions failed ({failed * 100 / finished:.1f} %), "
+               f"at or above the {job.abort_failure_percent:g} % threshold.")
+    with transaction.atomic():
+        if finish(job, JobState.ABORTED, message):
+            job.executions.filter(state=ExecutionState.PENDING).update(
+                state=ExecutionState.CANCELLED, message="The job was aborted.", finished_at=now())
+    return True
+
+
+# --- the engine's sweep -----------------------------------------------------------------------------
+
+def stalled_jobs(at: Any | None = None) -> list[int]:
+    """Running jobs no worker has driven lately (its worker died, or its next step was lost)."""
+    at = at or now()
+    stale = at - timedelta(seconds=setting("FLEET_DRIVER_STALE_SECONDS", 30))
+    return list(Job.objects.filter(state=JobState.RUNNING).filter(
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)).values_list("pk", flat=True))

@@ -1,0 +1,164 @@
+"""Bulk jobs: one action over a set of devices, tracked per device, rolled out in stages.
+
+A Job is resolved to its JobExecutions (one per device) when it is created; the engine (fleet.engine)
+claims executions atomically with a lease, so a killed worker's executions are taken up again (once)
+and no execution that is done runs again.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import OrganizationUnit
+from accounts.permissions import OUScopedQuerySet
+from assets.models import Device
+
+
+def generate_job_id() -> str:
+    return f"job-{secrets.token_hex(8)}"  # fits the audit event's request ID (36 characters)
+
+
+class JobAction(models.TextChoices):
+    ENABLE = "enable", _("Enable")
+    DISABLE = "disable", _("Disable")
+    DELETE = "delete", _("Delete")
+    ADD_TAGS = "add_tags", _("Add tags")
+    REMOVE_TAGS = "remove_tags", _("Remove tags")
+    SET_ATTRIBUTES = "set_attributes", _("Set attributes")
+    INVOKE_SERVICE = "invoke_service", _("Invoke a service")
+    SET_MEASUREPOINTS = "set_measurepoints", _("Set measure points")
+    START_TRACE = "start_trace", _("Start a message trace")
+
+
+# actions that talk to the device: only these wait for offline devices or skip them
+DEVICE_ACTIONS = frozenset({JobAction.INVOKE_SERVICE, JobAction.SET_MEASUREPOINTS})
+
+
+class JobState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
+    ABORTED = "aborted", _("Aborted")
+    FAILED = "failed", _("Failed")
+
+
+FINISHED_JOB_STATES = frozenset({JobState.COMPLETED, JobState.CANCELLED, JobState.ABORTED, JobState.FAILED})
+
+
+class OfflinePolicy(models.TextChoices):
+    SKIP = "skip", _("Skip offline devices")
+    WAIT = "wait", _("Wait for them until the deadline")
+
+
+class SelectionKind(models.TextChoices):
+    DEVICES = "devices", _("Selected devices")
+    QUERY = "query", _("Devices matching a query")
+    GROUP = "group", _("A group")
+
+
+class JobQuerySet(OUScopedQuerySet):
+    def running(self) -> JobQuerySet:
+        return self.filter(state=JobState.RUNNING)
+
+
+class Job(models.Model):
+    public_id = models.CharField(verbose_name=_("job ID"), max_length=36, unique=True, default=generate_job_id,
+                                 editable=False)
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE, related_name="jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(verbose_name=_("action"), max_length=20, choices=JobAction.choices)
+    params = models.JSONField(verbose_name=_("parameters"), default=dict, blank=True)
+    selection_kind = models.CharField(verbose_name=_("selection"), max_length=10, choices=SelectionKind.choices)
+    # what was asked, for people: the asset IDs, the query text, or the group's name
+    selection = models.TextField(verbose_name=_("selection description"), blank=True)
+    state = models.CharField(verbose_name=_("state"), max_length=10, choices=JobState.choices,
+                             default=JobState.PENDING)
+    # cumulative rollout: percentages of the devices ([1, 10, 100]) or counts ([10, 100, 1000])
+    stages = models.JSONField(verbose_name=_("stages"), default=list, blank=True)
+    stages_in_percent = models.BooleanField(verbose_name=_("stages in percent"), default=True)
+    current_stage = models.PositiveIntegerField(verbose_name=_("current stage"), default=0)
+    rate_per_minute = models.PositiveIntegerField(verbose_name=_("executions per minute"), default=0)  # 0: no limit
+    timeout_seconds = models.FloatField(verbose_name=_("timeout per execution (s)"), default=10.0)
+    max_retries = models.PositiveIntegerField(verbose_name=_("retries"), default=0)
+    abort_failure_percent = models.FloatField(verbose_name=_("abort at failure percent"), null=True, blank=True)
+    abort_min_executions = models.PositiveIntegerField(verbose_name=_("abort after at least"), default=100)
+    offline_policy = models.CharField(verbose_name=_("offline devices"), max_length=5, choices=OfflinePolicy.choices,
+                                      default=OfflinePolicy.SKIP)
+    deadline = models.DateTimeField(verbose_name=_("deadline"), null=True, blank=True)
+    total = models.PositiveIntegerField(verbose_name=_("devices"), default=0)
+    message = models.CharField(verbose_name=_("message"), max_length=500, blank=True)  # why it ended so
+    heartbeat_at = models.DateTimeField(verbose_name=_("driven at"), null=True, blank=True)  # engine's last step
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=now, editable=False)
+    started_at = models.DateTimeField(verbose_name=_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["ou", "-created_at"], name="job_ou_recent"),
+                   models.Index(fields=["state"], name="job_state")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.action})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_JOB_STATES
+
+    @property
+    def reaches_devices(self) -> bool:
+        return self.action in DEVICE_ACTIONS
+
+
+class ExecutionState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    CLAIMED = "claimed", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+FINISHED_EXECUTION_STATES = frozenset({ExecutionState.DONE, ExecutionState.FAILED, ExecutionState.SKIPPED,
+                                       ExecutionState.CANCELLED})
+
+
+class JobExecution(models.Model):
+    """The job's action on one device. The device's asset ID and name are kept: a Delete job removes it."""
+
+    job = models.ForeignKey(Job, verbose_name=_("job"), on_delete=models.CASCADE, related_name="executions")
+    device = models.ForeignKey(Device, verbose_name=_("device"), null=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    asset_id = models.CharField(verbose_name=_("asset ID"), max_length=64)
+    device_name = models.CharField(verbose_name=_("device name"), max_length=200, blank=True)
+    stage = models.PositiveIntegerField(verbose_name=_("stage"), default=0)
+    state = models.CharField(verbose_name=_("state"), max_length=10, choices=ExecutionState.choices,
+                             default=ExecutionState.PENDING)
+    attempts = models.PositiveIntegerField(verbose_name=_("attempts"), default=0)
+    lost_claims = models.PositiveIntegerField(verbose_name=_("lost claims"), default=0)  # leases that expired
+    claimed_by = models.CharField(verbose_name=_("claimed by"), max_length=64, blank=True)
+    claimed_at = models.DateTimeField(verbose_name=_("claimed at"), null=True, blank=True)
+    lease_expires_at = models.DateTimeField(verbose_name=_("lease expires at"), null=True, blank=True)
+    invocation_id = models.BigIntegerField(verbose_name=_("command invocation"), null=True, blank=True)
+    message = models.CharField(verbose_name=_("message"), max_length=500, blank=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("job execution")
+        verbose_name_plural = _("job executions")
+        ordering = ["job", "id"]
+        indexes = [models.Index(fields=["job", "state", "stage"], name="execution_claimable"),
+                   models.Index(fields=["job", "claimed_at"], name="execution_rate_window")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} → {self.asset_id}: {self.state}"

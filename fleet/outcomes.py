@@ -1,0 +1,58 @@
+"""Reads every door shares: a page of jobs with their counts, and a job's outcomes as CSV (streamed)."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+
+from django.db.models import Count
+from django.http import StreamingHttpResponse
+
+from .models import ExecutionState, Job, JobExecution
+
+CSV_COLUMNS = ["assetId", "deviceName", "stage", "state", "attempts", "message", "finishedAt"]
+
+
+def with_counts(jobs: list[Job]) -> list[Job]:
+    """Each job of the page gets `.counts` (executions per state), in one query for the page."""
+    found: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = (JobExecution.objects.filter(job_id__in=[job.pk for job in jobs]).order_by()
+            .values_list("job_id", "state").annotate(n=Count("id")))
+    for job_id, state, n in rows:
+        found[job_id][state] = n
+    for job in jobs:
+        job.counts = {state: found[job.pk].get(state, 0) for state in ExecutionState.values}
+    return jobs
+
+
+def progress_percent(job: Job) -> int:
+    counts = job.counts
+    finished = sum(counts[s] for s in (ExecutionState.DONE, ExecutionState.FAILED, ExecutionState.SKIPPED,
+                                       ExecutionState.CANCELLED))
+    return 100 * finished // job.total if job.total else 100
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_rows(executions: Iterable[JobExecution]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for e in executions:
+        yield writer.writerow([e.asset_id, _safe(e.device_name), e.stage, e.state, e.attempts, _safe(e.message),
+                               e.finished_at.isoformat() if e.finished_at else ""])
+
+
+def _safe(text: str) -> str:
+    # a cell starting with = + - @ is a formula to a spreadsheet: quote it as text
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
+def csv_response(job: Job) -> StreamingHttpResponse:
+    executions = job.executions.order_by("id").iterator(chunk_size=2000)
+    response = StreamingHttpResponse(csv_rows(executions), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{job.public_id}-outcomes.csv"'
+    return response
