@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from django.db.models import QuerySet, Sum
 from django.utils.timezone import get_current_timezone
 
+from assets.models import Device
+
 from .models import FlappingDevice, OnlineHour
 from .rollup import HOUR, hour_of
 from .timeline import PERIODS
@@ -123,7 +125,7 @@ def axis_top(peak: int) -> int:
 
 @dataclass(frozen=True)
 class Flapping:
-    device: object  # assets.models.Device
+    device: Device
     sessions: int
     per_day: float
     counted_at: dt.datetime
