@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api, api_fleet, api_history
+from . import api, api_history, api_ou_view
 from .transports import emqx
 
 urlpatterns = [
@@ -18,8 +18,8 @@ urlpatterns = [
     path("devices/<str:asset_id>/sessions/", api_history.DeviceSessionsView.as_view(), name="api-device-sessions"),
     path("devices/<str:asset_id>/availability/", api_history.DeviceAvailabilityView.as_view(),
          name="api-device-availability"),
-    path("connectivity/online/", api_fleet.OnlineDevicesView.as_view(), name="api-connectivity-online"),
-    path("connectivity/flapping/", api_fleet.FlappingDevicesView.as_view(), name="api-connectivity-flapping"),
+    path("connectivity/online/", api_ou_view.OnlineDevicesView.as_view(), name="api-connectivity-online"),
+    path("connectivity/flapping/", api_ou_view.FlappingDevicesView.as_view(), name="api-connectivity-flapping"),
     # called by an EMQX cluster, not by people: bearer token EMQX_WEBHOOK_TOKEN
     path("emqx/authenticate/", emqx.authenticate, name="emqx-authenticate"),
     path("emqx/authorize/", emqx.authorize, name="emqx-authorize"),

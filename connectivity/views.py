@@ -21,9 +21,9 @@ from assets.models import Device, Product
 from assets.views.common import console_view, current_ou
 
 from . import services
-from .fleet import axis_top, chart_path, most_flapping, online_series, summary_rows
 from .forms import measurepoint_set_service, service_form
 from .models import CommandInvocation, FlappingDevice, OnlineHour
+from .ou_view import axis_top, chart_path, most_flapping, online_series, summary_rows
 from .queries import latest_values
 from .timeline import DEFAULT_PERIOD, PERIODS, device_records, device_timeline
 

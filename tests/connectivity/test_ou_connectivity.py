@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.timezone import now
 
 from assets.models import Device, Product
-from connectivity import fleet, rollup
+from connectivity import ou_view, rollup
 from connectivity.models import ConnectionRecord, FlappingDevice, OnlineHour
 from tests.assets.api.helpers import api_client_for, assert_error
 from tests.conftest import client_for
@@ -34,7 +34,7 @@ def sessions(device: Device, spans: list[tuple[float, float | None]], ou=None) -
 
 
 def counts(**filters) -> dict[dt.datetime, int]:
-    series = fleet.online_series(OnlineHour.objects.filter(**filters), "day", h(0.5))
+    series = ou_view.online_series(OnlineHour.objects.filter(**filters), "day", h(0.5))
     return {b.start: b.devices for b in series.buckets if b.devices}
 
 
@@ -103,7 +103,7 @@ def test_a_recount_replaces_the_hour_and_the_beat_catches_up_from_the_last_hour_
 
 def test_the_series_has_one_bucket_per_hour_ending_with_the_current_one(device):
     for period, hours in (("day", 24), ("week", 168), ("month", 720)):
-        series = fleet.online_series(OnlineHour.objects.all(), period, h(0.5))
+        series = ou_view.online_series(OnlineHour.objects.all(), period, h(0.5))
         assert len(series.buckets) == hours
         assert (series.start, series.end) == (h(1 - hours), h(1))
 
@@ -112,16 +112,16 @@ def test_a_week_is_summarised_per_day_with_its_lowest_and_highest_hour(device, s
     settings.TIME_ZONE = "UTC"
     sessions(device, [(-24, -20)])
     rollup.roll_up_hours(h(-30), h(0))
-    series = fleet.online_series(OnlineHour.objects.all(), "week", h(0.5))
-    rows = fleet.summary_rows(series)
+    series = ou_view.online_series(OnlineHour.objects.all(), "week", h(0.5))
+    rows = ou_view.summary_rows(series)
     assert len(rows) == 8  # 168 hours from 13:00 seven days ago to 12:00 today: eight calendar days
     assert [(r.low, r.high) for r in rows][-2:] == [(0, 1), (0, 0)]
 
 
 def test_the_chart_is_a_step_path_scaled_to_a_round_top():
-    series = fleet.OnlineSeries("day", [fleet.Bucket(h(i), n) for i, n in enumerate([0, 3, 6])])
-    assert fleet.axis_top(6) == 10 and fleet.axis_top(0) == 1 and fleet.axis_top(20) == 20
-    assert fleet.chart_path(series, 10, width=30, height=100) == "M0 100L0.0 100.0L10.0 100.0L10.0 70.0L20.0 70.0" \
+    series = ou_view.OnlineSeries("day", [ou_view.Bucket(h(i), n) for i, n in enumerate([0, 3, 6])])
+    assert ou_view.axis_top(6) == 10 and ou_view.axis_top(0) == 1 and ou_view.axis_top(20) == 20
+    assert ou_view.chart_path(series, 10, width=30, height=100) == "M0 100L0.0 100.0L10.0 100.0L10.0 70.0L20.0 70.0" \
                                                                  "L20.0 40.0L30.0 40.0L30 100Z"
 
 
@@ -132,9 +132,9 @@ def test_the_most_flapping_devices_rank_by_sessions_started_in_the_period(device
     sessions(second_device, [(-24 * 3 - i, -24 * 3 - i + 0.5) for i in range(30)])  # 30, three days ago
     sessions(other_device, [(-1, None)])
     rollup.rank_flapping(h(0))
-    day = fleet.most_flapping(FlappingDevice.objects.filter(ou=device.ou), "day")
+    day = ou_view.most_flapping(FlappingDevice.objects.filter(ou=device.ou), "day")
     assert [(f.device, f.sessions) for f in day] == [(device, 10), (other_device, 1)]
-    week = fleet.most_flapping(FlappingDevice.objects.filter(ou=device.ou), "week")
+    week = ou_view.most_flapping(FlappingDevice.objects.filter(ou=device.ou), "week")
     assert [(f.device, f.sessions, f.per_day) for f in week][:2] == [
         (second_device, 30, round(30 / 7, 2)), (device, 10, round(10 / 7, 2))]
 

@@ -19,8 +19,8 @@ from accounts.ous import ous_visible_to
 from assets.models import Product
 
 from .api import ERRORS
-from .fleet import FLAPPING_SHOWN, most_flapping, online_series
 from .models import FlappingDevice, OnlineHour
+from .ou_view import FLAPPING_SHOWN, most_flapping, online_series
 from .rollup import FLAPPING_KEPT, HOUR
 from .timeline import DEFAULT_PERIOD, PERIODS
 
