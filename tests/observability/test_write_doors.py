@@ -216,6 +216,22 @@ def _export(w: SimpleNamespace) -> None:
     services.start_job(w.writer, w.acme, source="api", params={}, query="", fmt="csv", total=1)
 
 
+def _alerts(service: str, /, *args: Callable[[SimpleNamespace], Any],
+            **kwargs: Any) -> Callable[[SimpleNamespace], None]:
+    def run(w: SimpleNamespace) -> None:
+        from observability import services
+
+        getattr(services, service)(w.writer, *(arg(w) for arg in args), **kwargs)
+
+    return run
+
+
+def _alert(w: SimpleNamespace):
+    from tests.observability.alert_world import alerting
+
+    return alerting(w.writer, w.acme, w.device).alert
+
+
 # "module.function": (run it as a writer/owner, the action its audit event has)
 WRITES: dict[str, tuple[Callable[[SimpleNamespace], None], str]] = {
     "accounts.services.create_ou": (_accounts("create_ou", lambda w: "Initech", lambda w: w.viewer,
@@ -276,6 +292,15 @@ WRITES: dict[str, tuple[Callable[[SimpleNamespace], None], str]] = {
     "assets.export.services.record_export": (lambda w: __import__("assets.export.services").export.services
                                              .record_export(w.writer, w.acme, "", "csv", 1), "device.export"),
     "assets.export.services.start_job": (_export, "device.export"),
+    "observability.services.create_rule": (_alerts("create_rule", lambda w: w.acme, name="Down", kind="offline_for",
+                                                   minutes=5, emails=["ops@example.com"]), "alert_rule.create"),
+    "observability.services.update_rule": (_alerts("update_rule", lambda w: _alert(w).rule, name="Renamed"),
+                                           "alert_rule.update"),
+    "observability.services.delete_rule": (_alerts("delete_rule", lambda w: _alert(w).rule), "alert_rule.delete"),
+    "observability.services.acknowledge_alert": (_alerts("acknowledge_alert", _alert), "alert.acknowledge"),
+    "observability.services.resolve_alert": (_alerts("resolve_alert", _alert), "alert.resolve"),
+    "observability.services.reset_webhook_secret": (_alerts("reset_webhook_secret", lambda w: w.acme),
+                                                    "alert.webhook_secret_reset"),
     "tracing.services.start_trace": (_trace, "trace.start"),
     "tracing.services.extend_trace": (lambda w: __import__("tracing.services").services.extend_trace(
         w.writer, _trace(w), timedelta(minutes=10)), "trace.extend"),
@@ -488,7 +513,8 @@ def restore(world: SimpleNamespace) -> None:
     """Each request finds the world as the matrix builds it (a deleted device comes back)."""
     from assets.models import Device, DeviceGroupMember
 
-    for obj in (world.spare_model, world.spare_product, world.device, world.group):
+    for obj in (world.spare_model, world.spare_product, world.device, world.group, world.alerting.rule,
+                world.alerting.alert):
         if not type(obj).objects.filter(pk=obj.pk).exists():
             obj.save(force_insert=True)
     DeviceGroupMember.objects.get_or_create(group=world.group, device=world.device)
