@@ -59,6 +59,10 @@ BEYOND_THE_SCHEMA = {
     # a connection history's `until` must come after its `since`; a group's name must be printable (no blanks
     # only) and unique in its OU
     "GET /api/devices/{asset_id}/sessions/", "POST /api/groups/", "PATCH /api/groups/{id}/",
+    # an alert rule's fields depend on its kind and scope (a threshold needs its comparison, a product scope its
+    # productKey of the OU, a target at least); only an open alert is acknowledged, a resolved one not resolved again
+    "POST /api/alert-rules/", "PATCH /api/alert-rules/{id}/", "POST /api/alerts/{id}/acknowledge/",
+    "POST /api/alerts/{id}/resolve/",
 }
 
 

@@ -408,6 +408,8 @@ QUIET_WRITES = {
     "groups/new/": "the form of create_group",
     "groups/<int:pk>/edit/": "the form of update_group",
     "groups/add-selection/": "the form of add_group_devices (or create_group with the selection)",
+    "alert-rules/new/": "the form of create_rule",
+    "alert-rules/<int:pk>/edit/": "the form of update_rule",
     # pages whose views only read, whatever the method (no require_http_methods on them)
     "devices/": "the device table",
     "devices/<str:asset_id>/": "a device's details",
@@ -431,7 +433,8 @@ CONSOLE_BODIES: dict[str, Callable[[dict], dict]] = {
 CONSOLE_DELETES = [("assets:device-delete", lambda o: [o["device"].asset_id]),
                    ("assets:product-delete", lambda o: [o["spare_product"].product_key]),
                    ("assets:model-delete", lambda o: [o["spare_model"].pk]),
-                   ("assets:group-delete", lambda o: [o["group"].pk])]
+                   ("assets:group-delete", lambda o: [o["group"].pk]),
+                   ("observability:alert-rule-delete", lambda o: [o["alerting"].spare_rule.pk])]
 # the matrices' write requests, by route: the console's WRITE_PAGES posts and the API's write endpoints
 # the other routes that write are batch, migration and tracing: their services are tested above
 OTHER_MATRICES = ("devices/migrate/", "devices/batch/", "api/migrations/", "api/batch/", "tracing/", "api/traces/",

@@ -54,6 +54,11 @@ WRITE_PAGES = [
     ("connectivity:device-invoke", lambda o: [o["device"].asset_id, "restart"], "post"),
     ("connectivity:device-measurepoints-set", lambda o: [o["device"].asset_id], "post"),
     ("connectivity:device-measurepoints-get", lambda o: [o["device"].asset_id], "post"),
+    ("observability:alert-rule-edit", lambda o: [o["alerting"].rule.pk], "get"),
+    ("observability:alert-rule-delete", lambda o: [o["alerting"].spare_rule.pk], "get"),
+    ("observability:alert-acknowledge", lambda o: [o["alerting"].alert.pk], "post"),
+    ("observability:alert-resolve", lambda o: [o["alerting"].alert.pk], "post"),
+    ("observability:webhook-secret-reset", lambda o: [o["acme"].ou_id], "post"),
 ]
 # (url name, query string builder, what of Acme the page shows to Acme's members): lists of the current OU
 CURRENT_OU_PAGES = [
@@ -65,6 +70,9 @@ CURRENT_OU_PAGES = [
     ("assets:group-list", lambda o: "", lambda o: reverse("assets:group-detail", args=[o["group"].pk])),
     ("assets:group-query-check", lambda o: "?query=key:inv-0001", lambda o: "Valid query: 1 device matches now."),
     ("assets:device-export", lambda o: "?format=csv", lambda o: o["device"].device_key),  # the current OU's devices
+    ("observability:alerts", lambda o: "", lambda o: o["device"].asset_id),
+    ("observability:alert-rules", lambda o: "", lambda o: o["alerting"].rule.name),
+    ("observability:alert-deliveries", lambda o: "", lambda o: o["alerting"].rule.name),
 ]
 # New … pages create in the current OU: writers of it only; the outsider's is for Globex
 CREATE_PAGES = [
@@ -73,6 +81,7 @@ CREATE_PAGES = [
     ("assets:model-create", lambda o: o["acme"].ou_id),
     ("assets:group-create", lambda o: o["acme"].ou_id),
     ("assets:group-add-selection", lambda o: o["acme"].ou_id),
+    ("observability:alert-rule-create", lambda o: o["acme"].ou_id),
 ]
 
 
@@ -102,9 +111,11 @@ def console_urls(o: Objects) -> list[str]:
 def objects(cast, acme, device, gateway, product, thing_model, writer) -> Objects:
     from assets.groups import create_group
 
+    from tests.observability.alert_world import alerting
+
     group = create_group(writer, acme, name="picked in the console")
     return {"acme": acme, "device": device, "gateway": gateway, "product": product, "model": thing_model,
-            "group": group}
+            "group": group, "alerting": alerting(writer, acme, device)}
 
 
 @pytest.mark.parametrize(("name", "args"), READ_PAGES)
