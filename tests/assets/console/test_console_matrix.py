@@ -110,7 +110,6 @@ def console_urls(o: Objects) -> list[str]:
 @pytest.fixture
 def objects(cast, acme, device, gateway, product, thing_model, writer) -> Objects:
     from assets.groups import create_group
-
     from tests.observability.alert_world import alerting
 
     group = create_group(writer, acme, name="picked in the console")
