@@ -45,7 +45,10 @@ def fleet(cast, product, gateway):
     groups.add_group_devices(cast["writer"], groups.create_group(cast["writer"], product.ou, name="Pilot"), devices[:3])
     export = ExportJob.objects.create(ou=product.ou, requested_by=cast["writer"], query="tag:site=north",
                                       format="csv", total=25, progress=10)  # a big export, part written
-    return {"devices": devices, "gateway": gateway, "trace": trace, "group": north, "export": export}
+    from tests.observability.alert_world import alerting
+
+    return {"devices": devices, "gateway": gateway, "trace": trace, "group": north, "export": export,
+            "alerting": alerting(cast["writer"], product.ou, devices[5])}
 
 
 def console_pages(fleet, product) -> list[str]:
@@ -78,6 +81,12 @@ def console_pages(fleet, product) -> list[str]:
         reverse("assets:group-create"),
         reverse("assets:group-edit", args=[fleet["group"].pk]),
         reverse("assets:export-job", args=[fleet["export"].pk]),
+        reverse("observability:alerts"),
+        reverse("observability:alert-rules"),
+        reverse("observability:alert-rule-create"),
+        reverse("observability:alert-rule-edit", args=[fleet["alerting"].rule.pk]),
+        reverse("observability:alert-rule-delete", args=[fleet["alerting"].spare_rule.pk]),
+        reverse("observability:alert-deliveries"),
     ]
 
 
