@@ -22,3 +22,15 @@ def alerting(writer, acme, device) -> SimpleNamespace:
 
 def reopen(w: SimpleNamespace) -> None:
     Alert.objects.filter(pk=w.alerting.alert.pk).update(state="open", resolved_at=None)
+
+
+def admin_rows(device) -> dict:
+    """One alert rule, alert and delivery of the device's OU, for the admin's scope cases."""
+    from observability.models import AlertRule
+
+    rule = AlertRule.objects.create(ou=device.ou, name=f"rule of {device.device_key}", kind="back_online",
+                                    webhook_url=HOOK)
+    alert = Alert.objects.create(rule=rule, ou=device.ou, device=device)
+    delivery = Delivery.objects.create(ou=device.ou, rule=rule, alert=alert, event="opened", channel=Channel.WEBHOOK,
+                                       target=HOOK, subject="Alert")
+    return {"observability.AlertRule": rule, "observability.Alert": alert, "observability.Delivery": delivery}
