@@ -222,7 +222,8 @@ def fire_due_timers(at: dt.datetime | None = None, batch: int = CHUNK) -> int:
             for rule in AlertRule.objects.filter(pk__in=list(by_rule), enabled=True):
                 ids = by_rule[rule.pk]
                 if rule.kind == RuleKind.OFFLINE_FOR:
-                    still = list(Device.objects.filter(pk__in=ids, online=False, enabled=True)
+                    # still offline, enabled, and still the rule's OU's (not moved away meanwhile)
+                    still = list(Device.objects.filter(pk__in=ids, online=False, enabled=True, ou_id=rule.ou_id)
                                  .values_list("pk", flat=True))
                     opened += open_alerts(rule, still, at, {pk: {"offlineMinutes": rule.minutes} for pk in still})
                 elif rule.kind == RuleKind.THRESHOLD:
