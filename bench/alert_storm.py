@@ -162,13 +162,17 @@ def run_once(ou, writer, rule_list, receiver) -> dict:
             "webhooks": len(receiver.received)}
 
 
-def main() -> None:
+def configure() -> None:
     from django.conf import settings
 
-    # pages render without a collectstatic run (the manifest storage would want one)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # no mail leaves the machine
+    # pages render without a collectstatic run (the manifest storage would want one)
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
+def main() -> None:
+    configure()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
