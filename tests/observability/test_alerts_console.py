@@ -88,3 +88,26 @@ def test_the_device_table_shows_a_badge_on_devices_with_live_alerts(cast, world,
     assert "alert-badge" not in page.split(f'id="device-{gateway.asset_id}"')[1].split("</tr>")[0]
     Alert.objects.update(state="resolved")
     assert "alert-badge" not in client_for(writer).get(reverse("assets:device-list")).content.decode()
+
+
+@pytest.mark.parametrize("page", ["observability:alerts", "observability:alert-rules",
+                                  "observability:alert-deliveries"])
+def test_the_pages_cost_the_same_queries_however_many_rows(cast, world, writer, acme, product, page,
+                                                          django_assert_max_num_queries):
+    from assets.models import Device
+    from observability.models import Channel, Delivery
+
+    client = client_for(writer)
+    client.get(reverse(page))
+    with django_assert_max_num_queries(12) as few:
+        client.get(reverse(page))
+    devices = Device.objects.bulk_create([Device(ou=acme, product=product, device_key=f"n-{i}", name=f"N {i}")
+                                          for i in range(30)])
+    for i, device in enumerate(devices):
+        rule = AlertRule.objects.create(ou=acme, name=f"r{i}", kind="event", identifier="fault",
+                                        emails=["a@example.com"])
+        alert = Alert.objects.create(rule=rule, ou=acme, device=device, acknowledged_by=writer)
+        Delivery.objects.create(ou=acme, rule=rule, alert=alert, event="opened", channel=Channel.EMAIL,
+                                target="a@example.com", subject="s")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get(reverse(page))
