@@ -243,3 +243,28 @@ def test_a_failed_delivery_is_retried_with_backoff(writer, acme, device, setting
     assert notify.deliver(delivery.pk) == DeliveryStatus.SENT
     delivery.refresh_from_db()
     assert delivery.attempts == 2 and len(calls) == 2 and delivery.sent_at is not None
+
+
+def test_a_group_scope(writer, acme, device, gateway):
+    from assets.groups import add_group_devices, create_group
+
+    group = create_group(writer, acme, name="watched")
+    add_group_devices(writer, group, [gateway])
+    rule(writer, acme, scope="group", group=group)
+    online_then_offline(device)
+    online_then_offline(gateway)
+    alerting.sweep(later(minutes=2))
+    assert list(Alert.objects.values_list("device_id", flat=True)) == [gateway.pk]
+
+
+def test_many_devices_coming_back_make_one_resolved_digest(writer, acme, product):
+    rule(writer, acme)
+    devices = many_devices(product, 25)
+    for device in devices:
+        online_then_offline(device)
+    alerting.sweep(later(minutes=2))
+    for device in devices:
+        open_session(device, "websocket")
+    assert alerting.sweep() == {"opened": 0, "deliveries": 1, "digests": 1, "retries": 0}
+    digest = Delivery.objects.get(event="resolved")
+    assert digest.digest and digest.payload["count"] == 25 and digest.subject.startswith("Resolved")
