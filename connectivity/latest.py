@@ -19,6 +19,7 @@ from django.utils.timezone import now
 
 from assets.models import Device
 
+from . import signals
 from .conf import latest_flush_seconds
 from .db import in_thread
 from .models import LatestValue, ValueHistory
@@ -109,6 +110,8 @@ def store_latest_values(rows: list[LatestRow]) -> None:
         if existing == ids:
             raise
         store_latest_values([r for r in rows if r.device_id in existing])
+        return
+    signals.send(signals.values_stored, rows=rows)
 
 
 def store_history(rows: list[LatestRow]) -> None:

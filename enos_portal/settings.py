@@ -305,6 +305,15 @@ FLEET_SLICE_SECONDS = env_float("FLEET_SLICE_SECONDS", 20.0)  # one task drives 
 CELERY_BEAT_SCHEDULE["fleet-resume-jobs"] = {"task": "fleet.tasks.resume_jobs",
                                              "schedule": env_float("FLEET_SWEEP_SECONDS", 10.0)}
 CELERY_BEAT_SCHEDULE["export-expire-jobs"] = {"task": "assets.export.tasks.expire_exports", "schedule": 3600.0}
+# Alerts: the sweep fires due timers ("offline for N minutes") and sends notifications every few seconds;
+# more than ALERT_DIGEST_OVER devices tripping one rule in a sweep make one digest; webhooks retry with backoff.
+ALERT_SWEEP_SECONDS = env_float("ALERT_SWEEP_SECONDS", 2.0)
+ALERT_DIGEST_OVER = env_int("ALERT_DIGEST_OVER", 20)
+ALERT_DELIVERY_ATTEMPTS = env_int("ALERT_DELIVERY_ATTEMPTS", 6)
+ALERT_RETRY_BASE_SECONDS = env_float("ALERT_RETRY_BASE_SECONDS", 10.0)
+ALERT_WEBHOOK_TIMEOUT = env_int("ALERT_WEBHOOK_TIMEOUT", 10)
+CELERY_BEAT_SCHEDULE["observability-sweep-alerts"] = {"task": "observability.tasks.sweep_alerts",
+                                                      "schedule": ALERT_SWEEP_SECONDS}
 
 # --- Message tracing --------------------------------------------------------------------------
 # "tracing" holds the traced-device version stamp every process (daphne, Celery, MQTT broker) reads:

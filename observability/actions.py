@@ -57,6 +57,12 @@ ACTION_LABELS = {
     "user.set_time_zone": _("Time zone changed"),
     "ou_permission.grant": _("OU granted to a group"),
     "ou_permission.revoke": _("OU revoked from a group"),
+    "alert_rule.create": _("Alert rule created"),
+    "alert_rule.update": _("Alert rule edited"),
+    "alert_rule.delete": _("Alert rule deleted"),
+    "alert.acknowledge": _("Alert acknowledged"),
+    "alert.resolve": _("Alert resolved"),
+    "alert.webhook_secret_reset": _("Webhook secret reset"),
 }
 
 

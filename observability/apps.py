@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class ObservabilityConfig(AppConfig):
     name = "observability"
     verbose_name = _("Observability")
+
+    def ready(self) -> None:
+        from . import receivers  # noqa: F401 - connects the alert receivers

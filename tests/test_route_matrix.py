@@ -49,7 +49,8 @@ def _console_placeholders() -> dict[str, object]:
     acme = _placeholder(ou_id="o1", name="Acme")
     return {"acme": acme, "device": _placeholder(asset_id="A1", ou=acme), "gateway": _placeholder(asset_id="G1"),
             "product": _placeholder(product_key="P1"), "model": _placeholder(pk=1, model_id="m1"),
-            "group": _placeholder(pk=1), "job": _placeholder(public_id="job-0123456789abcdef")}
+            "group": _placeholder(pk=1), "job": _placeholder(public_id="job-0123456789abcdef"),
+            "alerting": _placeholder(rule=_placeholder(pk=1), spare_rule=_placeholder(pk=2), alert=_placeholder(pk=1))}
 
 
 def _tracing_api_urls() -> list[str]:
@@ -171,6 +172,15 @@ ROUTES: dict[str, Guard] = {
     "connectivity/": CONSOLE_MATRIX,  # the current OU's devices online over time, its most flapping devices
     "audit-log/": CONSOLE_MATRIX,  # the current OU's audit log: its admins and owner
     "audit-log/export.<str:fmt>": CONSOLE_MATRIX,
+    "alerts/": CONSOLE_MATRIX,
+    "alerts/<int:pk>/acknowledge/": CONSOLE_MATRIX,
+    "alerts/<int:pk>/resolve/": CONSOLE_MATRIX,
+    "alert-rules/": CONSOLE_MATRIX,
+    "alert-rules/new/": CONSOLE_MATRIX,
+    "alert-rules/<int:pk>/edit/": CONSOLE_MATRIX,
+    "alert-rules/<int:pk>/delete/": CONSOLE_MATRIX,
+    "alert-rules/webhook-secret/<str:ou_id>/reset/": CONSOLE_MATRIX,
+    "alert-deliveries/": CONSOLE_MATRIX,
     "devices/migrate/": MIGRATION_DIALOG,
     "devices/migrate/<int:pk>/": MIGRATION_DIALOG_STEPS,
     "devices/migrate/<int:pk>/resend/": MIGRATION_DIALOG_STEPS,
@@ -245,6 +255,14 @@ ROUTES: dict[str, Guard] = {
     "api/traces/<int:traceId>/logs.jsonl": TRACING_API,
     "api/audit-events/": API_MATRIX,
     "api/audit-events/export/": API_MATRIX,
+    "api/alert-rules/$": API_MATRIX,
+    "api/alert-rules/webhook-secret/$": API_MATRIX,
+    "api/alert-rules/(?P<pk>[0-9]+)/$": API_MATRIX,
+    "api/alerts/$": API_MATRIX,
+    "api/alerts/(?P<pk>[0-9]+)/$": API_MATRIX,
+    "api/alerts/(?P<pk>[0-9]+)/acknowledge/$": API_MATRIX,
+    "api/alerts/(?P<pk>[0-9]+)/resolve/$": API_MATRIX,
+    "api/alert-deliveries/$": API_MATRIX,
     # called by an EMQX cluster with its shared token, never by people
     "api/emqx/authenticate/": EMQX,
     "api/emqx/authorize/": EMQX,

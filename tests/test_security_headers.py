@@ -100,6 +100,10 @@ def console_pages(writer, device, gateway, product, thing_model) -> list[str]:
         reverse("assets:model-detail", args=[thing_model.pk]),
         reverse("assets:batch"),
         reverse("assets:migrate") + f"?asset_ids={asset}",
+        reverse("observability:alerts"),
+        reverse("observability:alert-rules"),
+        reverse("observability:alert-rule-create"),
+        reverse("observability:alert-deliveries"),
     ]
 
 

@@ -17,7 +17,7 @@ from django.utils.timezone import now
 from accounts import throttle
 from assets.models import Device
 
-from .. import bus, history
+from .. import bus, history, signals
 from .. import protocol as p
 from ..conf import sign_window_seconds
 from ..models import DeviceSession, EndReason, Transport
@@ -72,6 +72,8 @@ def authenticate(login: p.LoginRequest, *, gateway: DeviceRef | None = None, cli
     except LoginRefused as refusal:
         if refusal.code in (p.SIGN_CHECK_FAILED, p.SUB_DEVICE_NOT_FOUND):
             throttle.hit_all(rules, fail_open=True)
+            if refusal.device_id is not None:
+                signals.send(signals.login_refused, device_id=refusal.device_id, code=refusal.code, at=now())
         raise
 
 
@@ -159,6 +161,7 @@ def open_session(device: Device, transport: str, *, client_id: str = "", login: 
         if went_online:
             Device.objects.filter(pk=device.pk).update(online=True, last_online_at=stamp)
             Device.objects.filter(pk=device.pk, activated_at__isnull=True).update(activated_at=stamp)
+            signals.send(signals.device_came_online, device_id=device.pk, at=stamp)
         held_by = DeviceSession.objects.filter(device=device).values_list("session_id", flat=True).first()
         replaced = held_by is not None and held_by != session_id
         DeviceSession.objects.update_or_create(device=device, defaults={
@@ -203,7 +206,10 @@ def go_offline(device_ids: list[int], stamp: dt.datetime) -> None:
         held = set(DeviceSession.objects.filter(device_id__in=device_ids).values_list("device_id", flat=True))
         gone = [pk for pk in device_ids if pk not in held]
         if gone:
-            Device.objects.filter(pk__in=gone, online=True).update(online=False, last_offline_at=stamp)
+            went = list(Device.objects.filter(pk__in=gone, online=True).values_list("pk", flat=True))
+            Device.objects.filter(pk__in=went, online=True).update(online=False, last_offline_at=stamp)
+            if went:
+                signals.send(signals.devices_went_offline, device_ids=went, at=stamp)
 
 
 def close_session(session: Session, reason: str) -> bool:

@@ -39,6 +39,7 @@ from assets.services import share_product
 from connectivity.models import CommandInvocation, ConnectionRecord, DeviceSession
 from fleet.services import start_job
 from tests.conftest import client_for, make_user
+from tests.observability.alert_world import admin_rows
 from tracing.models import MessageTrace
 
 REGISTRY = admin.site._registry
@@ -80,6 +81,7 @@ def one_per_device(device: Device, user: User) -> dict[str, models.Model]:
         "connectivity.ConnectionRecord": ConnectionRecord.objects.create(
             device=device, ou=device.ou, session_id=f"s-{device.pk}", transport="websocket", started_at=now()),
         "assets.ExportJob": ExportJob.objects.create(ou=device.ou, requested_by=user, format="csv", total=1),
+        **admin_rows(device),
     }
 
 

@@ -64,6 +64,10 @@ BEYOND_THE_SCHEMA = {
     # a job's params are checked per action, its selection must match devices the user may change, its stages
     # grow, waiting for offline devices needs a deadline in the future
     "POST /api/jobs/",
+    # an alert rule's fields depend on its kind and scope (a threshold needs its comparison, a product scope its
+    # productKey of the OU, a target at least); only an open alert is acknowledged, a resolved one not resolved again
+    "POST /api/alert-rules/", "PATCH /api/alert-rules/{id}/", "POST /api/alerts/{id}/acknowledge/",
+    "POST /api/alerts/{id}/resolve/",
 }
 
 

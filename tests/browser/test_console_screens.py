@@ -56,12 +56,14 @@ def fleet(cast, product, gateway, monkeypatch):
     rollup.rank_flapping(now)
     from fleet import engine, tasks
     from fleet import services as fleet_services
+    from tests.observability.alert_world import alerting
 
     monkeypatch.setattr(tasks.run_job, "delay", lambda job_id: None)  # no worker here: one step, run below
     job = fleet_services.start_job(cast["writer"], product.ou, action="add_tags", params={"tags": {"fw": "2"}},
                                    asset_ids=[d.asset_id for d in devices[:10]], stages=[10, 50])
     engine.run_step(job.pk, "screens")  # part done: the page shows progress and polls
-    return {"devices": devices, "gateway": gateway, "trace": trace, "group": north, "export": export, "job": job}
+    return {"devices": devices, "gateway": gateway, "trace": trace, "group": north, "export": export, "job": job,
+            "alerting": alerting(cast["writer"], product.ou, devices[5])}
 
 
 def console_pages(fleet, product) -> list[str]:
@@ -100,6 +102,12 @@ def console_pages(fleet, product) -> list[str]:
         reverse("fleet:job-create") + f"?asset_ids={device.asset_id}",
         reverse("fleet:job-create") + "?q=inverter",
         reverse("fleet:job-detail", args=[fleet["job"].public_id]),
+        reverse("observability:alerts"),
+        reverse("observability:alert-rules"),
+        reverse("observability:alert-rule-create"),
+        reverse("observability:alert-rule-edit", args=[fleet["alerting"].rule.pk]),
+        reverse("observability:alert-rule-delete", args=[fleet["alerting"].spare_rule.pk]),
+        reverse("observability:alert-deliveries"),
     ]
 
 

@@ -223,6 +223,22 @@ def _fleet_job(w: SimpleNamespace):
     return services.start_job(w.writer, w.acme, action="disable", asset_ids=[w.device.asset_id])
 
 
+def _alerts(service: str, /, *args: Callable[[SimpleNamespace], Any],
+            **kwargs: Any) -> Callable[[SimpleNamespace], None]:
+    def run(w: SimpleNamespace) -> None:
+        from observability import services
+
+        getattr(services, service)(w.writer, *(arg(w) for arg in args), **kwargs)
+
+    return run
+
+
+def _alert(w: SimpleNamespace):
+    from tests.observability.alert_world import alerting
+
+    return alerting(w.writer, w.acme, w.device).alert
+
+
 # "module.function": (run it as a writer/owner, the action its audit event has)
 WRITES: dict[str, tuple[Callable[[SimpleNamespace], None], str]] = {
     "accounts.services.create_ou": (_accounts("create_ou", lambda w: "Initech", lambda w: w.viewer,
@@ -283,6 +299,15 @@ WRITES: dict[str, tuple[Callable[[SimpleNamespace], None], str]] = {
     "assets.export.services.record_export": (lambda w: __import__("assets.export.services").export.services
                                              .record_export(w.writer, w.acme, "", "csv", 1), "device.export"),
     "assets.export.services.start_job": (_export, "device.export"),
+    "observability.services.create_rule": (_alerts("create_rule", lambda w: w.acme, name="Down", kind="offline_for",
+                                                   minutes=5, emails=["ops@example.com"]), "alert_rule.create"),
+    "observability.services.update_rule": (_alerts("update_rule", lambda w: _alert(w).rule, name="Renamed"),
+                                           "alert_rule.update"),
+    "observability.services.delete_rule": (_alerts("delete_rule", lambda w: _alert(w).rule), "alert_rule.delete"),
+    "observability.services.acknowledge_alert": (_alerts("acknowledge_alert", _alert), "alert.acknowledge"),
+    "observability.services.resolve_alert": (_alerts("resolve_alert", _alert), "alert.resolve"),
+    "observability.services.reset_webhook_secret": (_alerts("reset_webhook_secret", lambda w: w.acme),
+                                                    "alert.webhook_secret_reset"),
     "tracing.services.start_trace": (_trace, "trace.start"),
     "fleet.services.start_job": (_fleet_job, "job.start"),
     "fleet.services.cancel_job": (lambda w: __import__("fleet.services").services.cancel_job(w.writer, _fleet_job(w)),
@@ -395,6 +420,8 @@ QUIET_WRITES = {
     "groups/<int:pk>/edit/": "the form of update_group",
     "groups/add-selection/": "the form of add_group_devices (or create_group with the selection)",
     "jobs/new/": "the form of start_job",
+    "alert-rules/new/": "the form of create_rule",
+    "alert-rules/<int:pk>/edit/": "the form of update_rule",
     # pages whose views only read, whatever the method (no require_http_methods on them)
     "devices/": "the device table",
     "devices/<str:asset_id>/": "a device's details",
@@ -418,7 +445,8 @@ CONSOLE_BODIES: dict[str, Callable[[dict], dict]] = {
 CONSOLE_DELETES = [("assets:device-delete", lambda o: [o["device"].asset_id]),
                    ("assets:product-delete", lambda o: [o["spare_product"].product_key]),
                    ("assets:model-delete", lambda o: [o["spare_model"].pk]),
-                   ("assets:group-delete", lambda o: [o["group"].pk])]
+                   ("assets:group-delete", lambda o: [o["group"].pk]),
+                   ("observability:alert-rule-delete", lambda o: [o["alerting"].spare_rule.pk])]
 # the matrices' write requests, by route: the console's WRITE_PAGES posts and the API's write endpoints
 # the other routes that write are batch, migration and tracing: their services are tested above
 OTHER_MATRICES = ("devices/migrate/", "devices/batch/", "api/migrations/", "api/batch/", "tracing/", "api/traces/",
@@ -500,7 +528,8 @@ def restore(world: SimpleNamespace) -> None:
     """Each request finds the world as the matrix builds it (a deleted device comes back)."""
     from assets.models import Device, DeviceGroupMember
 
-    for obj in (world.spare_model, world.spare_product, world.device, world.group):
+    for obj in (world.spare_model, world.spare_product, world.device, world.group, world.alerting.rule,
+                world.alerting.alert):
         if not type(obj).objects.filter(pk=obj.pk).exists():
             obj.save(force_insert=True)
     DeviceGroupMember.objects.get_or_create(group=world.group, device=world.device)

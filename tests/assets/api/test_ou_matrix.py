@@ -22,6 +22,7 @@ from assets import services
 from assets.groups import add_group_devices, create_group
 from assets.models import Device
 from tests.assets.api.helpers import api_client_for, assert_error
+from tests.observability.alert_world import alerting, reopen
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,24 @@ ENDPOINTS = [
     Endpoint("job executions", "get", lambda w: f"/api/jobs/{w.job.public_id}/executions/"),
     Endpoint("job executions export", "get", lambda w: f"/api/jobs/{w.job.public_id}/executions/export/"),
     Endpoint("job cancel", "post", lambda w: f"/api/jobs/{w.job.public_id}/cancel/", write=True),
+    Endpoint("alert rule list", "get", lambda w: "/api/alert-rules/", collection=True),
+    Endpoint("alert rule create", "post", lambda w: "/api/alert-rules/", write=True, ok=201,
+             body=lambda w: {"ouId": w.acme.ou_id, "name": "Offline", "kind": "offline_for", "minutes": 5,
+                             "emails": ["ops@example.com"]}),
+    Endpoint("alert rule retrieve", "get", lambda w: f"/api/alert-rules/{w.alerting.rule.pk}/"),
+    Endpoint("alert rule update", "patch", lambda w: f"/api/alert-rules/{w.alerting.rule.pk}/", write=True,
+             body=lambda w: {"name": "Renamed"}),
+    Endpoint("alert rule delete", "delete", lambda w: f"/api/alert-rules/{w.alerting.spare_rule.pk}/", write=True,
+             ok=204),
+    Endpoint("webhook secret reset", "post", lambda w: "/api/alert-rules/webhook-secret/", write=True,
+             body=lambda w: {"ouId": w.acme.ou_id}),
+    Endpoint("alert list", "get", lambda w: "/api/alerts/?state=open", collection=True),
+    Endpoint("alert retrieve", "get", lambda w: f"/api/alerts/{w.alerting.alert.pk}/"),
+    Endpoint("alert acknowledge", "post", lambda w: f"/api/alerts/{w.alerting.alert.pk}/acknowledge/", write=True,
+             setup=reopen),
+    Endpoint("alert resolve", "post", lambda w: f"/api/alerts/{w.alerting.alert.pk}/resolve/", write=True,
+             setup=reopen),
+    Endpoint("alert deliveries", "get", lambda w: "/api/alert-deliveries/", collection=True),
 ]
 
 
@@ -168,7 +187,8 @@ PLACEHOLDER_WORLD = SimpleNamespace(
     acme=placeholder(ou_id="o1"), thing_model=placeholder(model_id="m1"), spare_model=placeholder(model_id="m2"),
     product=placeholder(product_key="P1"), spare_product=placeholder(product_key="P2"),
     device=placeholder(asset_id="A1", device_key="d1"), gateway=placeholder(asset_id="G1"), group=placeholder(pk=1),
-    job=placeholder(public_id="job-0123456789abcdef"))
+    job=placeholder(public_id="job-0123456789abcdef"),
+    alerting=placeholder(rule=placeholder(pk=1), spare_rule=placeholder(pk=2), alert=placeholder(pk=1)))
 
 
 def expected_status(endpoint: Endpoint, role: str) -> int:
@@ -200,7 +220,8 @@ def world(cast, acme, thing_model, product, device, gateway, spare_product, spar
           device_group, fleet_job) -> SimpleNamespace:
     return SimpleNamespace(acme=acme, thing_model=thing_model, product=product, device=device, gateway=gateway,
                            spare_product=spare_product, spare_model=spare_model, group=device_group, job=fleet_job,
-                           cast=cast)
+                           cast=cast,
+                           alerting=alerting(cast["writer"], acme, device))
 
 
 @pytest.mark.django_db

@@ -58,6 +58,11 @@ WRITE_PAGES = [
     ("connectivity:device-measurepoints-set", lambda o: [o["device"].asset_id], "post"),
     ("connectivity:device-measurepoints-get", lambda o: [o["device"].asset_id], "post"),
     ("fleet:job-cancel", lambda o: [o["job"].public_id], "post"),
+    ("observability:alert-rule-edit", lambda o: [o["alerting"].rule.pk], "get"),
+    ("observability:alert-rule-delete", lambda o: [o["alerting"].spare_rule.pk], "get"),
+    ("observability:alert-acknowledge", lambda o: [o["alerting"].alert.pk], "post"),
+    ("observability:alert-resolve", lambda o: [o["alerting"].alert.pk], "post"),
+    ("observability:webhook-secret-reset", lambda o: [o["acme"].ou_id], "post"),
 ]
 # (url name, query string builder, what of Acme the page shows to Acme's members): lists of the current OU
 CURRENT_OU_PAGES = [
@@ -72,6 +77,9 @@ CURRENT_OU_PAGES = [
     # the OU's Connectivity page: its products in the selector (the chart and list: tests/connectivity)
     ("connectivity:ou-connectivity", lambda o: "", lambda o: o["product"].product_key),
     ("fleet:job-list", lambda o: "", lambda o: o["job"].public_id),
+    ("observability:alerts", lambda o: "", lambda o: o["device"].asset_id),
+    ("observability:alert-rules", lambda o: "", lambda o: o["alerting"].rule.name),
+    ("observability:alert-deliveries", lambda o: "", lambda o: o["alerting"].rule.name),
 ]
 # New … pages create in the current OU: writers of it only; the outsider's is for Globex
 CREATE_PAGES = [
@@ -81,6 +89,7 @@ CREATE_PAGES = [
     ("assets:group-create", lambda o: o["acme"].ou_id),
     ("assets:group-add-selection", lambda o: o["acme"].ou_id),
     ("fleet:job-create", lambda o: o["acme"].ou_id),
+    ("observability:alert-rule-create", lambda o: o["acme"].ou_id),
 ]
 
 
@@ -110,11 +119,13 @@ def console_urls(o: Objects) -> list[str]:
 def objects(cast, acme, device, gateway, product, thing_model, writer) -> Objects:
     from assets.groups import create_group
     from fleet.services import start_job
+    from tests.observability.alert_world import alerting
 
     group = create_group(writer, acme, name="picked in the console")
     job = start_job(writer, acme, action="disable", asset_ids=[device.asset_id])
     return {"acme": acme, "device": device, "gateway": gateway, "product": product, "model": thing_model,
-            "group": group, "job": job}
+            "group": group, "job": job,
+            "alerting": alerting(writer, acme, device)}
 
 
 @pytest.mark.parametrize(("name", "args"), READ_PAGES)
