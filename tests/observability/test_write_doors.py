@@ -35,7 +35,7 @@ from tests.test_route_matrix import ADMIN_PREFIX, ALL_ROUTES
 
 APPS = ("accounts", "assets", "tracing", "connectivity", "observability")
 # service modules not named services
-SERVICE_MODULES = {"assets.groups"}
+SERVICE_MODULES = {"assets.groups", "assets.bulk"}
 
 
 def service_functions() -> dict[str, Callable[..., Any]]:
@@ -216,6 +216,19 @@ def _export(w: SimpleNamespace) -> None:
     services.start_job(w.writer, w.acme, source="api", params={}, query="", fmt="csv", total=1)
 
 
+def _bulk(service: str, /, *args: Any, **device_fields: Any) -> Callable[[SimpleNamespace], None]:
+    def run(w: SimpleNamespace) -> None:
+        from assets import bulk
+        from assets.models import Device
+
+        if device_fields:
+            Device.objects.filter(pk=w.device.pk).update(**device_fields)
+        outcome = getattr(bulk, service)(w.writer, [w.device.pk], *args, job_id="job-doors")
+        assert outcome.done == [w.device.pk], outcome
+
+    return run
+
+
 # "module.function": (run it as a writer/owner, the action its audit event has)
 WRITES: dict[str, tuple[Callable[[SimpleNamespace], None], str]] = {
     "accounts.services.create_ou": (_accounts("create_ou", lambda w: "Initech", lambda w: w.viewer,
@@ -273,6 +286,11 @@ WRITES: dict[str, tuple[Callable[[SimpleNamespace], None], str]] = {
                                            "group.devices_remove"),
     "assets.groups.drop_moved_members": (lambda w: _move(SimpleNamespace(**{**vars(w), "group": _filled_group(w)})),
                                          "group.devices_migrated_out"),
+    "assets.bulk.set_enabled": (_bulk("set_enabled", False), "device.disable"),
+    "assets.bulk.delete_devices": (_bulk("delete_devices"), "device.delete"),
+    "assets.bulk.add_tags": (_bulk("add_tags", {"line": "L1"}), "device.update"),
+    "assets.bulk.remove_tags": (_bulk("remove_tags", ["site"], tags={"site": "x"}), "device.update"),
+    "assets.bulk.set_attributes": (_bulk("set_attributes", {"serial": "SN-BULK"}), "device.update"),
     "assets.export.services.record_export": (lambda w: __import__("assets.export.services").export.services
                                              .record_export(w.writer, w.acme, "", "csv", 1), "device.export"),
     "assets.export.services.start_job": (_export, "device.export"),
