@@ -386,6 +386,7 @@ QUIET_WRITES = {
     "accounts/switch-ou/": "the session's current OU",
     "jsi18n/": "read-only (answers GET)",
     "api/(?P<unmatched>.*)$": "the API's JSON 404 for any method",
+    "api/devices/search/$": "a structured device search: POST for its JSON body, reads only",
     "api/emqx/authenticate/": "a broker's question about a device (logins are traced, not audited)",
     "api/emqx/authorize/": "a broker's question about a topic",
     "api/emqx/webhook/": "a broker's report of a session (connection history)",
