@@ -163,6 +163,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="client processes holding the connections")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip timing the same UPDATE in plain SQL (the database's own floor)")
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL"):
         sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the benchmark measures the production setup.")
@@ -204,13 +206,30 @@ def main() -> None:
                   f"enabled {run['enabled_left']}", flush=True)
     finally:
         connectivity.stop_server(server, log)
+    floor = sql_floor(ou.pk) if args.floor else None
     worst = max((r["kicked_all"] or float("inf"), r["disabled"]) for r in runs)
     every = all(r["kicked"] == r["connected"] == args.connected and r["sessions_left"] == r["online_left"] == 0
                 for r in runs)
     print(f"worst of {len(runs)}: disabled in {max(r['disabled'] for r in runs):.2f} s, every connected device "
           f"kicked after {worst[0]:.2f} s (target ≤ {TARGET_SECONDS:.0f} s); every connected device kicked in "
           f"every run: {'yes' if every else 'NO'}")
+    if floor is not None:
+        print(f"the database's floor now: one UPDATE of the OU's {floor[0]:,} devices (enabled = false, no audit, "
+              f"no kick; rolled back) takes {floor[1]:.2f} s")
     print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def sql_floor(ou_id: int) -> tuple[int, float]:
+    """What the device table's writes alone cost (its indexes, the WAL): the same change in one statement."""
+    from django.db import connection, transaction
+
+    reset(ou_id)
+    with transaction.atomic(), connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute("UPDATE assets_device SET enabled = false WHERE ou_id = %s", [ou_id])
+        seconds, rows = time.perf_counter() - started, cursor.rowcount
+        transaction.set_rollback(True)
+    return rows, seconds
 
 
 if __name__ == "__main__":
