@@ -59,3 +59,18 @@ def test_a_bulk_delete_kicks_the_connected_devices(writer, fleet):
 
     run(scenario)
     assert not Device.objects.filter(pk__in=[d.pk for d in fleet]).exists()
+
+
+def test_a_disabled_device_whose_kick_was_lost_is_kicked_at_the_next_heartbeat(device):
+    from connectivity.heartbeat import heartbeat
+
+    async def scenario():
+        async with device_socket(device) as (socket, _):
+            # disabled with no kick (as if the channel layer dropped it): the connection is still there
+            await Device.objects.filter(pk=device.pk).aupdate(enabled=False)
+            assert (await socket.call(p.PING, {}))["code"] == 200
+            await heartbeat.beat()
+            assert (await socket.closed())["code"] == 4003
+
+    run(scenario)
+    assert not DeviceSession.objects.filter(device=device).exists()
