@@ -58,13 +58,12 @@ def _unique(device_ids: Sequence[int]) -> list[int]:
     return list(dict.fromkeys(int(pk) for pk in device_ids))
 
 
-def _writable_rows(actor: Any, ids: list[int], fields: Sequence[str], outcome: BulkOutcome, *,
-                   lock: bool = True) -> dict[int, dict[str, Any]]:
+def _writable_rows(actor: Any, ids: list[int], fields: Sequence[str],
+                   outcome: BulkOutcome) -> dict[int, dict[str, Any]]:
     """The actor's writable devices among `ids` (locked for the transaction), by id; the rest failed."""
     is_system(actor, system_allowed=False)  # None: TypeError; SYSTEM: refused, as the single services do
-    devices = Device.objects.writable_by(actor).filter(pk__in=ids)
-    if lock:
-        devices = devices.select_for_update(of=("self",))
+    # locked: a concurrent change (or a login, which takes the same lock) waits for this chunk to commit
+    devices = Device.objects.writable_by(actor).filter(pk__in=ids).select_for_update(of=("self",))
     rows = {row["pk"]: row for row in devices.order_by("pk").values(
         "pk", "ou_id", "asset_id", "name", "device_key", *fields)}
     for pk in ids:
