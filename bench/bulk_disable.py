@@ -142,8 +142,17 @@ def one_run(number: int, args: argparse.Namespace, url: str, manager, ou) -> dic
     for worker in workers:
         worker.join(timeout=30)
     last_close = max((c["last_close"] for c in clients if c["last_close"]), default=None)
+    # the server ends each kicked session after closing its socket: wait (bounded) for the database to agree
+    settle_deadline, settled = time.monotonic() + 60, None
+    while time.monotonic() < settle_deadline:
+        if not (DeviceSession.objects.filter(device_id__in=chosen_ids).exists()
+                or Device.objects.filter(pk__in=chosen_ids, online=True).exists()):
+            settled = time.time() - started_wall
+            break
+        time.sleep(0.1)
     return {
         "matching": len(matching), "done": done, "failed": failed, "skipped": skipped, "selected": selected,
+        "settled": settled,
         "disabled": disabled, "kicked_all": (last_close - started_wall) if last_close else None,
         "connected": sum(c["connected"] for c in clients), "sessions_before": sessions_before,
         "kicked": sum(c["kicked"] for c in clients), "other_close": sum(c["other_close"] for c in clients),
@@ -195,6 +204,7 @@ def main() -> None:
             run = one_run(number, args, f"ws://127.0.0.1:{port}/ws/device/", manager, ou)
             runs.append(run)
             kicked_all = f"{run['kicked_all']:.2f} s" if run["kicked_all"] is not None else "NEVER"
+            settled = f"{run['settled']:.2f} s" if run["settled"] is not None else "NEVER (60 s)"
             print(f"run {number}: {run['matching']:,} matching ({QUERY!r}) of {Device.objects.count():,}; "
                   f"done {run['done']:,} failed {run['failed']} skipped {run['skipped']}; "
                   f"selected in {run['selected']:.2f} s, disabled in {run['disabled']:.2f} s "
@@ -202,6 +212,7 @@ def main() -> None:
                   f"every connected device closed after {kicked_all}; "
                   f"connected {run['connected']} (sessions {run['sessions_before']}), kicked with 4003 "
                   f"{run['kicked']}, other close {run['other_close']}, still open {run['still_open']}; "
+                  f"all offline in the database after {settled}; "
                   f"left: sessions {run['sessions_left']}, online {run['online_left']}, "
                   f"enabled {run['enabled_left']}", flush=True)
     finally:
