@@ -4,6 +4,7 @@ number of queries, one audit event per device carrying the job's id, and the kic
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from accounts.actors import SYSTEM
 from accounts.errors import AccessDenied
@@ -13,6 +14,13 @@ from assets.models import Device, DeviceStatus, Product, ThingModel
 from assets.signals import devices_deleted, devices_disabled
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The outcomes' messages are asserted in English, whatever language an earlier test left active."""
+    with translation.override("en"):
+        yield
 
 
 def make_devices(product: Product, count: int, start: int = 0) -> list[Device]:
