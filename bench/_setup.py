@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import django
@@ -21,6 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "enos_portal.settings")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")  # the test client speaks plain HTTP (DEBUG off turns it on)
 django.setup()
 
 
@@ -45,3 +47,46 @@ def ensure_database(*, recreate: bool, example: str) -> None:
         if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone() is None:
             admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
     call_command("migrate", verbosity=0)
+
+
+def empty_database() -> None:
+    """Every table of data emptied (not the database dropped: that would end the pool's open connections)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        kept = {"django_migrations", "django_content_type", "auth_permission"}  # what migrations made
+        tables = [name for name in connection.introspection.table_names(cursor) if name not in kept]
+        quoted = ", ".join(connection.ops.quote_name(name) for name in tables)
+        cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+
+
+def copy_devices(columns: Sequence[str], chunks: Iterable[str], *, maintenance_work_mem: str = "512MB") -> None:
+    """COPY device rows (tab-separated text chunks, `columns` in order) into assets_device, then VACUUM ANALYZE.
+
+    The table's indexes are dropped for the load and built once after it (the GIN ones especially), inside
+    the transaction, so a failed load leaves the schema as it was; foreign-key triggers are skipped (the
+    rows are consistent); the id sequence is moved past the rows when they bring their own ids.
+    """
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+            WHERE x.indrelid = 'assets_device'::regclass
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)""")
+        indexes = cursor.fetchall()
+        for name, _definition in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(f"SET LOCAL maintenance_work_mem = '{maintenance_work_mem}'")
+        with cursor.cursor.copy(f"COPY assets_device ({', '.join(columns)}) FROM STDIN") as copy:
+            for chunk in chunks:
+                copy.write(chunk)
+        for _name, definition in indexes:
+            cursor.execute(definition)
+        if "id" in columns:
+            cursor.execute("SELECT setval(pg_get_serial_sequence('assets_device', 'id'), (SELECT max(id) "
+                           "FROM assets_device))")
+    with connection.cursor() as cursor:
+        # as autovacuum would have left a table this old: statistics and the visibility map
+        cursor.execute("VACUUM (ANALYZE) assets_device")

@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import _setup  # configures Django: keep it before the project's imports
-from django.db import connection, reset_queries, transaction
+from django.db import connection, reset_queries
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -172,29 +172,7 @@ def build() -> None:
                                                   product_type=ProductType.GATEWAY)
         ous.append(ou.pk)
         products.append((device_product.pk, gateway_product.pk))
-    with transaction.atomic(), connection.cursor() as cursor:
-        # indexes built once after the load rather than row by row (the GIN trigram ones especially);
-        # dropping them inside the transaction means a failed load leaves the schema as it was
-        cursor.execute("""
-            SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-            WHERE x.indrelid = 'assets_device'::regclass
-              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)""")
-        indexes = cursor.fetchall()
-        for name, _ in indexes:
-            cursor.execute(f'DROP INDEX "{name}"')
-        cursor.execute("SET LOCAL session_replication_role = replica")  # the rows are consistent: skip FK triggers
-        cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
-        with cursor.cursor.copy(f"COPY assets_device ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for chunk in device_rows(rng, ous, products):
-                copy.write(chunk)
-        print(f"  copied {TOTAL:,} devices in {time.perf_counter() - started:.0f} s", flush=True)
-        for _, definition in indexes:
-            cursor.execute(definition)
-        cursor.execute("SELECT setval(pg_get_serial_sequence('assets_device', 'id'), (SELECT max(id) "
-                       "FROM assets_device))")
-    with connection.cursor() as cursor:
-        # as autovacuum would have left a table this old: statistics and the visibility map
-        cursor.execute("VACUUM (ANALYZE) assets_device")
+    _setup.copy_devices(COLUMNS, device_rows(rng, ous, products), maintenance_work_mem="1GB")
     print(f"  built in {time.perf_counter() - started:.0f} s (indexes, vacuum, analyze)", flush=True)
 
 

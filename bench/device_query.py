@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import _setup  # configures Django: keep it before the project's imports
-from django.db import connection, transaction
+from django.db import connection
 
 from accounts.actors import SYSTEM
 from accounts.models import OrganizationUnit, User
@@ -86,15 +86,6 @@ def rows(rng: random.Random, total: int, ous: list[int], products: list[int]) ->
         yield "".join(lines)
 
 
-def empty_database() -> None:
-    """Every table of data emptied (not the database dropped: that would end the pool's open connections)."""
-    with connection.cursor() as cursor:
-        kept = {"django_migrations", "django_content_type", "auth_permission"}  # what migrations made
-        tables = [name for name in connection.introspection.table_names(cursor) if name not in kept]
-        quoted = ", ".join(connection.ops.quote_name(name) for name in tables)
-        cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
-
-
 def build(total: int) -> None:
     started = time.perf_counter()
     ous, products = [], []
@@ -107,24 +98,7 @@ def build(total: int) -> None:
         product = services.create_product(owner, ou, model=model, name="Meter", product_type=ProductType.DEVICE)
         ous.append(ou.pk)
         products.append(product.pk)
-    with transaction.atomic(), connection.cursor() as cursor:
-        # indexes built once after the load rather than row by row (the GIN ones especially)
-        cursor.execute("""
-            SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-            WHERE x.indrelid = 'assets_device'::regclass
-              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)""")
-        indexes = cursor.fetchall()
-        for name, _definition in indexes:
-            cursor.execute(f'DROP INDEX "{name}"')
-        cursor.execute("SET LOCAL session_replication_role = replica")  # consistent rows: skip FK triggers
-        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-        with cursor.cursor.copy(f"COPY assets_device ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for chunk in rows(random.Random(SEED), total, ous, products):
-                copy.write(chunk)
-        for _name, definition in indexes:
-            cursor.execute(definition)
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM (ANALYZE) assets_device")
+    _setup.copy_devices(COLUMNS, rows(random.Random(SEED), total, ous, products))
     print(f"loaded {total:,} devices in {time.perf_counter() - started:.0f} s", flush=True)
 
 
@@ -149,7 +123,7 @@ def main() -> None:
     ready = Device.objects.count() == args.devices and OrganizationUnit.objects.filter(
         name__startswith="Query OU").count() == OUS
     if args.rebuild or not ready:
-        empty_database()
+        _setup.empty_database()
         build(args.devices)
     manager = User.objects.get(username="query-manager-03")
     ou = OrganizationUnit.objects.get(name="Query OU 03")

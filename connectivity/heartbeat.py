@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .conf import session_heartbeat_seconds
 from .db import in_thread
-from .handlers.session import touch_sessions
+from .handlers.session import kick_disabled_sessions, touch_sessions
 from .periodic import Periodic
 
 
@@ -28,7 +28,11 @@ class SessionHeartbeat:
 
     async def beat(self) -> int:
         held = list(self.session_ids)
-        return await in_thread(touch_sessions)(held) if held else 0
+        if not held:
+            return 0
+        touched = await in_thread(touch_sessions)(held)
+        await in_thread(kick_disabled_sessions)(held)  # a disabled device whose kick was lost goes now
+        return touched
 
 
 # one per process: every device connection of the process beats through it

@@ -205,6 +205,7 @@ ROUTES: dict[str, Guard] = {
     # API
     "api/devices/$": API_MATRIX,
     "api/devices/by-key/$": API_MATRIX,
+    "api/devices/search/$": API_MATRIX,
     "api/devices/(?P<assetId>[^/]+)/$": API_MATRIX,
     "api/devices/(?P<assetId>[^/]+)/disable/$": API_MATRIX,
     "api/devices/(?P<assetId>[^/]+)/enable/$": API_MATRIX,

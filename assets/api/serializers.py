@@ -215,6 +215,39 @@ class ThingModelCreateSerializer(ThingModelUpdateSerializer):
 
 
 
+QUERY_NODE_SCHEMA = {
+    "type": "object",
+    "description": (
+        "A query node. Combinations: {\"and\": [node, ...]}, {\"or\": [node, ...]}, {\"not\": node}. Leaves: "
+        "{\"text\": \"words\"} (name or deviceKey contains, or the assetId); {\"field\": \"name\"|\"key\"|"
+        "\"asset_id\", \"op\": \"contains\", \"value\": ...}; {\"field\": \"status\"|\"product\"|\"model\"|"
+        "\"type\"|\"gateway\"|\"group\"|\"has\", \"op\": \"=\", \"value\": ...}; {\"field\": "
+        "\"activated\"|\"last_online\"|\"last_offline\", \"op\": \"<\"|\"<=\"|\">\"|\">=\", \"value\": "
+        "\"7d\"|\"2026-12-01\"|ISO datetime}; {\"tag\": key} (has it), {\"tag\": key, \"op\": \"=\", \"value\": "
+        "v}, {\"tag\": key, \"op\": \"in\", \"value\": [v, ...]}; {\"attr\": identifier, \"op\": \"=\"|\"!=\"|"
+        "\"<\"|\"<=\"|\">\"|\">=\", \"value\": v} (typed by the device models). The same language as the "
+        "text `query`, compiled by the same code."),
+    "additionalProperties": True,
+    "example": {"and": [{"field": "status", "op": "=", "value": "offline"},
+                        {"tag": "site", "op": "=", "value": "suzhou"},
+                        {"attr": "capacity", "op": ">=", "value": 500},
+                        {"not": {"field": "last_online", "op": ">=", "value": "7d"}}]},
+}
+
+
+@extend_schema_field(QUERY_NODE_SCHEMA)
+class QueryNodeField(serializers.JSONField):
+    pass
+
+
+class DeviceSearchSerializer(StrictInput):
+    """POST /api/devices/search/: a structured query, optionally in one OU; the page is chosen in the URL."""
+
+    where = QueryNodeField(help_text="The query tree; {} matches every device you can see.")
+    ou = serializers.CharField(required=False, min_length=1, max_length=64,
+                               help_text="ouId of one OU; by default every OU you can see.")
+
+
 class ErrorSerializer(serializers.Serializer):
     """Every refusal: a stable code, a sentence for people, and messages per field."""
 
@@ -228,3 +261,5 @@ class QueryErrorSerializer(ErrorSerializer):
 
     position = serializers.IntegerField(required=False, help_text="1-based column of the bad token in `query`.")
     token = serializers.CharField(required=False, help_text="The text at that column.")
+    pointer = serializers.CharField(required=False, help_text="For a bad `where`: the JSON pointer (RFC 6901) "
+                                    "of the node at fault, e.g. /and/1/value.")

@@ -26,7 +26,7 @@ from enos_portal.api import APIJSONParser
 
 from .. import services
 from ..models import Device, Product, ThingModel
-from ..query import QueryError
+from ..query import QueryError, StructuredQueryError, apply_query, context_for, structured
 from . import schema  # noqa: F401 - registers the schema extensions
 from .access import require_write, visible_ou, writable_ou
 from .filters import DeviceFilter, ProductFilter, ThingModelFilter
@@ -37,6 +37,7 @@ from .serializers import (
     CreatedDeviceSerializer,
     CreatedProductSerializer,
     DeviceCreateSerializer,
+    DeviceSearchSerializer,
     DeviceSerializer,
     DeviceUpdateSerializer,
     ErrorSerializer,
@@ -99,6 +100,9 @@ class APIViewSet(viewsets.GenericViewSet):
 
 def query_error_body(error: QueryError) -> dict[str, Any]:
     """The API's error body, with where the query went wrong: position (1-based column) and token."""
+    if isinstance(error, StructuredQueryError):
+        return {"code": "invalid_query", "message": error.message, "details": {"where": [error.message]},
+                "pointer": error.pointer}
     return {"code": "invalid_query", "message": error.message, "details": {"query": [error.message]},
             "position": error.column, "token": error.token}
 
@@ -231,6 +235,39 @@ class DeviceViewSet(APIViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
     def reset_secret(self, request: Request, assetId: str) -> Response:
         device = self.get_object(write=True)
         return Response(TripleSerializer.of(device, services.reset_secret(request.user, device)))
+
+    @extend_schema(
+        summary="Search devices with a structured query",
+        description="The device query as a JSON tree (`where`), compiled by the same code as the text `query` "
+                    "of the device list; newest first, paged as the list is (`pageSize`, `cursor` in the URL: "
+                    "POST the same body to the `next` link). A bad tree answers 400 with `message` and `pointer`, "
+                    "the JSON pointer (RFC 6901) of the node at fault, e.g. `/where/and/1/value`.",
+        request=DeviceSearchSerializer,
+        parameters=[OpenApiParameter("pageSize", OpenApiTypes.INT, description="Devices per page (default 20)."),
+                    OpenApiParameter("cursor", OpenApiTypes.STR, description="The page: from a `next` link.")],
+        responses={status.HTTP_200_OK: DeviceSerializer(many=True),
+                   status.HTTP_400_BAD_REQUEST: QueryErrorSerializer,
+                   status.HTTP_401_UNAUTHORIZED: ErrorSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="search")
+    def search(self, request: Request) -> Response:
+        data = validated(DeviceSearchSerializer, request.data)
+        devices = self.get_queryset()
+        context = context_for(devices, request.user)
+        if data.get("ou"):
+            ou = visible_ou(request.user, data["ou"], "ou")
+            devices = devices.filter(ou=ou)
+            context.group_ou = ou.pk  # group:<name> is then a group of that OU
+        try:
+            tree = structured.build(data["where"], context)
+        except StructuredQueryError as error:
+            error.pointer = f"/where{error.pointer}"
+            raise
+        return self.paginated_unfiltered(apply_query(devices, tree, context))
+
+    def paginated_unfiltered(self, queryset: QuerySet[Device]) -> Response:
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(DeviceSerializer(page, many=True).data)
 
     @extend_schema(summary="A gateway's sub-devices", responses=responses(DeviceSerializer(many=True)))
     @action(detail=True, methods=["get"], url_path="sub-devices")

@@ -9,5 +9,7 @@ from .ast import Node, all_of
 from .compiler import QueryContext, apply_query, compile_node, context_for
 from .errors import QueryError
 from .parser import parse
+from .structured import StructuredQueryError
 
-__all__ = ["Node", "QueryContext", "QueryError", "all_of", "apply_query", "compile_node", "context_for", "parse"]
+__all__ = ["Node", "QueryContext", "QueryError", "StructuredQueryError", "all_of", "apply_query", "compile_node",
+           "context_for", "parse"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -33,6 +34,7 @@ from ..queries import DEFAULT_SORT, TABLE_COLUMNS, BadFilter, keyset_page
 from ..query import Node, QueryContext, QueryError, all_of, compile_node, context_for, parse, shorthands
 from ..query.ast import Field
 from .common import can_write, confirm_delete, console_view, current_ou, report
+from .filter_panel import PANEL_PARAM, FilterPanelForm, panel_redirect
 
 QUERY_HELP = _lazy(
     "Words search name and deviceKey (\"quoted text\" keeps spaces). Fields: status:online|offline|inactive|disabled, "
@@ -55,6 +57,7 @@ class TableFilters:
     tree: Node | None  # what the valid values ask, as one query
     context: QueryContext
     query_problems: list[str]  # a search that is not a valid query: the table shows the rest, and says why
+    products: list[Product] = dataclasses.field(default_factory=list)  # the OU's, for the select boxes and the panel
 
     @property
     def problems(self) -> list[str]:
@@ -71,7 +74,9 @@ class TableFilters:
 
 
 def read_filters(request: HttpRequest, ou: OrganizationUnit) -> TableFilters:
-    products = list(Product.objects.in_ou(ou).only("product_key", "name").order_by("name"))
+    # with their models, in the same query: the filter panel offers the models and their attributes
+    products = list(Product.objects.in_ou(ou).select_related("model").only(
+        "product_key", "name", "model", "model__model_id", "model__name", "model__attributes").order_by("name"))
     form = DeviceFilterForm(request.GET or None, products=products)
     params: dict[str, Any] = {}
     if form.is_bound:
@@ -92,7 +97,7 @@ def read_filters(request: HttpRequest, ou: OrganizationUnit) -> TableFilters:
             nodes.append(searched)
         except QueryError as error:
             problems.append(_("Search: %(message)s. The other filters apply.") % {"message": error.message})
-    return TableFilters(form, params, all_of(nodes), context, problems)
+    return TableFilters(form, params, all_of(nodes), context, problems, products)
 
 
 def count_matching(devices: QuerySet[Device], table: TableFilters, summary: dict[str, int]) -> int:
@@ -133,6 +138,11 @@ def device_list(request: HttpRequest) -> HttpResponse:
     """The rows only: the counts come from device_counts, requested by the page once the rows are shown."""
     ou = current_ou(request)
     table = read_filters(request, ou)
+    panel = None
+    if not (request.htmx and request.htmx.target == "device-table"):
+        panel = FilterPanelForm(request.GET if PANEL_PARAM in request.GET else None, products=table.products)
+        if panel.is_bound and panel.is_valid() and request.resolver_match.url_name == "device-list":
+            return panel_redirect(panel)  # the search box shows the query the panel made
     params = table.params
     base = Device.objects.visible_to(request.user).filter(ou=ou)
     page = None
@@ -157,6 +167,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "filter_problems": problems,
         "query_help": QUERY_HELP,
+        "panel": panel,
         "writable": can_write(request),
         "query": query.urlencode(),
         "sort": params.get("sort") or DEFAULT_SORT,

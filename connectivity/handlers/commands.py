@@ -259,9 +259,12 @@ def record_command_reply(session: Session, content: Any, target: DeviceRef, meth
 def kick_devices(device_ids: list[int], reason: str, code: int) -> None:
     """End the live sessions of these devices at once (the connection traces and marks them offline)."""
     device_ids = list(device_ids)
-    bus.kick(device_ids, reason, code)
+    # only a device with a session row has a connection to reach: one query finds them, however many were
+    # disabled at once (a login commits its row under the device's lock, so none slips between)
+    live_sessions = list(DeviceSession.objects.filter(device_id__in=device_ids))
+    bus.kick([live.device_id for live in live_sessions if live.transport != Transport.EMQX], reason, code)
     # devices behind EMQX have no portal process holding them: ask EMQX, or end a sub-device's row here
-    for live in DeviceSession.objects.filter(device_id__in=device_ids, transport=Transport.EMQX):
+    for live in (live for live in live_sessions if live.transport == Transport.EMQX):
         if live.via_id is None:
             emqx_api.kick(live.client_id)  # EMQX's client.disconnected webhook then marks it offline
         else:

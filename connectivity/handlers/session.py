@@ -319,6 +319,19 @@ def touch_sessions(session_ids: list[str]) -> int:
     return touched
 
 
+def kick_disabled_sessions(session_ids: list[str]) -> list[int]:
+    """The devices of these live sessions that are disabled: their kick was lost (the channel layer delivers
+    at most once, and drops what waits past its expiry), so they are kicked again. The heartbeat asks."""
+    disabled: list[int] = []
+    for start in range(0, len(session_ids), 5_000):
+        disabled += DeviceSession.objects.filter(session_id__in=session_ids[start:start + 5_000],
+                                                 device__enabled=False).values_list("device_id", flat=True)
+    if disabled:
+        logger.warning("%d disabled devices were still connected: kicked again", len(disabled))
+        bus.kick(disabled, "device disabled", p.DEVICE_DISABLED)
+    return disabled
+
+
 # sessions whose process beats (the portal's websocket workers and MQTT broker); EMQX reports its
 # own disconnects through the webhook
 HEARTBEAT_TRANSPORTS = (Transport.WEBSOCKET, Transport.MQTT)

@@ -56,6 +56,8 @@ BEYOND_THE_SCHEMA = {
     "GET /api/audit-events/", "GET /api/audit-events/export/",
     # a query's attributes and groups must be ones the OU's thing models and groups define
     "GET /api/devices/export/",
+    # a structured query's attributes, groups and values must be ones the models and groups define
+    "POST /api/devices/search/",
     # a connection history's `until` must come after its `since`; a group's name must be printable (no blanks
     # only) and unique in its OU
     "GET /api/devices/{asset_id}/sessions/", "POST /api/groups/", "PATCH /api/groups/{id}/",

@@ -36,7 +36,7 @@ from tests.test_route_matrix import ADMIN_PREFIX, ALL_ROUTES
 
 APPS = ("accounts", "assets", "tracing", "connectivity", "observability", "fleet")
 # service modules not named services
-SERVICE_MODULES = {"assets.groups"}
+SERVICE_MODULES = {"assets.groups", "assets.bulk"}
 
 
 def service_functions() -> dict[str, Callable[..., Any]]:
@@ -233,6 +233,19 @@ def _alerts(service: str, /, *args: Callable[[SimpleNamespace], Any],
     return run
 
 
+def _bulk(service: str, /, *args: Any, **device_fields: Any) -> Callable[[SimpleNamespace], None]:
+    def run(w: SimpleNamespace) -> None:
+        from assets import bulk
+        from assets.models import Device
+
+        if device_fields:
+            Device.objects.filter(pk=w.device.pk).update(**device_fields)
+        outcome = getattr(bulk, service)(w.writer, [w.device.pk], *args, job_id="job-doors")
+        assert outcome.done == [w.device.pk], outcome
+
+    return run
+
+
 def _alert(w: SimpleNamespace):
     from tests.observability.alert_world import alerting
 
@@ -296,6 +309,11 @@ WRITES: dict[str, tuple[Callable[[SimpleNamespace], None], str]] = {
                                            "group.devices_remove"),
     "assets.groups.drop_moved_members": (lambda w: _move(SimpleNamespace(**{**vars(w), "group": _filled_group(w)})),
                                          "group.devices_migrated_out"),
+    "assets.bulk.set_enabled": (_bulk("set_enabled", False), "device.disable"),
+    "assets.bulk.delete_devices": (_bulk("delete_devices"), "device.delete"),
+    "assets.bulk.add_tags": (_bulk("add_tags", {"line": "L1"}), "device.update"),
+    "assets.bulk.remove_tags": (_bulk("remove_tags", ["site"], tags={"site": "x"}), "device.update"),
+    "assets.bulk.set_attributes": (_bulk("set_attributes", {"serial": "SN-BULK"}), "device.update"),
     "assets.export.services.record_export": (lambda w: __import__("assets.export.services").export.services
                                              .record_export(w.writer, w.acme, "", "csv", 1), "device.export"),
     "assets.export.services.start_job": (_export, "device.export"),
@@ -404,6 +422,7 @@ QUIET_WRITES = {
     "accounts/switch-ou/": "the session's current OU",
     "jsi18n/": "read-only (answers GET)",
     "api/(?P<unmatched>.*)$": "the API's JSON 404 for any method",
+    "api/devices/search/$": "a structured device search: POST for its JSON body, reads only",
     "api/emqx/authenticate/": "a broker's question about a device (logins are traced, not audited)",
     "api/emqx/authorize/": "a broker's question about a topic",
     "api/emqx/webhook/": "a broker's report of a session (connection history)",

@@ -78,6 +78,9 @@ ENDPOINTS = [
     Endpoint("device create", "post", lambda w: "/api/devices/", write=True, ok=201,
              body=lambda w: {"ouId": w.acme.ou_id, "productKey": w.product.product_key, "name": "New",
                              "attributes": {"serial": "N-1"}}),
+    # a structured search reads (POST for its JSON body): the viewer may, the outsider finds nothing of Acme
+    Endpoint("device search", "post", lambda w: "/api/devices/search/", collection=True,
+             body=lambda w: {"where": {"field": "key", "op": "contains", "value": w.device.device_key}}),
     Endpoint("device retrieve", "get", device()),
     Endpoint("device by key", "get",
              lambda w: f"/api/devices/by-key/?productKey={w.product.product_key}&deviceKey={w.device.device_key}"),

@@ -1,0 +1,247 @@
+"""Bulk Disable at scale: the 100,000 devices of one OU that match a query, 1,000 of them connected, disabled
+through assets.bulk.set_enabled in chunks (as a fleet job runs it), in PostgreSQL with Redis and one ASGI worker.
+
+Loads N devices (default 1,000,000, a tenth per OU) with bench/device_query.py's loader, starts uvicorn,
+connects --connected devices of the measured OU over the device websocket (real logins: DeviceSession rows,
+live connections held by --clients client processes), then times the disable of every device matching
+`NOT status:disabled` in the OU (all of them: each run first re-enables the OU) until every connected device
+has seen its connection closed by the portal (close code 4003). Prints each run, the worst of --repeat (3)
+and the machine's load. Target (#15): ≤ 10 s, every connected device kicked.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/h_bulk_bench REDIS_URL=redis://127.0.0.1:6379/4 \\
+        .venv/bin/python bench/bulk_disable.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import multiprocessing as mp
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_SECONDS = 10.0
+CONNECT_CONCURRENCY = 50
+KICK_WAIT_SECONDS = 300  # how long the clients wait for their connections to close, from the start
+QUERY = "NOT status:disabled"
+
+
+def _bench_module(name: str):
+    """A sibling benchmark loaded by path (bench/connectivity.py shares its name with the project's app)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- the client processes: hold the connections, report when the portal closes them ---------------
+
+def client_process(triples: list, url: str, connected: mp.Value, go: mp.Event, results: mp.Queue) -> None:
+    results.put(asyncio.run(_client(triples, url, connected, go)))
+
+
+async def _client(triples: list, url: str, connected: mp.Value, go: mp.Event) -> dict:
+    from connectivity.simulator import SimulatedDevice, Triple
+
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    devices = [SimulatedDevice(Triple(*t), url=url, keepalive=300, reply_timeout=60) for t in triples]
+
+    async def connect(device: SimulatedDevice) -> bool:
+        async with gate:
+            try:
+                await device.connect()
+            except Exception:  # noqa: BLE001 - counted
+                return False
+            with connected.get_lock():
+                connected.value += 1
+            return True
+
+    ok = [device for device, up in zip(devices, await asyncio.gather(*(connect(d) for d in devices)), strict=True)
+          if up]
+    while not go.is_set():
+        await asyncio.sleep(0.01)
+    closed_at: dict[str, float] = {}
+
+    async def watch(device: SimulatedDevice) -> None:
+        await device.closed.wait()
+        closed_at[device.triple.device_key] = time.time()
+
+    await asyncio.wait([asyncio.ensure_future(watch(d)) for d in ok], timeout=KICK_WAIT_SECONDS)
+    codes = [getattr(d._socket, "close_code", None) for d in ok if d.triple.device_key in closed_at]
+    await asyncio.gather(*(d.close() for d in ok), return_exceptions=True)
+    return {"connected": len(ok), "failed": len(devices) - len(ok), "kicked": codes.count(4003),
+            "other_close": len(codes) - codes.count(4003), "still_open": len(ok) - len(codes),
+            "last_close": max(closed_at.values(), default=None)}
+
+
+# --- one run ----------------------------------------------------------------------------------------
+
+def reset(ou_id: int) -> None:
+    """The OU enabled again and nobody connected (untimed preparation)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM connectivity_devicesession WHERE device_id IN "
+                       "(SELECT id FROM assets_device WHERE ou_id = %s)", [ou_id])
+        cursor.execute("UPDATE assets_device SET enabled = true, online = false WHERE ou_id = %s "
+                       "AND (NOT enabled OR online)", [ou_id])
+
+
+def one_run(number: int, args: argparse.Namespace, url: str, manager, ou) -> dict:
+    from django.db import connections
+
+    from assets import bulk
+    from assets.models import Device
+    from assets.query import apply_query, context_for, parse
+    from connectivity.models import DeviceSession
+
+    reset(ou.pk)
+    # spread over the OU, so every chunk of the disable holds some of them
+    every = list(Device.objects.filter(ou=ou).order_by("pk").values_list("pk", flat=True))
+    stride = max(1, len(every) // args.connected)
+    chosen = list(Device.objects.filter(pk__in=every[::stride][:args.connected]).select_related("product"))
+    triples = [(d.product.product_key, d.device_key, d.device_secret) for d in chosen]
+    connected, go, results = mp.Value("i", 0), mp.Event(), mp.Queue()
+    workers = [mp.Process(target=client_process, args=(triples[i::args.clients], url, connected, go, results))
+               for i in range(args.clients)]
+    for worker in workers:
+        worker.start()
+    deadline = time.monotonic() + 300
+    chosen_ids = [d.pk for d in chosen]
+    while time.monotonic() < deadline and (
+            connected.value < len(chosen) or DeviceSession.objects.filter(device_id__in=chosen_ids).count()
+            < len(chosen)):
+        time.sleep(0.2)
+    sessions_before = DeviceSession.objects.filter(device_id__in=chosen_ids).count()
+
+    started_wall, started = time.time(), time.perf_counter()
+    go.set()
+    base = Device.objects.visible_to(manager).filter(ou=ou)
+    matching = list(apply_query(base, parse(QUERY), context_for(base, manager)).order_by("pk")
+                    .values_list("pk", flat=True))
+    selected = time.perf_counter() - started
+    def disable(chunk: list[int]) -> bulk.BulkOutcome:
+        try:
+            return bulk.set_enabled(manager, chunk, False, job_id=f"bench-{number}")
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connections.close_all()
+
+    chunks = [matching[start:start + args.chunk] for start in range(0, len(matching), args.chunk)]
+    with ThreadPoolExecutor(max_workers=args.workers) as pool:  # as a job's workers take chunks side by side
+        outcomes = list(pool.map(disable, chunks))
+    done, failed, skipped = (sum(len(getattr(o, name)) for o in outcomes) for name in ("done", "failed", "skipped"))
+    disabled = time.perf_counter() - started
+    clients = [results.get(timeout=KICK_WAIT_SECONDS + 30) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    last_close = max((c["last_close"] for c in clients if c["last_close"]), default=None)
+    # the server ends each kicked session after closing its socket: wait (bounded) for the database to agree
+    settle_deadline, settled = time.monotonic() + 60, None
+    while time.monotonic() < settle_deadline:
+        if not (DeviceSession.objects.filter(device_id__in=chosen_ids).exists()
+                or Device.objects.filter(pk__in=chosen_ids, online=True).exists()):
+            settled = time.time() - started_wall
+            break
+        time.sleep(0.1)
+    return {
+        "matching": len(matching), "done": done, "failed": failed, "skipped": skipped, "selected": selected,
+        "settled": settled,
+        "disabled": disabled, "kicked_all": (last_close - started_wall) if last_close else None,
+        "connected": sum(c["connected"] for c in clients), "sessions_before": sessions_before,
+        "kicked": sum(c["kicked"] for c in clients), "other_close": sum(c["other_close"] for c in clients),
+        "still_open": sum(c["still_open"] for c in clients),
+        "sessions_left": DeviceSession.objects.filter(device_id__in=chosen_ids).count(),
+        "online_left": Device.objects.filter(pk__in=chosen_ids, online=True).count(),
+        "enabled_left": Device.objects.filter(ou=ou, enabled=True).count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=1_000_000, help="devices in all, a tenth per OU")
+    parser.add_argument("--connected", type=int, default=1000)
+    parser.add_argument("--chunk", type=int, default=2000, help="devices per set_enabled call")
+    parser.add_argument("--workers", type=int, default=2, help="chunks disabled side by side (threads)")
+    parser.add_argument("--clients", type=int, default=2, help="client processes holding the connections")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip timing the same UPDATE in plain SQL (the database's own floor)")
+    args = parser.parse_args()
+    if not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL"):
+        sys.exit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the benchmark measures the production setup.")
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import _setup
+
+    _setup.ensure_database(recreate=False, example="h_bulk_bench")
+    loader = _bench_module("device_query")  # its 1,000,000-device loader, shared
+    from accounts.models import OrganizationUnit, User
+    from assets.models import Device
+
+    ready = Device.objects.count() == args.devices and OrganizationUnit.objects.filter(
+        name__startswith="Query OU").count() == loader.OUS
+    if args.rebuild or not ready:
+        _setup.empty_database()
+        loader.build(args.devices)
+    manager = User.objects.get(username="query-manager-03")
+    ou = OrganizationUnit.objects.get(name="Query OU 03")
+    connectivity = _bench_module("connectivity")
+    port = connectivity.free_port()
+    server, log = connectivity.start_server("uvicorn", port, "enos_portal.asgi:application",
+                                            "bench-bulk-disable-server.log", CONNECTIVITY_KEEPALIVE_SECONDS="300")
+    runs = []
+    try:
+        for number in range(1, args.repeat + 1):
+            manager = User.objects.get(pk=manager.pk)  # permissions read again, as a new job would
+            run = one_run(number, args, f"ws://127.0.0.1:{port}/ws/device/", manager, ou)
+            runs.append(run)
+            kicked_all = f"{run['kicked_all']:.2f} s" if run["kicked_all"] is not None else "NEVER"
+            settled = f"{run['settled']:.2f} s" if run["settled"] is not None else "NEVER (60 s)"
+            print(f"run {number}: {run['matching']:,} matching ({QUERY!r}) of {Device.objects.count():,}; "
+                  f"done {run['done']:,} failed {run['failed']} skipped {run['skipped']}; "
+                  f"selected in {run['selected']:.2f} s, disabled in {run['disabled']:.2f} s "
+                  f"({args.chunk:,} per call, {args.workers} side by side), "
+                  f"every connected device closed after {kicked_all}; "
+                  f"connected {run['connected']} (sessions {run['sessions_before']}), kicked with 4003 "
+                  f"{run['kicked']}, other close {run['other_close']}, still open {run['still_open']}; "
+                  f"all offline in the database after {settled}; "
+                  f"left: sessions {run['sessions_left']}, online {run['online_left']}, "
+                  f"enabled {run['enabled_left']}", flush=True)
+    finally:
+        connectivity.stop_server(server, log)
+    floor = sql_floor(ou.pk) if args.floor else None
+    worst = max((r["kicked_all"] or float("inf"), r["disabled"]) for r in runs)
+    every = all(r["kicked"] == r["connected"] == args.connected and r["sessions_left"] == r["online_left"] == 0
+                for r in runs)
+    print(f"worst of {len(runs)}: disabled in {max(r['disabled'] for r in runs):.2f} s, every connected device "
+          f"kicked after {worst[0]:.2f} s (target ≤ {TARGET_SECONDS:.0f} s); every connected device kicked in "
+          f"every run: {'yes' if every else 'NO'}")
+    if floor is not None:
+        print(f"the database's floor now: one UPDATE of the OU's {floor[0]:,} devices (enabled = false, no audit, "
+              f"no kick; rolled back) takes {floor[1]:.2f} s")
+    print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def sql_floor(ou_id: int) -> tuple[int, float]:
+    """What the device table's writes alone cost (its indexes, the WAL): the same change in one statement."""
+    from django.db import connection, transaction
+
+    reset(ou_id)
+    with transaction.atomic(), connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute("UPDATE assets_device SET enabled = false WHERE ou_id = %s", [ou_id])
+        seconds, rows = time.perf_counter() - started, cursor.rowcount
+        transaction.set_rollback(True)
+    return rows, seconds
+
+
+if __name__ == "__main__":
+    main()
