@@ -1,10 +1,10 @@
 """What each job action does to a chunk of devices: the one mapping from action to callable.
 
 Every adapter takes the job's actor, the chunk's devices, the job's parameters and the job's id, and returns
-an Outcome (done ids, failed {id: message}, skipped {id: message}). The adapters of the asset actions call
-the per-device services of assets (each audited; the engine stamps the job's id on their audit events as the
-request ID). They run inside the engine's transaction that also records the executions' outcomes, so a
-worker killed mid-chunk leaves neither. Set-based versions (assets.bulk, same shape) can replace them here.
+an Outcome (done ids, failed {id: message}, skipped {id: message}). The asset actions are set-based
+(assets.bulk: a few queries a chunk, one audit event per device carrying the job's id; the engine also stamps
+it as the request ID); a message trace is started device by device. They run inside the engine's transaction
+that also records the executions' outcomes, so a worker killed mid-chunk leaves neither.
 
 The actions that talk to devices (invoke a service, set measure points) cannot run in a transaction: they
 send every command of the chunk first, then wait for the replies together until the per-execution timeout.
@@ -22,7 +22,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from accounts.errors import DomainError
-from assets import services as asset_services
+from assets import bulk
 from assets.models import Device
 from connectivity import services as connectivity_services
 from connectivity.models import CommandInvocation, CommandStatus
@@ -58,38 +58,36 @@ def _each(devices: list[Device], act: Callable[[Device], Any]) -> Outcome:
     return outcome
 
 
+def _bulk(result: bulk.BulkOutcome) -> Outcome:
+    return Outcome(done=list(result.done), failed=dict(result.failed), skipped=dict(result.skipped))
+
+
+def _ids(devices: list[Device]) -> list[int]:
+    return [device.pk for device in devices]
+
+
 def enable_devices(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
-    return _each(devices, lambda device: asset_services.enable_device(actor, device))
+    return _bulk(bulk.set_enabled(actor, _ids(devices), True, job_id=job_id))
 
 
 def disable_devices(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
-    return _each(devices, lambda device: asset_services.disable_device(actor, device))
+    return _bulk(bulk.set_enabled(actor, _ids(devices), False, job_id=job_id))
 
 
 def delete_devices(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
-    return _each(devices, lambda device: asset_services.delete_device(actor, device))
+    return _bulk(bulk.delete_devices(actor, _ids(devices), job_id=job_id))
 
 
 def add_tags(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
-    tags = dict(params.get("tags") or {})
-    return _each(devices, lambda device: asset_services.update_device(actor, device, tags={**device.tags, **tags}))
+    return _bulk(bulk.add_tags(actor, _ids(devices), dict(params.get("tags") or {}), job_id=job_id))
 
 
 def remove_tags(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
-    keys = set(params.get("keys") or [])
-
-    def remove(device: Device) -> None:
-        kept = {key: value for key, value in device.tags.items() if key not in keys}
-        if kept != device.tags:
-            asset_services.update_device(actor, device, tags=kept)
-
-    return _each(devices, remove)
+    return _bulk(bulk.remove_tags(actor, _ids(devices), list(params.get("keys") or []), job_id=job_id))
 
 
 def set_attributes(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
-    values = dict(params.get("attributes") or {})
-    return _each(devices, lambda device: asset_services.update_device(
-        actor, device, attributes={**device.attributes, **values}))
+    return _bulk(bulk.set_attributes(actor, _ids(devices), dict(params.get("attributes") or {}), job_id=job_id))
 
 
 def start_traces(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:

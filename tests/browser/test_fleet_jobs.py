@@ -61,9 +61,10 @@ def test_a_staged_job_watched_to_completion(page: Page, live_server, product, wr
 
 def test_an_aborted_job(page: Page, live_server, product, writer, settings):
     settings.FLEET_CHUNK = 5
-    devices = make_devices(product, 30, prefix="abt")  # all enabled: enabling each one fails
-    job = services.start_job(writer, product.ou, action="enable", asset_ids=[d.asset_id for d in devices],
-                             abort_failure_percent=5, abort_min_executions=10)
+    devices = make_devices(product, 30, prefix="abt")
+    # an attribute the model does not define: each execution fails
+    job = services.start_job(writer, product.ou, action="set_attributes", params={"attributes": {"nope": 1}},
+                             asset_ids=[d.asset_id for d in devices], abort_failure_percent=5, abort_min_executions=10)
     log_in(page, live_server.url, "writer")
     page.goto(f"{live_server.url}/jobs/{job.public_id}/")
     expect(page.locator("#job-state")).to_have_text("Running")
@@ -75,4 +76,4 @@ def test_an_aborted_job(page: Page, live_server, product, writer, settings):
     expect(page.locator("#count-cancelled")).to_have_text("20")
     page.reload()
     page.click("#job-outcomes >> text=Failed")
-    expect(page.locator("#outcomes tbody")).to_contain_text("is already enabled")
+    expect(page.locator("#outcomes tbody")).to_contain_text("is not an attribute of model")
