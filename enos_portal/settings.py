@@ -358,6 +358,7 @@ THROTTLE_RATES = {
     "sms-ip": "30/h",  # … from one client address
     "device-login": "10/5m",  # failed device logins per device (productKey/deviceKey)
     "device-login-ip": "100/5m",  # failed device logins per client address (gateways share addresses)
+    "rabbitmq-auth-secret-ip": "20/10m",  # wrong secrets in RabbitMQ auth backend calls per caller address
 }
 for _rule in env_list("THROTTLE_RATES", []):
     _scope, _, _rate = _rule.partition("=")
