@@ -14,8 +14,11 @@ A broken connection (RabbitMQ restarted) is reopened with a growing pause, up to
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +55,39 @@ def _text(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else "" if value is None else str(value)
 
 
+_CLIENT_ID_RE = re.compile(r'<<"client_id">>\s*=>\s*<<"(?P<id>(?:[^"\\]|\\.)*)">>')
+
+
+def client_id_of(variable_map: Any) -> str:
+    """The MQTT client id in a connection.created event's variable_map (an Erlang map, printed)."""
+    if isinstance(variable_map, dict):
+        return _text(variable_map.get("client_id"))
+    match = _CLIENT_ID_RE.search(_text(variable_map))
+    return match["id"].replace('\\"', '"') if match else ""
+
+
+def address_of(peer_host: Any) -> str:
+    """The client address of a connection.created event: an Erlang tuple such as {127,0,0,1}."""
+    text = _text(peer_host)
+    parts = text.strip("{}").split(",")
+    try:
+        numbers = [int(part) for part in parts]
+        if len(numbers) == 4:
+            return str(ipaddress.IPv4Address(bytes(numbers)))
+        if len(numbers) == 8:
+            address = ipaddress.IPv6Address(b"".join(n.to_bytes(2, "big") for n in numbers))
+            return str(address.ipv4_mapped or address)
+    except ValueError:
+        pass
+    return text
+
+
+def release_database() -> None:
+    """Drop this thread's database connection if it broke (the next message opens a new one)."""
+    with contextlib.suppress(Exception):
+        close_old_connections()
+
+
 class Consumer(threading.Thread):
     """One AMQP connection consuming some queues until stopped, reconnecting when it breaks."""
 
@@ -75,7 +111,7 @@ class Consumer(threading.Thread):
                 self.stop.wait(pause)
                 pause = min(pause * 2, RECONNECT_MAX_SECONDS)
             finally:
-                close_old_connections()
+                release_database()
 
     def _consume(self) -> None:
         connection = pika.BlockingConnection(pika.URLParameters(self.url))
@@ -100,13 +136,13 @@ class Consumer(threading.Thread):
             self.handle(channel, method, properties, body)
         except DatabaseError:  # the database is away: the message waits in RabbitMQ, not lost
             logger.exception("%s: database error; the message goes back to its queue", self.name)
-            close_old_connections()
+            release_database()
             channel.basic_nack(method.delivery_tag, requeue=True)
             self.stop.wait(1)
             return
         except Exception:  # a poison message must not stop the shard (it is dropped, and logged)
             logger.exception("%s: could not handle a message on %s", self.name, method.routing_key)
-            close_old_connections()
+            release_database()
         channel.basic_ack(method.delivery_tag)
 
 
@@ -195,9 +231,8 @@ class Bridge:
         if method.routing_key == "connection.created":
             if "MQTT" not in _text(headers.get("protocol")).upper():
                 return
-            variables = headers.get("variable_map") or {}
-            self.connected(name, _text(variables.get("client_id")), _text(headers.get("user")),
-                           _text(headers.get("peer_host")))
+            self.connected(name, client_id_of(headers.get("variable_map")), _text(headers.get("user")),
+                           address_of(headers.get("peer_host")))
         elif method.routing_key == "connection.closed":
             session = brokers.session_by_client(Transport.RABBITMQ, name)
             if session is not None:

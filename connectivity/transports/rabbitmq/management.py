@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,6 +18,7 @@ from .topology import DEVICE_EXCHANGE, routing_key
 
 logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 5
+KICK_RETRY_SECONDS = 6.0
 
 
 class RabbitmqUnavailable(Exception):
@@ -56,9 +58,19 @@ def publish(topic: str, message: dict) -> bool:
 
 
 def kick(connection_name: str) -> bool:
-    """DELETE /api/connections/{name}: close a device's connection (its connection.closed event follows)."""
+    """DELETE /api/connections/{name}: close a device's connection (its connection.closed event follows).
+
+    The management API knows a connection only once the node has emitted its statistics
+    (collect_statistics_interval, 1 s in docs/rabbitmq.md): a 404 is retried until KICK_RETRY_SECONDS.
+    """
+    path = f"/api/connections/{urllib.parse.quote(connection_name, safe='')}"
+    deadline = time.monotonic() + KICK_RETRY_SECONDS
     try:
-        status = _call("DELETE", f"/api/connections/{urllib.parse.quote(connection_name, safe='')}")
+        while True:
+            status = _call("DELETE", path)
+            if status != 404 or time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)
     except RabbitmqUnavailable:
         logger.exception("could not close %s", connection_name)
         return False
