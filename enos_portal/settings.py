@@ -152,7 +152,7 @@ _proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "" if DEBUG else "X-Fo
 SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # EMQX's HTTP hooks often call the portal inside the cluster over plain HTTP (they carry their own token)
-SECURE_REDIRECT_EXEMPT = [r"^api/emqx/"]
+SECURE_REDIRECT_EXEMPT = [r"^api/emqx/", r"^api/rabbitmq/auth/"]  # brokers call over the internal network
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)  # one year
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)

@@ -16,6 +16,7 @@ from .. import protocol as p
 from ..handlers import handle_message
 from ..handlers.base import error
 from ..handlers.session import LoginRefused, activation_message, find_device, open_session
+from ..latest import LatestValueBuffer
 from ..models import DeviceSession
 from ..sessions import DeviceRef, Session
 
@@ -72,8 +73,12 @@ def connected(transport: str, login_client_id: str, username: str, *, client_id:
     return session
 
 
-def answer(session: Session, topic_name: str, payload: str | bytes, publish: Publish) -> dict | None:
-    """A message the broker accepted: handled like any other; the reply goes back through the broker."""
+def answer(session: Session, topic_name: str, payload: str | bytes, publish: Publish,
+           latest: LatestValueBuffer | None = None) -> dict | None:
+    """A message the broker accepted: handled like any other; the reply goes back through the broker.
+
+    `latest`: the caller's buffer of latest values (it writes them before acknowledging), or None to write now.
+    """
     topic = p.parse_topic(topic_name)
     if topic is None:
         return None
@@ -82,7 +87,7 @@ def answer(session: Session, topic_name: str, payload: str | bytes, publish: Pub
     except p.ProtocolError as refusal:
         reply: dict | None = error(session.device.id, "", topic.method, refusal.code, refusal.message)
     else:
-        reply = handle_message(session, content, topic=topic)
+        reply = handle_message(session, content, topic=topic, latest=latest)
     if reply is not None and not topic.is_reply:
         publish(f"{topic_name}_reply", reply)
     return reply

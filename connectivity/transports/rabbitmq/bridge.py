@@ -31,15 +31,32 @@ from django.db import DatabaseError, close_old_connections
 
 from ... import protocol as p
 from ...handlers.session import close_session, find_device
+from ...latest import LatestValueBuffer, store_latest_values
 from ...models import DeviceSession, Transport
 from ...sessions import DeviceRef, Session
 from .. import brokers
 from . import management
-from .topology import DEVICE_EXCHANGE, EVENTS_QUEUE, declare, routing_key, shard_queue, shards_of, topic_of
+from .topology import (
+    CONNECTION_EVENTS,
+    DEVICE_EXCHANGE,
+    EVENT_EXCHANGE,
+    EVENTS_QUEUE,
+    declare,
+    routing_key,
+    shard_queue,
+    shards_of,
+    topic_of,
+)
 
 logger = logging.getLogger(__name__)
 RECONNECT_MAX_SECONDS = 5.0
-SESSION_WAIT_SECONDS = 3.0  # a gateway's message may overtake its connection.created on another queue
+SESSION_WAIT_SECONDS = 3.0
+# a device's session is looked up once, not per message: every bridge hears every connection event on a
+# queue of its own and then looks the device's session up again (after a grace for the writer of the event)
+SESSION_CACHE_SECONDS = 300.0
+DETACHED_CACHE_SECONDS = 5.0  # a device whose connection.created is not handled yet
+EVENT_GRACE_SECONDS = 2.0
+SESSION_CACHE_SIZE = 1_000_000  # a gateway's message may overtake its connection.created on another queue
 MQTT_QOS_HEADER = "x-mqtt-publish-qos"  # set by the MQTT plugin: absent on the portal's own downlinks
 APP_ID = "enos-portal"
 
@@ -49,6 +66,9 @@ class BridgeStats:
     messages: int = 0
     events: int = 0
     started: float = field(default_factory=time.monotonic)
+
+
+Handle = Callable[[Any, Any, Any, bytes, "LatestValueBuffer | None"], None]
 
 
 def _text(value: Any) -> str:
@@ -91,11 +111,14 @@ def release_database() -> None:
 class Consumer(threading.Thread):
     """One AMQP connection consuming some queues until stopped, reconnecting when it breaks."""
 
-    def __init__(self, name: str, url: str, queues: list[str], handle: Callable[[Any, Any, Any, bytes], None],
-                 *, prefetch: int, shards: int, stop: threading.Event) -> None:
+    def __init__(self, name: str, url: str, queues: list[str], handle: Handle, *, prefetch: int, shards: int,
+                 stop: threading.Event, batched: bool = False) -> None:
         super().__init__(name=name, daemon=True)
         self.url, self.queues, self.handle, self.prefetch, self.shards = url, queues, handle, prefetch, shards
         self.stop = stop
+        # batched: latest values are buffered, written once per round, and only then the round's messages acked
+        self.latest: LatestValueBuffer | None = LatestValueBuffer() if batched else None
+        self.unacked: int | None = None  # the newest delivery tag handled and not yet acknowledged
         self.ready = threading.Event()
         self.channel: Any = None
 
@@ -119,21 +142,48 @@ class Consumer(threading.Thread):
             channel = connection.channel()
             declare(channel, self.shards)
             channel.basic_qos(prefetch_count=self.prefetch)
-            for queue in self.queues:
+            queues = self.queues
+            if not queues:  # this bridge's own copy of the connection events (it forgets cached sessions)
+                queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+                for event in CONNECTION_EVENTS:
+                    channel.queue_bind(queue, EVENT_EXCHANGE, routing_key=event)
+                queues = [queue]
+            for queue in queues:
                 channel.basic_consume(queue, lambda ch, method, props, body: self._one(ch, method, props, body))
             self.channel = channel
             self.ready.set()
-            logger.info("%s: consuming %s", self.name, ", ".join(self.queues))
+            logger.info("%s: consuming %s", self.name, ", ".join(queues))
             while not self.stop.is_set():
-                connection.process_data_events(time_limit=0.5)
+                connection.process_data_events(time_limit=0.05 if self.latest is not None else 0.5)
+                self._settle(channel)
         finally:
+            self.unacked = None
+            if self.latest is not None:
+                self.latest.take()  # unacknowledged: RabbitMQ hands these messages out again
             self.channel = None
             if connection.is_open:
                 connection.close()
 
+    def _settle(self, channel: Any) -> None:
+        """Write the round's latest values, then acknowledge its messages (all up to the newest at once)."""
+        if self.unacked is None:
+            return
+        if self.latest is not None:
+            try:
+                store_latest_values(self.latest.take())
+            except DatabaseError:
+                logger.exception("%s: could not store latest values; the messages go back to their queues", self.name)
+                release_database()
+                channel.basic_nack(self.unacked, multiple=True, requeue=True)
+                self.unacked = None
+                self.stop.wait(1)
+                return
+        channel.basic_ack(self.unacked, multiple=True)
+        self.unacked = None
+
     def _one(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
         try:
-            self.handle(channel, method, properties, body)
+            self.handle(channel, method, properties, body, self.latest)
         except DatabaseError:  # the database is away: the message waits in RabbitMQ, not lost
             logger.exception("%s: database error; the message goes back to its queue", self.name)
             release_database()
@@ -143,7 +193,7 @@ class Consumer(threading.Thread):
         except Exception:  # a poison message must not stop the shard (it is dropped, and logged)
             logger.exception("%s: could not handle a message on %s", self.name, method.routing_key)
             release_database()
-        channel.basic_ack(method.delivery_tag)
+        self.unacked = method.delivery_tag
 
 
 class Bridge:
@@ -154,13 +204,16 @@ class Bridge:
         self.stop_event = threading.Event()
         self.stats = BridgeStats()
         self._missing: dict[tuple[str, str], float] = {}  # devices whose session did not come: when we gave up
-        queues = [shard_queue(k) for k in shards_of(index, count, shards)]
+        self._sessions: dict[tuple[str, str], tuple[float, Session]] = {}  # (when looked up, session) per device
+        self._touched: dict[tuple[str, str], float] = {}  # when a connection event of the device was seen
+        # one consumer (connection and thread) per shard: a shard's messages in order, shards side by side
         self.consumers = [
-            Consumer(f"bridge-{index}-messages", url, queues, self.on_message, prefetch=prefetch, shards=shards,
-                     stop=self.stop_event),
-            Consumer(f"bridge-{index}-events", url, [EVENTS_QUEUE], self.on_event, prefetch=50, shards=shards,
-                     stop=self.stop_event),
-        ]
+            Consumer(f"bridge-{index}-shard-{k}", url, [shard_queue(k)], self.on_message, prefetch=prefetch,
+                     shards=shards, stop=self.stop_event, batched=True) for k in shards_of(index, count, shards)]
+        self.consumers.append(Consumer(f"bridge-{index}-events", url, [EVENTS_QUEUE], self.on_event, prefetch=50,
+                                       shards=shards, stop=self.stop_event))
+        self.consumers.append(Consumer(f"bridge-{index}-forget", url, [], self.forget, prefetch=500, shards=shards,
+                                       stop=self.stop_event))
 
     def start(self) -> None:
         for consumer in self.consumers:
@@ -177,7 +230,8 @@ class Bridge:
 
     # --- device messages ---------------------------------------------------------------------------
 
-    def on_message(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+    def on_message(self, channel: Any, method: Any, properties: Any, body: bytes,
+                   latest: LatestValueBuffer | None = None) -> None:
         self.stats.messages += 1
         if MQTT_QOS_HEADER not in (properties.headers or {}) or properties.app_id == APP_ID:
             return  # the portal's own downlink (thing.service.# catches commands and their replies alike)
@@ -194,13 +248,54 @@ class Bridge:
                                   pika.BasicProperties(app_id=APP_ID, content_type="application/json"))
             return True
 
-        brokers.answer(session, topic_name, body, publish)
+        brokers.answer(session, topic_name, body, publish, latest)
 
     def session_for(self, product_key: str, device_key: str, *, combine: bool) -> Session | None:
         """The connection the message came through; without one yet (its connection.created is still on
         the way, or already past), the device's own as RabbitMQ authorized it (never for combine.*: a
         gateway's sub-device logins need the gateway's session, so they wait for it a moment)."""
         key = (product_key, device_key)
+        cached = self._sessions.get(key)
+        if cached is not None and self._fresh(key, cached[0], detached=not cached[1].session_id):
+            return cached[1]
+        looked_up = time.monotonic()
+        session = self._find_session(key, combine=combine)
+        if session is not None:
+            self._sessions[key] = (looked_up, session)
+            if len(self._sessions) > SESSION_CACHE_SIZE:
+                self._sessions.clear()
+        return session
+
+    def _fresh(self, key: tuple[str, str], cached_at: float, *, detached: bool) -> bool:
+        """A cached session holds until a connection event of its device (seen by every bridge) plus a grace
+        for the bridge writing that event's session to have written it."""
+        now = time.monotonic()
+        if now - cached_at > (DETACHED_CACHE_SECONDS if detached else SESSION_CACHE_SECONDS):
+            return False
+        touched = self._touched.get(key)
+        return touched is None or cached_at > touched + EVENT_GRACE_SECONDS
+
+    def forget(self, channel: Any, method: Any, properties: Any, body: bytes,
+               latest: LatestValueBuffer | None = None) -> None:
+        """A connection event, this bridge's copy: the device's cached session is stale from now on."""
+        headers = properties.headers or {}
+        if method.routing_key == "connection.created":
+            device_key, _, product_key = _text(headers.get("user")).partition("&")
+            self._touch((product_key, device_key))
+        else:
+            name = _text(headers.get("name"))
+            for key, (_at, session) in list(self._sessions.items()):
+                if session.client_id == name:
+                    self._touch(key)
+
+    def _touch(self, key: tuple[str, str]) -> None:
+        self._touched[key] = time.monotonic()
+        if len(self._touched) > SESSION_CACHE_SIZE:
+            self._touched.clear()
+            self._sessions.clear()
+
+    def _find_session(self, key: tuple[str, str], *, combine: bool) -> Session | None:
+        product_key, device_key = key
         deadline = time.monotonic() + (SESSION_WAIT_SECONDS if combine and key not in self._missing else 0)
         while True:
             session = brokers.session_of(
@@ -224,7 +319,8 @@ class Bridge:
 
     # --- connection events -------------------------------------------------------------------------
 
-    def on_event(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+    def on_event(self, channel: Any, method: Any, properties: Any, body: bytes,
+                 latest: LatestValueBuffer | None = None) -> None:
         self.stats.events += 1
         headers = properties.headers or {}
         name = _text(headers.get("name"))
@@ -236,10 +332,12 @@ class Bridge:
         elif method.routing_key == "connection.closed":
             session = brokers.session_by_client(Transport.RABBITMQ, name)
             if session is not None:
+                self._sessions.pop(session.device.key, None)
                 close_session(session, "disconnected")
 
     def connected(self, name: str, client_id: str, username: str, peer: str) -> Session | None:
         device_key, _, product_key = username.partition("&")
+        self._sessions.pop((product_key, device_key), None)
         older = list(DeviceSession.objects.filter(
             device__product__product_key=product_key, device__device_key=device_key, transport=Transport.RABBITMQ,
             via__isnull=True).exclude(client_id=name).values_list("client_id", flat=True))
