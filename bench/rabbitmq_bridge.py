@@ -42,6 +42,15 @@ def setup_devices(count: int) -> list[tuple[str, str]]:
     have = set(Device.objects.filter(product=product).values_list("device_key", flat=True))
     Device.objects.bulk_create([Device(ou=ou, product=product, device_key=f"bench-r-{i:05}", name=f"Bench {i}")
                                 for i in range(count) if f"bench-r-{i:05}" not in have])
+    # the devices are connected (as a connection.created event leaves them): one session row each
+    from connectivity.models import DeviceSession, Transport
+
+    devices = Device.objects.filter(product=product, device_key__startswith="bench-r-")
+    DeviceSession.objects.filter(device__in=devices).delete()
+    DeviceSession.objects.bulk_create([
+        DeviceSession(device_id=pk, session_id=f"bench{pk}", transport=Transport.RABBITMQ,
+                      client_id=f"127.0.0.1:{pk} -> 127.0.0.1:1883") for pk in devices.values_list("pk", flat=True)])
+    devices.update(online=True)
     return [(product.product_key, f"bench-r-{i:05}") for i in range(count)]
 
 
