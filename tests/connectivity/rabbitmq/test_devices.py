@@ -125,3 +125,17 @@ def test_a_device_may_not_publish_to_another_devices_topic(rabbit, bridge, devic
     client.close()
     wait_for(lambda: status_of(device) == DeviceStatus.OFFLINE, timeout=SLOW)
     assert not LatestValue.objects.filter(device=other).exists()
+
+
+def test_the_bridge_reconnects_after_rabbitmq_restarts(rabbit, bridge, device):
+    rabbit.stop_app()
+    wait_for(lambda: not any(consumer.ready.is_set() for consumer in bridge.consumers), timeout=SLOW)
+    rabbit.start_app()
+    assert bridge.wait_ready(timeout=SLOW * 2), "the bridge did not reconnect"
+    client = paho(rabbit, device)
+    assert client.connect() == 0
+    wait_for(lambda: status_of(device) == DeviceStatus.ONLINE, timeout=SLOW)
+    assert client.subscribe(own_topics(device)) in (0, 1)
+    assert call(client, p.MEASUREPOINT_POST, {"measurepoints": {"power": 3.0}})["code"] == p.SUCCESS
+    client.close()
+    wait_for(lambda: status_of(device) == DeviceStatus.OFFLINE, timeout=SLOW)

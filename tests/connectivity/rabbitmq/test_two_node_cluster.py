@@ -1,5 +1,6 @@
-"""Two RabbitMQ nodes clustered on this machine: a device connected to node B reaches the bridge that
-consumes from node A, is answered and commanded through B, and goes Offline when it leaves."""
+"""(Runs last of this folder: the first node stays clustered with a stopped peer afterwards.) Two RabbitMQ
+nodes clustered on this machine: a device connected to node B reaches the bridge that
+consumes from node A, is answered through B, and goes Offline when it leaves."""
 
 from __future__ import annotations
 
