@@ -81,6 +81,7 @@ class RabbitNode:
             "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.base / "advanced.config"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
             "RABBITMQ_PID_FILE": str(self.base / "node.pid"),
+            "ERL_CRASH_DUMP": str(self.base / "erl_crash.dump"),  # never in the checkout
         })
         return env
 
@@ -124,11 +125,11 @@ class RabbitNode:
 
     def ctl(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([str(CTL), "-n", self.node, *args], env=self.env(), capture_output=True, text=True,
-                              timeout=timeout, check=check)
+                              timeout=timeout, check=check, cwd=self.base)
 
     def start(self, *, timeout: float = 180) -> None:
         self.write_files()
-        subprocess.run([str(SERVER), "-detached"], env=self.env(), check=True, timeout=60,
+        subprocess.run([str(SERVER), "-detached"], env=self.env(), check=True, timeout=60, cwd=self.base,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.await_startup(timeout=timeout)
         self.ctl("add_user", BRIDGE_USER, self.bridge_password)
