@@ -25,6 +25,9 @@ class Command(BaseCommand):
                             help="Queues device messages are hashed over (default RABBITMQ_SHARDS or 8; "
                                  "the same for every bridge).")
         parser.add_argument("--prefetch", type=int, default=200, help="Unacknowledged messages per consumer.")
+        parser.add_argument("--queue-type", choices=("classic", "quorum"), default="classic",
+                            help="Type of the shard and event queues when first declared (quorum on a 3-node "
+                                 "cluster in production; an existing queue keeps its type).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         url = options["url"] or rabbitmq_amqp_url()
@@ -36,7 +39,7 @@ class Command(BaseCommand):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         logging.getLogger("pika").setLevel(logging.WARNING)
         bridge = Bridge(url, index=index, count=count, shards=options["shards"] or rabbitmq_shards(),
-                        prefetch=options["prefetch"])
+                        prefetch=options["prefetch"], queue_type=options["queue_type"])
         stopped = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stopped.set())

@@ -112,10 +112,11 @@ class Consumer(threading.Thread):
     """One AMQP connection consuming some queues until stopped, reconnecting when it breaks."""
 
     def __init__(self, name: str, url: str, queues: list[str], handle: Handle, *, prefetch: int, shards: int,
-                 stop: threading.Event, batched: bool = False) -> None:
+                 stop: threading.Event, batched: bool = False, queue_type: str = "classic") -> None:
         super().__init__(name=name, daemon=True)
         self.url, self.queues, self.handle, self.prefetch, self.shards = url, queues, handle, prefetch, shards
         self.stop = stop
+        self.queue_type = queue_type
         # batched: latest values are buffered, written once per round, and only then the round's messages acked
         self.latest: LatestValueBuffer | None = LatestValueBuffer() if batched else None
         self.unacked: int | None = None  # the newest delivery tag handled and not yet acknowledged
@@ -140,7 +141,7 @@ class Consumer(threading.Thread):
         connection = pika.BlockingConnection(pika.URLParameters(self.url))
         try:
             channel = connection.channel()
-            declare(channel, self.shards)
+            declare(channel, self.shards, queue_type=self.queue_type)
             channel.basic_qos(prefetch_count=self.prefetch)
             queues = self.queues
             if not queues:  # this bridge's own copy of the connection events (it forgets cached sessions)
@@ -199,7 +200,8 @@ class Consumer(threading.Thread):
 class Bridge:
     """Bridge `index` of `count`: its shards of device messages, and (active on one bridge) connection events."""
 
-    def __init__(self, url: str, *, index: int = 0, count: int = 1, shards: int = 8, prefetch: int = 200) -> None:
+    def __init__(self, url: str, *, index: int = 0, count: int = 1, shards: int = 8, prefetch: int = 200,
+                 queue_type: str = "classic") -> None:
         self.url, self.index, self.count, self.shards = url, index, count, shards
         self.stop_event = threading.Event()
         self.stats = BridgeStats()
@@ -209,11 +211,12 @@ class Bridge:
         # one consumer (connection and thread) per shard: a shard's messages in order, shards side by side
         self.consumers = [
             Consumer(f"bridge-{index}-shard-{k}", url, [shard_queue(k)], self.on_message, prefetch=prefetch,
-                     shards=shards, stop=self.stop_event, batched=True) for k in shards_of(index, count, shards)]
+                     shards=shards, stop=self.stop_event, batched=True, queue_type=queue_type)
+            for k in shards_of(index, count, shards)]
         self.consumers.append(Consumer(f"bridge-{index}-events", url, [EVENTS_QUEUE], self.on_event, prefetch=50,
-                                       shards=shards, stop=self.stop_event))
+                                       shards=shards, stop=self.stop_event, queue_type=queue_type))
         self.consumers.append(Consumer(f"bridge-{index}-forget", url, [], self.forget, prefetch=500, shards=shards,
-                                       stop=self.stop_event))
+                                       stop=self.stop_event, queue_type=queue_type))
 
     def start(self) -> None:
         for consumer in self.consumers:
