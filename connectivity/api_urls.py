@@ -4,6 +4,7 @@ from django.urls import path
 
 from . import api, api_history, api_ou_view
 from .transports import emqx
+from .transports.rabbitmq import auth as rabbitmq_auth
 
 urlpatterns = [
     path("devices/<str:asset_id>/services/<str:identifier>/invoke/", api.InvokeServiceView.as_view(),
@@ -24,4 +25,8 @@ urlpatterns = [
     path("emqx/authenticate/", emqx.authenticate, name="emqx-authenticate"),
     path("emqx/authorize/", emqx.authorize, name="emqx-authorize"),
     path("emqx/webhook/", emqx.webhook, name="emqx-webhook"),
+    path("rabbitmq/auth/<str:secret>/user/", rabbitmq_auth.user, name="rabbitmq-auth-user"),
+    path("rabbitmq/auth/<str:secret>/vhost/", rabbitmq_auth.vhost, name="rabbitmq-auth-vhost"),
+    path("rabbitmq/auth/<str:secret>/resource/", rabbitmq_auth.resource, name="rabbitmq-auth-resource"),
+    path("rabbitmq/auth/<str:secret>/topic/", rabbitmq_auth.topic, name="rabbitmq-auth-topic"),
 ]

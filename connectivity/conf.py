@@ -93,3 +93,28 @@ def emqx_api_key() -> str:
 
 def emqx_api_secret() -> str:
     return _value("EMQX_API_SECRET", "")
+
+
+def rabbitmq_auth_secret() -> str:
+    """The secret in the path RabbitMQ's HTTP auth backend calls (auth_http.*_path); empty turns them off."""
+    return _value("RABBITMQ_AUTH_SECRET", "")
+
+
+def rabbitmq_auth_networks() -> str:
+    """The addresses the auth backend endpoints answer (comma-separated networks): the brokers' own."""
+    return _value("RABBITMQ_AUTH_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+
+
+def rabbitmq_amqp_url() -> str:
+    """Where bridges consume and publish (amqp://user:password@host:5672/%2F)."""
+    return _value("RABBITMQ_AMQP_URL", "")
+
+
+def rabbitmq_management_url() -> str:
+    """RabbitMQ's management API (http://user:password@host:15672): kicks, and commands from the portal."""
+    return _value("RABBITMQ_MANAGEMENT_URL", "")
+
+
+def rabbitmq_shards() -> int:
+    """How many queues device messages are hashed over (per-device order within a queue); fixed per deployment."""
+    return _value("RABBITMQ_SHARDS", 8, int)

@@ -46,6 +46,7 @@ class Transport(models.TextChoices):
     WEBSOCKET = "websocket", _("Websocket")
     MQTT = "mqtt", _("MQTT (portal broker)")
     EMQX = "emqx", _("MQTT (EMQX cluster)")
+    RABBITMQ = "rabbitmq", _("MQTT (RabbitMQ cluster)")
 
 
 class DeviceSession(models.Model):

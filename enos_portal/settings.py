@@ -153,7 +153,7 @@ _proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "" if DEBUG else "X-Fo
 SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # EMQX's HTTP hooks often call the portal inside the cluster over plain HTTP (they carry their own token)
-SECURE_REDIRECT_EXEMPT = [r"^api/emqx/"]
+SECURE_REDIRECT_EXEMPT = [r"^api/emqx/", r"^api/rabbitmq/auth/"]  # brokers call over the internal network
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)  # one year
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
@@ -381,6 +381,7 @@ THROTTLE_RATES = {
     "sms-ip": "30/h",  # … from one client address
     "device-login": "10/5m",  # failed device logins per device (productKey/deviceKey)
     "device-login-ip": "100/5m",  # failed device logins per client address (gateways share addresses)
+    "rabbitmq-auth-secret-ip": "20/10m",  # wrong secrets in RabbitMQ auth backend calls per caller address
 }
 for _rule in env_list("THROTTLE_RATES", []):
     _scope, _, _rate = _rule.partition("=")

@@ -104,6 +104,8 @@ MIGRATION_API_REQUEST = guard(
 MIGRATION_DIALOG = guard("tests/assets/migration/test_console.py::test_only_writers_of_the_source_open_the_dialog")
 MIGRATION_DIALOG_STEPS = guard("tests/assets/migration/test_console.py::test_someone_elses_request_is_not_found")
 EMQX = guard("tests/connectivity/test_emqx.py::test_the_endpoints_need_the_token_and_are_off_without_one")
+RABBITMQ_AUTH = guard(
+    "tests/connectivity/rabbitmq/test_auth_endpoints.py::test_the_endpoints_answer_only_the_broker_with_the_secret")
 PROFILE = guard("tests/accounts/test_time_zones.py::test_the_profile_page_is_each_users_own")
 NO_OU_DATA = guard("tests/test_route_matrix.py::test_routes_without_ou_data_answer_anonymous")
 ADMIN = guard("tests/accounts/test_admin.py::test_non_staff_are_sent_to_the_admin_login")
@@ -268,6 +270,11 @@ ROUTES: dict[str, Guard] = {
     "api/emqx/authenticate/": EMQX,
     "api/emqx/authorize/": EMQX,
     "api/emqx/webhook/": EMQX,
+    # called by RabbitMQ's HTTP auth backend with the shared secret in the path, never by people
+    "api/rabbitmq/auth/<str:secret>/user/": RABBITMQ_AUTH,
+    "api/rabbitmq/auth/<str:secret>/vhost/": RABBITMQ_AUTH,
+    "api/rabbitmq/auth/<str:secret>/resource/": RABBITMQ_AUTH,
+    "api/rabbitmq/auth/<str:secret>/topic/": RABBITMQ_AUTH,
 }
 # a route asked by more than one test: each of these must exist too
 ALSO_GUARDED = {"api/batch/jobs/": BATCH_API_JOB_LIST}

@@ -25,9 +25,9 @@ from assets.models import Device
 from .. import bus, history
 from .. import protocol as p
 from ..conf import command_timeout_seconds
-from ..models import CommandInvocation, CommandStatus, DeviceSession, GatewayNotice, Transport
+from ..models import CommandInvocation, CommandStatus, DeviceSession, GatewayNotice
 from ..sessions import DeviceRef, Session
-from ..transports import emqx_api
+from ..transports import broker_api
 from .base import trace
 from .session import go_offline
 
@@ -153,10 +153,10 @@ def _command(actor: Any, device: Device, service: str, params: Any, *, timeout: 
     # recorded (and sequenced) before it is sent: the device's reply can never be logged first
     with transaction.atomic():
         trace(device.pk, "down", method, "ok", message=f"command {invocation.pk} sent", payload=params)
-    if live.transport == Transport.EMQX:
+    if live.transport in broker_api.BROKER_TRANSPORTS:
         if claim_command(invocation.pk, device.pk):
-            emqx_api.publish(p.topic_for(device.product.product_key, device.device_key, method),
-                             {k: v for k, v in message.items() if k not in ("productKey", "deviceKey")})
+            broker_api.publish(live.transport, p.topic_for(device.product.product_key, device.device_key, method),
+                               {k: v for k, v in message.items() if k not in ("productKey", "deviceKey")})
     else:
         bus.command(device.pk, invocation.pk, message)
     return wait_for_reply(invocation, timeout) if wait else invocation
@@ -262,11 +262,13 @@ def kick_devices(device_ids: list[int], reason: str, code: int) -> None:
     # only a device with a session row has a connection to reach: one query finds them, however many were
     # disabled at once (a login commits its row under the device's lock, so none slips between)
     live_sessions = list(DeviceSession.objects.filter(device_id__in=device_ids))
-    bus.kick([live.device_id for live in live_sessions if live.transport != Transport.EMQX], reason, code)
-    # devices behind EMQX have no portal process holding them: ask EMQX, or end a sub-device's row here
-    for live in (live for live in live_sessions if live.transport == Transport.EMQX):
+    bus.kick([live.device_id for live in live_sessions if live.transport not in broker_api.BROKER_TRANSPORTS],
+             reason, code)
+    # devices behind a clustered broker have no portal process holding them: ask the broker, or end a
+    # sub-device's row here
+    for live in (live for live in live_sessions if live.transport in broker_api.BROKER_TRANSPORTS):
         if live.via_id is None:
-            emqx_api.kick(live.client_id)  # EMQX's client.disconnected webhook then marks it offline
+            broker_api.kick(live.transport, live.client_id)  # its disconnect report then marks it offline
         else:
             with transaction.atomic():
                 if DeviceSession.objects.filter(pk=live.pk, session_id=live.session_id).delete()[0]:
@@ -303,11 +305,11 @@ def send_notices(notices: list[GatewayNotice]) -> int:
         trace(notice.gateway_id, "down", notice.method, "ok",
               message=", ".join(i["deviceKey"] for i in notice.params), payload=notice.params)
         live = DeviceSession.objects.filter(device_id=notice.gateway_id, via__isnull=True).first()
-        if live is not None and live.transport == Transport.EMQX:
+        if live is not None and live.transport in broker_api.BROKER_TRANSPORTS:
             gateway = Device.objects.select_related("product").get(pk=notice.gateway_id)
             if claim_notice(notice.pk):
-                emqx_api.publish(p.topic_for(gateway.product.product_key, gateway.device_key, notice.method),
-                                 notice_message(notice))
+                topic = p.topic_for(gateway.product.product_key, gateway.device_key, notice.method)
+                broker_api.publish(live.transport, topic, notice_message(notice))
         else:
             bus.notice(notice.gateway_id, notice.pk, notice_message(notice))
     return len(notices)

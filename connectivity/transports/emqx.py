@@ -29,59 +29,25 @@ from accounts import throttle
 
 from .. import protocol as p
 from ..conf import emqx_webhook_token
-from ..handlers import handle_message
-from ..handlers.base import error
-from ..handlers.session import (
-    LoginRefused,
-    activation_message,
-    close_session,
-    find_device,
-    open_session,
-    refuse_publish,
-)
+from ..handlers.session import LoginRefused, close_session, refuse_publish
 from ..handlers.session import (
     authenticate as check_login,
 )
 from ..models import DeviceSession, Transport
-from ..sessions import DeviceRef, Session
-from . import emqx_api
+from ..sessions import Session
+from . import brokers, emqx_api
 
 # --- sessions held by an EMQX cluster (no portal process holds them: rebuilt from the database) -----
 
 def emqx_session(client_id: str) -> Session | None:
     """The session of an EMQX client, rebuilt from its rows (its own and its sub-devices')."""
-    live = (DeviceSession.objects.filter(transport=Transport.EMQX, client_id=client_id, via__isnull=True)
-            .select_related("device__product").first())
-    if live is None:
-        return None
-    session = Session(session_id=live.session_id, transport=Transport.EMQX, device=DeviceRef.of(live.device),
-                      client_id=client_id)
-    for sub in (DeviceSession.objects.filter(session_id=live.session_id).exclude(device_id=live.device_id)
-                .select_related("device__product")):
-        ref = DeviceRef.of(sub.device)
-        session.sub_devices[ref.key] = ref
-    return session
+    return brokers.session_by_client(Transport.EMQX, client_id)
 
 
 def emqx_connected(client_id: str, username: str, peer: str = "") -> Session | None:
     """EMQX accepted a CONNECT (after asking `authenticate` through its HTTP authentication)."""
-    try:
-        login = p.parse_mqtt_credentials(client_id, username, "")
-    except p.ProtocolError:
-        return None
-    device = find_device(login.product_key, login.device_key)
-    if device is None:
-        return None
-    try:
-        session = open_session(device, Transport.EMQX, client_id=client_id, login=login,
-                               client_ip=throttle.ip_key(peer) if peer else "")
-    except LoginRefused:
-        emqx_api.kick(client_id)
-        return None
-    if session.issued_secret:
-        emqx_api.publish(p.topic_for(login.product_key, login.device_key, p.ACTIVATE_INFO),
-                         activation_message(session))
-    return session
+    return brokers.connected(Transport.EMQX, client_id, username, client_id=client_id, peer=peer,
+                             publish=emqx_api.publish, kick=emqx_api.kick)
 
 
 def emqx_disconnected(client_id: str, reason: str, disconnected_at: dt.datetime | None) -> bool:
@@ -112,18 +78,9 @@ def emqx_may(client_id: str, topic: str, action: str) -> bool:
 def emqx_message(client_id: str, topic_name: str, payload: str) -> dict | None:
     """A message EMQX accepted: handled like any other; the reply goes back through EMQX's API."""
     session = emqx_session(client_id)
-    topic = p.parse_topic(topic_name)
-    if session is None or topic is None:
+    if session is None:
         return None
-    try:
-        content = p.decode_payload(payload)
-    except p.ProtocolError as refusal:
-        answer: dict | None = error(session.device.id, "", topic.method, refusal.code, refusal.message)
-    else:
-        answer = handle_message(session, content, topic=topic)
-    if answer is not None and not topic.is_reply:
-        emqx_api.publish(f"{topic_name}_reply", answer)
-    return answer
+    return brokers.answer(session, topic_name, payload, emqx_api.publish)
 
 
 # --- the endpoints ------------------------------------------------------------------------------------

@@ -426,6 +426,10 @@ QUIET_WRITES = {
     "api/emqx/authenticate/": "a broker's question about a device (logins are traced, not audited)",
     "api/emqx/authorize/": "a broker's question about a topic",
     "api/emqx/webhook/": "a broker's report of a session (connection history)",
+    "api/rabbitmq/auth/<str:secret>/user/": "a broker's question about a device (logins are traced, not audited)",
+    "api/rabbitmq/auth/<str:secret>/vhost/": "a broker's question about a virtual host",
+    "api/rabbitmq/auth/<str:secret>/resource/": "a broker's question about a queue or exchange",
+    "api/rabbitmq/auth/<str:secret>/topic/": "a broker's question about a topic (refusals are traced)",
     "accounts/profile/": "through set_time_zone, audited (tested with the services)",
     "": "a redirect to the device list, whatever the method",
     # form pages: a valid form goes to the service, whose event the service test above proves

@@ -1,0 +1,77 @@
+"""Where device messages travel inside RabbitMQ, and the names MQTT topics get there.
+
+The MQTT plugin publishes a device's message to `amq.topic` with the topic's `/` turned into `.`
+(`/sys/pk/dk/thing/measurepoint/post` → `.sys.pk.dk.thing.measurepoint.post`) and delivers to a
+device what is published there with its routing key. A deviceKey holding `.` therefore cannot be
+told apart from the topic's levels (documented in docs/rabbitmq.md: such devices cannot use RabbitMQ).
+
+    amq.topic ──(upstream keys only)──▶ enos.up (x-consistent-hash on the routing key)
+                                             ├──▶ enos.up.0   one queue per shard, single active consumer
+                                             └──▶ enos.up.{S-1}
+    amq.rabbitmq.event ──connection.created / connection.closed──▶ enos.events (single active consumer)
+
+A routing key always hashes to the same shard, and a shard has one active consumer, so the messages a
+device sends on one topic are handled in order. Bridge i of N consumes the shards k with k % N == i.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ... import protocol as p
+
+DEVICE_EXCHANGE = "amq.topic"  # the MQTT plugin's exchange (mqtt.exchange)
+EVENT_EXCHANGE = "amq.rabbitmq.event"
+UP_EXCHANGE = "enos.up"
+EVENTS_QUEUE = "enos.events"
+CONNECTION_EVENTS = ("connection.created", "connection.closed")
+
+# what devices publish; replies to commands share the thing.service namespace with the commands
+# themselves (`…/thing/service/restart` and `…_reply` differ inside one word): the bridge drops its own
+_SYS_UP = (p.MEASUREPOINT_POST, p.MEASUREPOINT_POST_BATCH, p.MEASUREPOINT_RESUME, p.MEASUREPOINT_RESUME_BATCH,
+           p.ATTRIBUTE_QUERY, p.ATTRIBUTE_UPDATE, p.ATTRIBUTE_DELETE, p.TAG_QUERY, p.TAG_UPDATE, p.TAG_DELETE,
+           p.TSL_TEMPLATE_GET, p.TOPO_ADD, p.TOPO_GET, p.TOPO_DELETE, p.DEVICE_REGISTER, "thing.event.*.post",
+           "thing.service.#")
+_SESSION_UP = (p.COMBINE_LOGIN, p.COMBINE_LOGIN_BATCH, p.COMBINE_LOGOUT, f"{p.COMBINE_DISABLE}_reply",
+               f"{p.COMBINE_ENABLE}_reply", f"{p.COMBINE_DELETE}_reply", f"{p.ACTIVATE_INFO}_reply")
+UPSTREAM_KEYS = tuple(f".sys.*.*.{m}" for m in _SYS_UP) + tuple(f".ext.session.*.*.{m}" for m in _SESSION_UP)
+
+_KEY_RE = re.compile(r"^\.(?P<root>sys|ext\.session)\.(?P<pk>[^.]+)\.(?P<dk>.+?)\.(?P<rest>(?:thing|combine)\..+)\Z")
+
+
+def routing_key(topic: str) -> str:
+    """The routing key the MQTT plugin gives a topic (and the key to publish with to reach it)."""
+    return topic.replace("/", ".")
+
+
+def topic_of(key: str) -> str | None:
+    """The MQTT topic a device published to, from its routing key (None if it is no EnOS topic)."""
+    match = _KEY_RE.match(key)
+    if match is None:
+        return None
+    root = "sys" if match["root"] == "sys" else "ext/session"
+    return f"/{root}/{match['pk']}/{match['dk']}/{match['rest'].replace('.', '/')}"
+
+
+def shard_queue(shard: int) -> str:
+    return f"{UP_EXCHANGE}.{shard}"
+
+
+def shards_of(index: int, count: int, shards: int) -> list[int]:
+    """The shards bridge `index` of `count` consumes."""
+    return [k for k in range(shards) if k % count == index]
+
+
+def declare(channel: Any, shards: int, *, queue_type: str = "classic") -> None:
+    """Declare (idempotently) the exchanges, queues and bindings; every bridge does it at start."""
+    arguments = {"x-single-active-consumer": True, "x-queue-type": queue_type}
+    channel.exchange_declare(UP_EXCHANGE, exchange_type="x-consistent-hash", durable=True)
+    for key in UPSTREAM_KEYS:
+        channel.exchange_bind(destination=UP_EXCHANGE, source=DEVICE_EXCHANGE, routing_key=key)
+    for shard in range(shards):
+        channel.queue_declare(shard_queue(shard), durable=True, arguments=arguments)
+        channel.queue_bind(shard_queue(shard), UP_EXCHANGE, routing_key="1")  # the weight of the shard
+    channel.queue_declare(EVENTS_QUEUE, durable=True, arguments=arguments)
+    for event in CONNECTION_EVENTS:
+        channel.queue_bind(EVENTS_QUEUE, EVENT_EXCHANGE, routing_key=event)
