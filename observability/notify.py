@@ -24,6 +24,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Count
 from django.utils.timezone import now
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from accounts.sms import SmsDeliveryError, send_sms
@@ -109,7 +110,13 @@ def _targets(rule: AlertRule) -> list[tuple[str, str]]:
 
 def notify_pending(at: dt.datetime) -> dict[str, int]:
     """Every alert state change not yet notified: per rule and change, one delivery per target for each
-    alert, or one digest when more than ALERT_DIGEST_OVER alerts wait. Then they are marked notified."""
+    alert, or one digest when more than ALERT_DIGEST_OVER alerts wait. Then they are marked notified.
+    Written in the portal's language (LANGUAGE_CODE), whatever language the calling thread last served."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _notify_pending(at)
+
+
+def _notify_pending(at: dt.datetime) -> dict[str, int]:
     groups = list(Alert.objects.exclude(pending_notice="").values_list("rule_id", "pending_notice")
                   .annotate(n=Count("pk")).order_by())
     made: list[Delivery] = []

@@ -14,7 +14,7 @@ from tests.fleet.conftest import make_devices
 from tests.processes import celery_worker
 from tests.waiting import wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests.connectivity.mqtt_client import PahoDevice, mqtt_broker
 from tests.observability.webhook_server import WebhookReceiver
 from tests.waiting import wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
 KEEPALIVE = 1
 SWEEP_SECONDS = 1.0

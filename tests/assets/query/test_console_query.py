@@ -66,8 +66,9 @@ def test_the_table_with_a_three_predicate_query_costs_the_same_at_any_size(cast,
         for i in range(60))
     client = client_for(viewer)
     client.get(LIST)  # the session's first request settles its OU
-    # session, user, current OU, permissions, products of the select, models (attribute types), the page…
-    with django_assert_num_queries(8) as small:
+    # session, user, current OU, permissions, products of the select, models (attribute types), the page…,
+    # the page's rows with live alerts
+    with django_assert_num_queries(9) as small:
         assert len(listed(client.get(LIST, {"q": QUERY_3, "size": 20}))) == 20
     with django_assert_num_queries(len(small.captured_queries)):
         assert len(listed(client.get(LIST, {"q": QUERY_3, "size": 100}))) == 61

@@ -18,7 +18,7 @@ from tests.connectivity.mqtt_client import PahoDevice
 from tests.processes import ROOT, new_log, subprocess_env, wait_for_line
 from tests.waiting import wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 SLOW = 60
 REPORTS = 300
 

@@ -20,7 +20,7 @@ from tests.waiting import wait_for
 from tracing import services as tracing
 from tracing.models import TraceLog
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 SLOW = 30  # a loaded 2-core CI box: generous, and only ever waited on a condition
 
 

@@ -17,7 +17,7 @@ from tests.conformance.conftest import Sdk, now_ms
 from tests.connectivity.conftest import status_of
 from tests.waiting import wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 SLOW = 60
 
 

@@ -19,7 +19,7 @@ from tests.waiting import wait_for
 
 from .nodes import RabbitNode
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 SLOW = 60
 
 
