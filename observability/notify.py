@@ -23,8 +23,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Count
-from django.utils.timezone import now
 from django.utils import translation
+from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
 from accounts.sms import SmsDeliveryError, send_sms
