@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import statistics
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import django
@@ -90,3 +91,24 @@ def copy_devices(columns: Sequence[str], chunks: Iterable[str], *, maintenance_w
     with connection.cursor() as cursor:
         # as autovacuum would have left a table this old: statistics and the visibility map
         cursor.execute("VACUUM (ANALYZE) assets_device")
+
+
+def count_queries(work: Callable[[], object]) -> int:
+    """Queries one call makes (an execute wrapper: a request resets the debug log CaptureQueriesContext reads)."""
+    from django.db import connection
+
+    seen: list[str] = []
+
+    def wrapper(execute: Callable, sql: str, *rest: object) -> object:
+        seen.append(sql)
+        return execute(sql, *rest)
+
+    with connection.execute_wrapper(wrapper):
+        work()
+    return len(seen)
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """(median, p95) of samples in ms."""
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]

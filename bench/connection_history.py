@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
-import statistics
 import time
 from collections.abc import Callable
 
@@ -106,22 +105,6 @@ def session_cost(ou_device: Device, rounds: int = 300) -> tuple[list[float], lis
     return with_history, without
 
 
-def count_queries(work: Callable[[], object]) -> int:
-    """Queries one call makes (an execute wrapper: a request resets the debug log CaptureQueriesContext reads)."""
-    seen: list[str] = []
-
-    def wrapper(execute: Callable, sql: str, *rest: object) -> object:
-        seen.append(sql)
-        return execute(sql, *rest)
-
-    with connection.execute_wrapper(wrapper):
-        work()
-    return len(seen)
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
 
 
 def main() -> None:
@@ -159,8 +142,8 @@ def main() -> None:
     missed = []
     for name, work in scenarios:
         work()  # warm caches (templates, permissions, the session)
-        queries = count_queries(work)
-        runs = [percentiles(timed(work, args.requests)) for _ in range(3)]
+        queries = _setup.count_queries(work)
+        runs = [_setup.percentiles(timed(work, args.requests)) for _ in range(3)]
         p50, p95 = max(r[0] for r in runs), max(r[1] for r in runs)
         print(f"{name:32} {p50:8.1f} {p95:8.1f} {queries:8d}")
         if name.startswith("timeline") and p50 > TARGET_MS:
@@ -168,7 +151,7 @@ def main() -> None:
     print(f"target: timeline render p50 ≤ {TARGET_MS:.0f} ms — " + ("met" if not missed else f"MISSED: {missed}"))
     on, off = session_cost(device)
     print("login + close, ms: with the history p50 {:.1f} p95 {:.1f}; without p50 {:.1f} p95 {:.1f}".format(
-        *percentiles(on), *percentiles(off)))
+        *_setup.percentiles(on), *_setup.percentiles(off)))
 
 
 if __name__ == "__main__":

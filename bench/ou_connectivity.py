@@ -22,7 +22,6 @@ import datetime as dt
 import os
 import random
 import secrets
-import statistics
 import time
 from collections.abc import Callable, Iterator
 
@@ -116,21 +115,6 @@ def once(work: Callable[[], object]) -> tuple[float, object]:
     return (time.perf_counter() - started) * 1000, result
 
 
-def count_queries(work: Callable[[], object]) -> int:
-    seen: list[str] = []
-
-    def wrapper(execute: Callable, sql: str, *rest: object) -> object:
-        seen.append(sql)
-        return execute(sql, *rest)
-
-    with connection.execute_wrapper(wrapper):
-        work()
-    return len(seen)
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
 
 
 def load() -> str:
@@ -181,8 +165,8 @@ def main() -> None:
     missed = []
     for name, work in scenarios:
         work()  # warm caches (templates, permissions, the session)
-        queries = count_queries(work)
-        runs = [percentiles(timed(work, args.requests)) for _ in range(3)]
+        queries = _setup.count_queries(work)
+        runs = [_setup.percentiles(timed(work, args.requests)) for _ in range(3)]
         p50, p95 = max(r[0] for r in runs), max(r[1] for r in runs)
         print(f"{name:34} {p50:8.1f} {p95:8.1f} {queries:8d}", flush=True)
         if name.startswith("page") and p95 > TARGET_MS:

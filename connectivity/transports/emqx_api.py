@@ -4,7 +4,6 @@ own broker; configured with EMQX_API_URL, EMQX_API_KEY and EMQX_API_SECRET."""
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import urllib.error
@@ -13,6 +12,7 @@ import urllib.request
 from typing import Any
 
 from ..conf import emqx_api_key, emqx_api_secret, emqx_api_url
+from . import http_api
 
 logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 5
@@ -26,17 +26,8 @@ def _call(method: str, path: str, body: Any = None) -> int:
     base = emqx_api_url().rstrip("/")
     if not base:
         raise EmqxUnavailable("EMQX_API_URL is not set: the portal cannot reach devices behind EMQX.")
-    credentials = base64.b64encode(f"{emqx_api_key()}:{emqx_api_secret()}".encode()).decode()
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{base}{path}", data=data, method=method, headers={
-        "Authorization": f"Basic {credentials}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - configured URL
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError as error:
-        raise EmqxUnavailable(f"EMQX did not answer: {error}") from error
+    return http_api.call(base, emqx_api_key(), emqx_api_secret(), method, path, body, timeout=TIMEOUT_SECONDS,
+                         unavailable=EmqxUnavailable, broker="EMQX")
 
 
 def publish(topic: str, message: dict, qos: int = 0) -> bool:

@@ -6,19 +6,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from assets.models import Device
 from tests.browser.conftest import log_in
 from tests.browser.test_accessibility import assert_accessible
+from tests.browser.test_device_query import fleet as fleet  # noqa: F401 - the same six inverters
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def fleet(cast, product):
-    for i in range(6):
-        Device.objects.create(ou=product.ou, product=product, device_key=f"inv-{i:03d}", name=f"Inverter {i}",
-                              attributes={"serial": f"S{i}", "capacity": 100.0 * i},
-                              tags={"site": "suzhou" if i % 2 else "shanghai"}, enabled=i != 5)
 
 
 def test_the_panel_builds_a_query_that_filters_the_table(page: Page, live_server, fleet, writer):

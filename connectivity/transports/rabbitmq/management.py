@@ -4,7 +4,6 @@ and close a device's connection (`rabbitmqctl close_connection` does not close M
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -14,6 +13,7 @@ import urllib.request
 from typing import Any
 
 from ...conf import rabbitmq_management_url
+from .. import http_api
 from .topology import DEVICE_EXCHANGE, routing_key
 
 logger = logging.getLogger(__name__)
@@ -31,18 +31,9 @@ def _call(method: str, path: str, body: Any = None) -> int:
         raise RabbitmqUnavailable("RABBITMQ_MANAGEMENT_URL is not set: the portal cannot reach devices "
                                   "behind RabbitMQ.")
     base = f"{url.scheme}://{url.hostname}{f':{url.port}' if url.port else ''}{url.path.rstrip('/')}"
-    credentials = base64.b64encode(
-        f"{urllib.parse.unquote(url.username or '')}:{urllib.parse.unquote(url.password or '')}".encode()).decode()
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{base}{path}", data=data, method=method, headers={
-        "Authorization": f"Basic {credentials}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - configured URL
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError as error:
-        raise RabbitmqUnavailable(f"RabbitMQ did not answer: {error}") from error
+    return http_api.call(base, urllib.parse.unquote(url.username or ""), urllib.parse.unquote(url.password or ""),
+                         method, path, body, timeout=TIMEOUT_SECONDS, unavailable=RabbitmqUnavailable,
+                         broker="RabbitMQ")
 
 
 def publish(topic: str, message: dict) -> bool:
