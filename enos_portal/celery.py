@@ -10,4 +10,4 @@ app = Celery("enos_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # each package with a tasks.py; the lambda defers the list until Django is set up
 app.autodiscover_tasks(lambda: ["accounts", "assets", "assets.migration", "assets.batch", "assets.export", "tracing",
-                                "connectivity", "fleet"])
+                                "connectivity", "observability", "fleet"])
