@@ -16,7 +16,7 @@ from assets.models import Device
 
 from .conftest import make_sub_devices
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
 
 def fresh(device: Device) -> Device:

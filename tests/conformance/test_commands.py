@@ -19,7 +19,7 @@ from tests.waiting import wait_for
 
 from .conftest import WAIT, Inbox, make_sub_devices
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
 
 def restart_reply(message, args):

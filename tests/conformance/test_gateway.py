@@ -29,7 +29,7 @@ from tests.waiting import wait_for
 
 from .conftest import WAIT, Inbox, make_device, make_sub_devices, status_of
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
 
 def login_request(sub: Device, secret: str | None = None):

@@ -14,7 +14,7 @@ from tests.waiting import wait_for
 
 from .conftest import WAIT, now_ms, status_of
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize("sign_method", ["hmacsha256", "hmacsha1", "hmacmd5"])

@@ -20,7 +20,7 @@ from tests.waiting import wait_for
 
 from .conftest import WAIT, at_ms, make_sub_devices, now_ms
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
 
 def latest(device, identifier: str, kind: str = ValueKind.MEASUREPOINT) -> LatestValue | None:

@@ -14,7 +14,7 @@ from tests.waiting import wait_for
 
 from .conftest import WAIT, make_sub_devices, status_of
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.once, pytest.mark.django_db(transaction=True)]
 
 RECONNECTS = 200
 
