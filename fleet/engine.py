@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Q
+from django.utils import translation
 from django.utils.timezone import now
 
 from accounts import audit
@@ -70,7 +71,13 @@ def counts(job: Job | int) -> dict[str, int]:
 # --- one step ---------------------------------------------------------------------------------------
 
 def run_step(job_id: int, worker: str | None = None) -> float | None:
-    """One step of the job; the seconds to wait before the next step, or None once the job has ended."""
+    """One step of the job; the seconds to wait before the next step, or None once the job has ended.
+    Outcome messages are written in the portal's language (LANGUAGE_CODE), whatever the thread served last."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _run_step(job_id, worker)
+
+
+def _run_step(job_id: int, worker: str | None) -> float | None:
     job = Job.objects.select_related("created_by").filter(pk=job_id).first()
     if job is None or job.state in FINISHED_JOB_STATES:
         return None

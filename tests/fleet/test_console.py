@@ -30,8 +30,12 @@ def test_selected_rows_become_a_job_and_its_page_shows_progress(writer, devices,
     with django_assert_max_num_queries(12):
         page = client.get(reverse("fleet:job-detail", args=[job.public_id])).content.decode()
     assert "every 2s" not in page and 'id="count-done">4<' in page  # ended: no more polling
+    assert '{&quot;tags&quot;: {&quot;site&quot;: &quot;suzhou&quot;}}' in page  # the parameters as JSON
     progress = client.get(reverse("fleet:job-progress", args=[job.public_id])).content.decode()
     assert 'id="job-state">Completed<' in progress
+    # the page that polled saw the job running: htmx reloads it whole, its outcomes table final too
+    polled = client.get(reverse("fleet:job-progress", args=[job.public_id]), HTTP_HX_REQUEST="true")
+    assert polled.status_code == 200 and polled["HX-Refresh"] == "true"
     export = b"".join(client.get(reverse("fleet:job-export", args=[job.public_id])).streaming_content).decode()
     assert export.count("\n") == 5
     with django_assert_max_num_queries(12):
