@@ -112,3 +112,25 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     """(median, p95) of samples in ms."""
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+def getter(client: object, url: str) -> Callable[[], None]:
+    """A call that GETs `url` with the test client and fails unless it answers 200."""
+
+    def call() -> None:
+        response = client.get(url, secure=True)  # DEBUG off: plain http is redirected
+        assert response.status_code == 200, response.status_code
+
+    return call
+
+
+def timed(work: Callable[[], object], times: int) -> list[float]:
+    """The ms each of `times` calls of `work` took."""
+    import time
+
+    spent = []
+    for _ in range(times):
+        started = time.perf_counter()
+        work()
+        spent.append((time.perf_counter() - started) * 1000)
+    return spent

@@ -75,15 +75,6 @@ def build() -> tuple[Device, User]:
     return Device.objects.select_related("product").get(pk=device.pk), viewer
 
 
-def timed(work: Callable[[], object], times: int) -> list[float]:
-    spent = []
-    for _ in range(times):
-        started = time.perf_counter()
-        work()
-        spent.append((time.perf_counter() - started) * 1000)
-    return spent
-
-
 def session_cost(ou_device: Device, rounds: int = 300) -> tuple[list[float], list[float]]:
     """ms per login + close, with the history's writes and without them (alternating, same devices)."""
     from connectivity import history
@@ -118,10 +109,7 @@ def main() -> None:
     tab = reverse("connectivity:device-connectivity", args=[device.asset_id])
 
     def get(url: str) -> Callable[[], object]:
-        def call() -> None:
-            response = client.get(url, secure=True)  # DEBUG off: plain http is redirected
-            assert response.status_code == 200, response.status_code
-        return call
+        return _setup.getter(client, url)
 
     scenarios: list[tuple[str, Callable[[], object]]] = []
     for period in PERIODS:
@@ -143,7 +131,7 @@ def main() -> None:
     for name, work in scenarios:
         work()  # warm caches (templates, permissions, the session)
         queries = _setup.count_queries(work)
-        runs = [_setup.percentiles(timed(work, args.requests)) for _ in range(3)]
+        runs = [_setup.percentiles(_setup.timed(work, args.requests)) for _ in range(3)]
         p50, p95 = max(r[0] for r in runs), max(r[1] for r in runs)
         print(f"{name:32} {p50:8.1f} {p95:8.1f} {queries:8d}")
         if name.startswith("timeline") and p50 > TARGET_MS:

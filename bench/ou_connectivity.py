@@ -100,15 +100,6 @@ def build() -> tuple[User, Product]:
     return viewer, products[1]
 
 
-def timed(work: Callable[[], object], times: int) -> list[float]:
-    spent = []
-    for _ in range(times):
-        started = time.perf_counter()
-        work()
-        spent.append((time.perf_counter() - started) * 1000)
-    return spent
-
-
 def once(work: Callable[[], object]) -> tuple[float, object]:
     started = time.perf_counter()
     result = work()
@@ -146,10 +137,7 @@ def main() -> None:
     page = reverse("connectivity:ou-connectivity")
 
     def get(url: str) -> Callable[[], object]:
-        def call() -> None:
-            response = client.get(url, secure=True)  # DEBUG off: plain http is redirected
-            assert response.status_code == 200, response.status_code
-        return call
+        return _setup.getter(client, url)
 
     scenarios: list[tuple[str, Callable[[], object]]] = []
     for period in PERIODS:
@@ -166,7 +154,7 @@ def main() -> None:
     for name, work in scenarios:
         work()  # warm caches (templates, permissions, the session)
         queries = _setup.count_queries(work)
-        runs = [_setup.percentiles(timed(work, args.requests)) for _ in range(3)]
+        runs = [_setup.percentiles(_setup.timed(work, args.requests)) for _ in range(3)]
         p50, p95 = max(r[0] for r in runs), max(r[1] for r in runs)
         print(f"{name:34} {p50:8.1f} {p95:8.1f} {queries:8d}", flush=True)
         if name.startswith("page") and p95 > TARGET_MS:
