@@ -134,3 +134,11 @@ def timed(work: Callable[[], object], times: int) -> list[float]:
         work()
         spent.append((time.perf_counter() - started) * 1000)
     return spent
+
+
+def measure(work: Callable[[], object], requests: int) -> tuple[float, float, int]:
+    """Warm `work`, count its queries, then the worst p50 and p95 (ms) of 3 runs of `requests` calls."""
+    work()  # warm caches (templates, permissions, the session)
+    queries = count_queries(work)
+    runs = [percentiles(timed(work, requests)) for _ in range(3)]
+    return max(r[0] for r in runs), max(r[1] for r in runs), queries

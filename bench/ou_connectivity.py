@@ -152,10 +152,7 @@ def main() -> None:
     print(f"{'scenario':34} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8}")
     missed = []
     for name, work in scenarios:
-        work()  # warm caches (templates, permissions, the session)
-        queries = _setup.count_queries(work)
-        runs = [_setup.percentiles(_setup.timed(work, args.requests)) for _ in range(3)]
-        p50, p95 = max(r[0] for r in runs), max(r[1] for r in runs)
+        p50, p95, queries = _setup.measure(work, args.requests)
         print(f"{name:34} {p50:8.1f} {p95:8.1f} {queries:8d}", flush=True)
         if name.startswith("page") and p95 > TARGET_MS:
             missed.append(name)
