@@ -22,6 +22,10 @@ from enos_portal.servers import READY_LINE, server_command
 from tests.processes import free_port, new_log, running
 from tests.test_settings import REPO, run_portal_python
 
+# every test here runs the portal in an interpreter and environment of its own: the same in either of CI's passes,
+# so it runs in the PostgreSQL + Redis pass only
+pytestmark = pytest.mark.once
+
 PRODUCTION = {
     "DEBUG": "0",
     "SECRET_KEY": secrets.token_urlsafe(50),

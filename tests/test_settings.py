@@ -21,6 +21,10 @@ REPO = Path(__file__).resolve().parent.parent
 GOOD_KEY = "k3y-" + "x7Qp" * 12  # 52 characters, not django-insecure
 PRODUCTION = {"DEBUG": "0", "SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "portal.example.com"}
 
+# a test that loads the settings in its own interpreter, with an environment of its own, proves the same in
+# either of CI's passes: it runs in the PostgreSQL + Redis pass only (marked `once`)
+own_interpreter = pytest.mark.once
+
 PRINT_SETTINGS = """
 import json, django
 django.setup()
@@ -65,6 +69,7 @@ def loaded_settings(var_dir: Path, **env: str) -> dict:
 
 # --- the real settings module ------------------------------------------------------------------------
 
+@own_interpreter
 @pytest.mark.parametrize(("env", "reason"), [
     pytest.param({"SECRET_KEY": ""}, "SECRET_KEY must be set when DEBUG is off", id="no-secret-key"),
     pytest.param({"SECRET_KEY": "short-but-secret"}, "SECRET_KEY must be at least 32 random characters",
@@ -82,6 +87,7 @@ def test_production_refuses_to_start_with_unsafe_settings(tmp_path, env, reason)
     assert reason in result.stderr
 
 
+@own_interpreter
 def test_production_refuses_to_start_when_allowed_hosts_is_unset(tmp_path):
     env = {k: v for k, v in PRODUCTION.items() if k != "ALLOWED_HOSTS"}
     result = run_portal_python(tmp_path, "import django; django.setup()", **env)
@@ -89,6 +95,7 @@ def test_production_refuses_to_start_when_allowed_hosts_is_unset(tmp_path):
     assert "ALLOWED_HOSTS must name the portal's hosts" in result.stderr
 
 
+@own_interpreter
 def test_production_starts_with_everything_set(tmp_path):
     loaded = loaded_settings(tmp_path, **{**PRODUCTION, "ALLOWED_HOSTS": "portal.example.com, api.example.com"})
     assert loaded["debug"] is False
@@ -101,6 +108,7 @@ def test_production_starts_with_everything_set(tmp_path):
     assert loaded["sms_allow_console"] is False
 
 
+@own_interpreter
 def test_production_reads_its_proxy_header_and_sms_switch_from_the_environment(tmp_path):
     loaded = loaded_settings(tmp_path, **PRODUCTION, SECURE_PROXY_SSL_HEADER="X-Forwarded-Scheme",
                              SMS_ALLOW_CONSOLE="1", SECURE_HSTS_SECONDS="3600")
@@ -111,6 +119,7 @@ def test_production_reads_its_proxy_header_and_sms_switch_from_the_environment(t
     assert loaded["proxy_ssl_header"] is None and loaded["ssl_redirect"] is False
 
 
+@own_interpreter
 def test_the_embedded_default_is_sqlite_in_wal_mode_with_in_memory_channels(tmp_path):
     code = PRINT_SETTINGS + """
 from django.db import connection
@@ -133,6 +142,7 @@ with connection.cursor() as cursor:
     assert loaded["celery_broker"] == "filesystem://"
 
 
+@own_interpreter
 def test_development_keeps_its_generated_secret_key_in_the_var_folder(tmp_path):
     code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
     first = run_portal_python(tmp_path, code)
@@ -143,12 +153,14 @@ def test_development_keeps_its_generated_secret_key_in_the_var_folder(tmp_path):
     assert key == second.stdout.strip().splitlines()[-1] == (tmp_path / "dev-secret-key").read_text()
 
 
+@own_interpreter
 def test_database_url_switches_to_postgresql(tmp_path):
     loaded = loaded_settings(tmp_path, DATABASE_URL="postgres://portal:pw@db.internal:5432/portal")
     assert loaded["engine"] == "django.db.backends.postgresql"
     assert (loaded["name"], loaded["host"]) == ("portal", "db.internal")
 
 
+@own_interpreter
 def test_redis_url_switches_channels_and_celery_to_redis(tmp_path):
     loaded = loaded_settings(tmp_path, REDIS_URL="redis://cache.internal:6379/2")
     assert loaded["channel_layer"] == "channels_redis.core.RedisChannelLayer"
