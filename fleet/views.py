@@ -17,6 +17,8 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 
 from accounts.errors import DomainError
 from accounts.permissions import CHANGE, can
+from assets.migration.services import MAX_DEVICES_PER_REQUEST
+from assets.migration.views import start_page as migration_start_page
 from assets.models import Device, DeviceGroup
 from assets.views.common import can_write, console_view, current_ou
 
@@ -68,6 +70,30 @@ def job_list(request: HttpRequest) -> HttpResponse:
     return render(request, "fleet/job_list.html", {"page": page, "jobs": rows, "writable": can_write(request)})
 
 
+def _selection_of(request: HttpRequest) -> list[str]:
+    source = request.POST if request.method == "POST" else request.GET
+    return [a for a in source.getlist("asset_ids") if a][:10_000]
+
+
+def _form_page(request: HttpRequest, ou: object, form: JobForm, asset_ids: list[str],
+               selection_error: str = "") -> HttpResponse:
+    selected = list(Device.objects.visible_to(request.user).filter(ou=ou, asset_id__in=asset_ids)
+                    .only("asset_id", "device_key")[:11]) if asset_ids else []
+    return render(request, "fleet/job_form.html", {
+        "form": form, "asset_ids": asset_ids, "selected": selected[:10], "more_selected": len(asset_ids) - 10,
+        "selection_error": selection_error, "migrate_maximum": MAX_DEVICES_PER_REQUEST})
+
+
+def _new_form(request: HttpRequest, ou: object, asset_ids: list[str], *, bound: bool = True) -> JobForm:
+    """The job form: bound to a POST, else opened on the device table's search (GET) or the selection posted."""
+    source = request.POST if request.method == "POST" else request.GET
+    group_choices = list(DeviceGroup.objects.visible_to(request.user).filter(ou=ou).values_list("pk", "name"))
+    initial = {"query": source.get("query") or ("" if asset_ids else filters_as_query(source)),
+               "group": source.get("group", "")}
+    return JobForm(request.POST if bound and request.method == "POST" else None, initial=initial,
+                   groups=group_choices)
+
+
 @console_view
 def job_create(request: HttpRequest) -> HttpResponse:
     ou = current_ou(request)
@@ -76,12 +102,8 @@ def job_create(request: HttpRequest) -> HttpResponse:
     if request.htmx and request.method == "GET":
         # asked from the device table's selection form (an htmx form): open the form as a page
         return HttpResponseClientRedirect(f"{reverse('fleet:job-create')}?{request.GET.urlencode()}")
-    source = request.POST if request.method == "POST" else request.GET
-    asset_ids = [a for a in source.getlist("asset_ids") if a][:10_000]
-    group_choices = list(DeviceGroup.objects.visible_to(request.user).filter(ou=ou).values_list("pk", "name"))
-    initial = {"query": request.GET.get("query") or ("" if asset_ids else filters_as_query(request.GET)),
-               "group": request.GET.get("group", "")}
-    form = JobForm(request.POST if request.method == "POST" else None, initial=initial, groups=group_choices)
+    asset_ids = _selection_of(request)
+    form = _new_form(request, ou, asset_ids)
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         try:
@@ -104,11 +126,40 @@ def job_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Job %(job)s started on %(count)d devices.") % {
                 "job": job.public_id, "count": job.total})
             return redirect("fleet:job-detail", public_id=job.public_id)
-    selected = list(Device.objects.visible_to(request.user).filter(ou=ou, asset_id__in=asset_ids)
-                    .only("asset_id", "device_key")[:11]) if asset_ids else []
-    return render(request, "fleet/job_form.html", {
-        "form": form, "asset_ids": asset_ids, "selected": selected[:10], "more_selected": len(asset_ids) - 10,
-        "migrate_url": reverse("assets:migrate") + "?" + "&".join(f"asset_ids={a}" for a in asset_ids[:200])})
+    return _form_page(request, ou, form, asset_ids)
+
+
+@console_view
+@require_POST
+def job_migrate(request: HttpRequest) -> HttpResponse:
+    """The job form's *Migrate…*: its selection (rows, the query or a group) handed to the Move flow, which asks
+    the target OU owner's SMS code (assets.migration); at most the flow's number of devices at once."""
+    ou = current_ou(request)
+    if not can_write(request):
+        return render(request, "assets/read_only.html", status=403)
+    asset_ids = _selection_of(request)
+    group_id = request.POST.get("group", "").strip()
+    try:
+        group = None
+        if asset_ids:
+            kind = SelectionKind.DEVICES
+        elif group_id:
+            kind = SelectionKind.GROUP
+            group = (DeviceGroup.objects.visible_to(request.user).filter(ou=ou, pk=group_id).first()
+                     if group_id.isdigit() else None)
+        else:
+            kind = SelectionKind.QUERY
+        devices = services.select_devices(request.user, ou, kind, asset_ids=asset_ids,
+                                          query=request.POST.get("query", ""), group=group)
+        chosen = list(devices.order_by("pk").values_list("asset_id", flat=True)[:MAX_DEVICES_PER_REQUEST + 1])
+        if not chosen:
+            raise DomainError(_("No device you may change matches this selection."), code="no_devices")
+        if len(chosen) > MAX_DEVICES_PER_REQUEST:
+            raise DomainError(_("At most %(maximum)d devices can be migrated at once: narrow the selection.")
+                              % {"maximum": MAX_DEVICES_PER_REQUEST}, code="too_many_devices")
+    except DomainError as error:
+        return _form_page(request, ou, _new_form(request, ou, asset_ids, bound=False), asset_ids, error.message)
+    return migration_start_page(request, chosen)
 
 
 def _progress_context(job: Job) -> dict[str, object]:

@@ -106,6 +106,8 @@ MIGRATION_DIALOG_STEPS = guard("tests/assets/migration/test_console.py::test_som
 EMQX = guard("tests/connectivity/test_emqx.py::test_the_endpoints_need_the_token_and_are_off_without_one")
 RABBITMQ_AUTH = guard(
     "tests/connectivity/rabbitmq/test_auth_endpoints.py::test_the_endpoints_answer_only_the_broker_with_the_secret")
+JOB_MIGRATE = guard(
+    "tests/fleet/test_migrate_selection.py::test_only_the_current_ou_s_writers_and_never_another_ou_s_devices")
 PROFILE = guard("tests/accounts/test_time_zones.py::test_the_profile_page_is_each_users_own")
 NO_OU_DATA = guard("tests/test_route_matrix.py::test_routes_without_ou_data_answer_anonymous")
 ADMIN = guard("tests/accounts/test_admin.py::test_non_staff_are_sent_to_the_admin_login")
@@ -150,6 +152,7 @@ ROUTES: dict[str, Guard] = {
     "groups/<int:pk>/devices/remove/": CONSOLE_MATRIX,
     "jobs/": CONSOLE_MATRIX,
     "jobs/new/": CONSOLE_MATRIX,
+    "jobs/new/migrate/": JOB_MIGRATE,  # the job form's selection handed to the Move flow (POST)
     "jobs/<str:public_id>/": CONSOLE_MATRIX,
     "jobs/<str:public_id>/progress/": CONSOLE_MATRIX,
     "jobs/<str:public_id>/cancel/": CONSOLE_MATRIX,

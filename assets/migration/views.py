@@ -58,19 +58,29 @@ def _start_context(devices: list[Device], asset_ids: list[str], **extra: Any) ->
             "sub_device_total": sum(d.n_sub_devices for d in gateways), "include_sub_devices": True, **extra}
 
 
+def start_page(request: HttpRequest, asset_ids: list[str]) -> HttpResponse:
+    """The first step for the chosen devices: from the device table, or from a job form's selection."""
+    try:
+        devices = _selection(request, asset_ids)
+    except DomainError as error:
+        _refuse_access(error)
+        return _render(request, {"step": "closed", "error": error.message})
+    return _render(request, _start_context(devices, asset_ids))
+
+
 @console_view
 @require_http_methods(["GET", "POST"])
 def migrate_start(request: HttpRequest) -> HttpResponse:
     """GET: the first step for the chosen devices. POST: *Get Code*."""
     source = request.POST if request.method == "POST" else request.GET
     asset_ids = list(dict.fromkeys(a for a in source.getlist("asset_ids") if a))
+    if request.method == "GET":
+        return start_page(request, asset_ids)
     try:
         devices = _selection(request, asset_ids)
     except DomainError as error:
         _refuse_access(error)
         return _render(request, {"step": "closed", "error": error.message})
-    if request.method == "GET":
-        return _render(request, _start_context(devices, asset_ids))
     target_ou_id = request.POST.get("target_ou_id", "").strip()
     include = request.POST.get("include_sub_devices") == "on"
     try:
