@@ -443,6 +443,7 @@ QUIET_WRITES = {
     "groups/<int:pk>/edit/": "the form of update_group",
     "groups/add-selection/": "the form of add_group_devices (or create_group with the selection)",
     "jobs/new/": "the form of start_job",
+    "jobs/new/migrate/": "reads the selection and shows the Move flow's first step (its Get Code is audited)",
     "alert-rules/new/": "the form of create_rule",
     "alert-rules/<int:pk>/edit/": "the form of update_rule",
     # pages whose views only read, whatever the method (no require_http_methods on them)
