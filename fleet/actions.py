@@ -1,7 +1,8 @@
 """What each job action does to a chunk of devices: the one mapping from action to callable.
 
 Every adapter takes the job's actor, the chunk's devices, the job's parameters and the job's id, and returns
-an Outcome (done ids, failed {id: message}, skipped {id: message}). The asset actions are set-based
+an Outcome (done ids, failed {id: message}, skipped {id: message}); the messages are codes with parameters
+(fleet.outcome_messages), rendered in the reader's language when read. The asset actions are set-based
 (assets.bulk: a few queries a chunk, one audit event per device carrying the job's id; the engine also stamps
 it as the request ID); a message trace is started device by device. They run inside the engine's transaction
 that also records the executions' outcomes, so a worker killed mid-chunk leaves neither.
@@ -13,13 +14,12 @@ Migrate is not a job action: it is the console's Move flow with its SMS code (as
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-
-from django.utils.translation import gettext as _
 
 from accounts.errors import DomainError
 from assets import bulk
@@ -29,20 +29,24 @@ from connectivity.models import CommandInvocation, CommandStatus
 from tracing import services as tracing_services
 
 from .models import JobAction
+from .outcome_messages import Message, from_text
+
+COMMAND_OFFLINE = Message("command_offline")
+TIMEOUT_TEXT = re.compile(r"No reply within (\S+) s\.")  # connectivity's timeout (handlers.commands)
 
 
 @dataclass
 class Outcome:
     done: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
-    skipped: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, Message] = field(default_factory=dict)
+    skipped: dict[int, Message] = field(default_factory=dict)
     # device id → command invocation id, for the actions that reach devices
     invocations: dict[int, int] = field(default_factory=dict)
     retryable: set[int] = field(default_factory=set)  # failures worth another attempt (timeouts, device errors)
 
 
-def _message(error: Exception) -> str:
-    return str(getattr(error, "message", "") or error)[:500]
+def _message(error: Exception) -> Message:
+    return from_text(str(getattr(error, "message", "") or error))
 
 
 def _each(devices: list[Device], act: Callable[[Device], Any]) -> Outcome:
@@ -59,7 +63,15 @@ def _each(devices: list[Device], act: Callable[[Device], Any]) -> Outcome:
 
 
 def _bulk(result: bulk.BulkOutcome) -> Outcome:
-    return Outcome(done=list(result.done), failed=dict(result.failed), skipped=dict(result.skipped))
+    """assets.bulk answers texts (msgids, the engine runs it untranslated): back to codes, once per text."""
+    known: dict[str, Message] = {}
+
+    def coded(texts: dict[int, str]) -> dict[int, Message]:
+        for text in set(texts.values()) - known.keys():
+            known[text] = from_text(str(text))
+        return {pk: known[text] for pk, text in texts.items()}
+
+    return Outcome(done=list(result.done), failed=coded(result.failed), skipped=coded(result.skipped))
 
 
 def _ids(devices: list[Device]) -> list[int]:
@@ -148,11 +160,20 @@ def _settle(outcome: Outcome, device_id: int, status: str, message: str, code: i
     if status == CommandStatus.OK:
         outcome.done.append(device_id)
     elif status == CommandStatus.OFFLINE:
-        outcome.skipped[device_id] = _("The device is offline: the command was not sent.")
+        outcome.skipped[device_id] = COMMAND_OFFLINE
     else:
-        text = f"{code}: {message}" if code is not None else message
-        outcome.failed[device_id] = text[:500]
+        outcome.failed[device_id] = command_error(status, message, code)
         outcome.retryable.add(device_id)
+
+
+def command_error(status: str, message: str, code: int | None) -> Message:
+    """A command's failure: its code and the device's words; a timeout as a message of ours."""
+    timeout = TIMEOUT_TEXT.fullmatch(message or "")
+    if status == CommandStatus.TIMEOUT and timeout and code is not None:
+        return Message.of("command_timeout", code=code, seconds=timeout.group(1))
+    if code is None:
+        return from_text(message or "")
+    return Message.of("command_error", code=code, message=(message or "")[:400])
 
 
 ASSET_ACTIONS: dict[str, Callable[..., Outcome]] = {

@@ -39,11 +39,14 @@ from .models import (
     JobState,
     OfflinePolicy,
 )
+from .outcome_messages import NO_MESSAGE, Message
 
-LOST_TWICE = "The worker running it stopped twice: not tried again."
-OFFLINE = "The device is offline."
-DEADLINE = "The deadline passed before the device came online."
-GONE = "The device no longer exists in this OU."
+LOST_TWICE = Message("worker_lost_twice")
+OFFLINE = Message("device_offline")
+DEADLINE = Message("deadline_passed")
+GONE = Message("device_gone")
+CREATOR_GONE = Message("creator_gone")
+ABORTED_EXECUTIONS = Message("job_aborted_executions")
 
 
 def setting(name: str, default: float) -> float:
@@ -72,8 +75,9 @@ def counts(job: Job | int) -> dict[str, int]:
 
 def run_step(job_id: int, worker: str | None = None) -> float | None:
     """One step of the job; the seconds to wait before the next step, or None once the job has ended.
-    Outcome messages are written in the portal's language (LANGUAGE_CODE), whatever the thread served last."""
-    with translation.override(settings.LANGUAGE_CODE):
+    Outcome messages are stored as codes and rendered when read, in the reader's language: the actions run
+    with translation deactivated, so the texts they answer are their msgids (fleet.outcome_messages)."""
+    with translation.override(None):
         return _run_step(job_id, worker)
 
 
@@ -101,15 +105,15 @@ def _run_step(job_id: int, worker: str | None) -> float | None:
     return _advance(job)
 
 
-def _skip(job: Job, where: Q, message: str) -> int:
+def _skip(job: Job, where: Q, message: Message) -> int:
     return JobExecution.objects.filter(where, job=job, state=ExecutionState.PENDING).update(
-        state=ExecutionState.SKIPPED, message=message, finished_at=now())
+        state=ExecutionState.SKIPPED, **message.fields(), finished_at=now())
 
 
 def _fail_twice_lost(job: Job, at: Any) -> int:
     return JobExecution.objects.filter(job=job, state=ExecutionState.CLAIMED, lease_expires_at__lt=at,
                                        lost_claims__gte=1).update(
-        state=ExecutionState.FAILED, message=LOST_TWICE, finished_at=at)
+        state=ExecutionState.FAILED, **LOST_TWICE.fields(), finished_at=at)
 
 
 def _rate_allowance(job: Job, at: Any) -> int:
@@ -135,17 +139,17 @@ def _advance(job: Job) -> float | None:
         Job.objects.filter(pk=job.pk, state=JobState.RUNNING, current_stage=job.current_stage).update(
             current_stage=job.current_stage + 1)
         return 0.0
-    finish(job, JobState.COMPLETED, "")
+    finish(job, JobState.COMPLETED, None)
     return None
 
 
-def finish(job: Job, state: str, message: str) -> bool:
-    ended = Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(state=state, message=message[:500],
-                                                                           finished_at=now())
+def finish(job: Job, state: str, message: Message | None) -> bool:
+    fields = message.fields() if message is not None else NO_MESSAGE
+    ended = Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(state=state, **fields, finished_at=now())
     if ended:
         job.state = state
         audit.record(SYSTEM, f"job.{state}", job, object_id=job.public_id, after={"counts": counts(job),
-                                                                                    "message": message})
+                                                                                    "message": fields["message"]})
     return bool(ended)
 
 
@@ -204,7 +208,7 @@ def execute(job: Job, executions: list[JobExecution]) -> None:
     stamp = audit.request_id_var.set(job.public_id)  # every audit event the actions write names the job
     try:
         if actor is None:
-            outcome = actions.Outcome(failed={d.pk: "The user who started the job no longer exists." for d in devices})
+            outcome = actions.Outcome(failed={d.pk: CREATOR_GONE for d in devices})
             _record(job, token, executions, outcome)
         elif job.action in actions.ASSET_ACTIONS:
             try:
@@ -253,28 +257,35 @@ def _record(job: Job, token: str, executions: list[JobExecution], outcome: actio
     changed = 0
     if outcome.done:
         changed += mine.filter(pk__in=[pks[d] for d in outcome.done]).update(
-            state=ExecutionState.DONE, message="", finished_at=at)
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+            state=ExecutionState.DONE, **NO_MESSAGE, finished_at=at)
+    # one UPDATE per (state, message): executions that share an outcome share it in one statement
+    groups: dict[tuple[str, tuple[str, str]], list[int]] = defaultdict(list)
+    messages: dict[tuple[str, str], Message] = {}
+
+    def add(state: str, message: Message, device_id: int) -> None:
+        messages.setdefault(message.key(), message)
+        groups[(state, message.key())].append(device_id)
+
     for device_id, message in outcome.failed.items():
         execution = by_device.get(device_id)
         retry = (device_id in outcome.retryable and execution is not None
                  and execution.attempts - execution.lost_claims <= job.max_retries)
-        groups[(ExecutionState.PENDING if retry else ExecutionState.FAILED, message)].append(device_id)
+        add(ExecutionState.PENDING if retry else ExecutionState.FAILED, message, device_id)
     for device_id, message in outcome.skipped.items():
-        groups[(ExecutionState.SKIPPED, message)].append(device_id)
+        add(ExecutionState.SKIPPED, message, device_id)
     answered = set(outcome.done) | set(outcome.failed) | set(outcome.skipped)
     for device_id in by_device:
         if device_id not in answered:  # the device left the OU or was deleted before its turn
-            groups[(ExecutionState.SKIPPED, GONE)].append(device_id)
-    for (state, message), device_ids in groups.items():
+            add(ExecutionState.SKIPPED, GONE, device_id)
+    for (state, key), device_ids in groups.items():
         changed += mine.filter(pk__in=[pks[d] for d in device_ids]).update(
-            state=state, message=message[:500], finished_at=None if state == ExecutionState.PENDING else at,
+            state=state, **messages[key].fields(), finished_at=None if state == ExecutionState.PENDING else at,
             **({"claimed_by": "", "lease_expires_at": None, "invocation_id": None}
                if state == ExecutionState.PENDING else {}))
     deleted = [e.pk for e in executions if e.device_id is None]
     if deleted:
         changed += JobExecution.objects.filter(pk__in=deleted, claimed_by=token).update(
-            state=ExecutionState.SKIPPED, message=GONE, finished_at=at)
+            state=ExecutionState.SKIPPED, **GONE.fields(), finished_at=at)
     if changed < len(executions) and job.action in actions.ASSET_ACTIONS:
         raise LostLease()
 
@@ -293,12 +304,12 @@ def check_abort(job: Job) -> bool:
     finished = failed + done
     if finished < max(job.abort_min_executions, 1) or failed * 100 < job.abort_failure_percent * finished:
         return False
-    message = (f"Aborted: {failed} of {finished} executions failed ({failed * 100 / finished:.1f} %), "
-               f"at or above the {job.abort_failure_percent:g} % threshold.")
+    message = Message.of("job_aborted", failed=failed, finished=finished, percent=round(failed * 100 / finished, 1),
+                         threshold=job.abort_failure_percent)
     with transaction.atomic():
         if finish(job, JobState.ABORTED, message):
             job.executions.filter(state=ExecutionState.PENDING).update(
-                state=ExecutionState.CANCELLED, message="The job was aborted.", finished_at=now())
+                state=ExecutionState.CANCELLED, **ABORTED_EXECUTIONS.fields(), finished_at=now())
     return True
 
 

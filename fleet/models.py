@@ -18,6 +18,8 @@ from accounts.models import OrganizationUnit
 from accounts.permissions import OUScopedQuerySet
 from assets.models import Device
 
+from .outcome_messages import render
+
 
 def generate_job_id() -> str:
     return f"job-{secrets.token_hex(8)}"  # fits the audit event's request ID (36 characters)
@@ -94,6 +96,10 @@ class Job(models.Model):
     deadline = models.DateTimeField(verbose_name=_("deadline"), null=True, blank=True)
     total = models.PositiveIntegerField(verbose_name=_("devices"), default=0)
     message = models.CharField(verbose_name=_("message"), max_length=500, blank=True)  # why it ended so
+    # the message as a code and its parameters, rendered in the reader's language (fleet.outcome_messages);
+    # `message` keeps the source-language text (the only one on rows older than the codes)
+    message_code = models.CharField(verbose_name=_("message code"), max_length=40, blank=True)
+    message_params = models.JSONField(verbose_name=_("message parameters"), default=dict, blank=True)
     heartbeat_at = models.DateTimeField(verbose_name=_("driven at"), null=True, blank=True)  # engine's last step
     created_at = models.DateTimeField(verbose_name=_("created at"), default=now, editable=False)
     started_at = models.DateTimeField(verbose_name=_("started at"), null=True, blank=True)
@@ -118,6 +124,11 @@ class Job(models.Model):
     @property
     def reaches_devices(self) -> bool:
         return self.action in DEVICE_ACTIONS
+
+    @property
+    def display_message(self) -> str:
+        """Why the job ended so, in the active language."""
+        return render(self.message_code, self.message_params, self.message)
 
 
 class ExecutionState(models.TextChoices):
@@ -151,6 +162,8 @@ class JobExecution(models.Model):
     lease_expires_at = models.DateTimeField(verbose_name=_("lease expires at"), null=True, blank=True)
     invocation_id = models.BigIntegerField(verbose_name=_("command invocation"), null=True, blank=True)
     message = models.CharField(verbose_name=_("message"), max_length=500, blank=True)
+    message_code = models.CharField(verbose_name=_("message code"), max_length=40, blank=True)
+    message_params = models.JSONField(verbose_name=_("message parameters"), default=dict, blank=True)
     finished_at = models.DateTimeField(verbose_name=_("finished at"), null=True, blank=True)
 
     class Meta:
@@ -162,3 +175,8 @@ class JobExecution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id} → {self.asset_id}: {self.state}"
+
+    @property
+    def display_message(self) -> str:
+        """The outcome's message in the active language."""
+        return render(self.message_code, self.message_params, self.message)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 
 from django.db.models import Count
 from django.http import StreamingHttpResponse
+from django.utils import translation
 
 from .models import ExecutionState, Job, JobExecution
 
@@ -38,11 +40,14 @@ class _Echo:
         return value
 
 
-def csv_rows(executions: Iterable[JobExecution]) -> Iterator[str]:
+def csv_rows(executions: Iterable[JobExecution], language: str | None = None) -> Iterator[str]:
+    """The CSV's lines; messages in `language` (the request's: the response streams after the view returned)."""
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for e in executions:
-        yield writer.writerow([e.asset_id, _safe(e.device_name), e.stage, e.state, e.attempts, _safe(e.message),
+        with translation.override(language) if language else nullcontext():
+            message = e.display_message
+        yield writer.writerow([e.asset_id, _safe(e.device_name), e.stage, e.state, e.attempts, _safe(message),
                                e.finished_at.isoformat() if e.finished_at else ""])
 
 
@@ -53,6 +58,7 @@ def _safe(text: str) -> str:
 
 def csv_response(job: Job) -> StreamingHttpResponse:
     executions = job.executions.order_by("id").iterator(chunk_size=2000)
-    response = StreamingHttpResponse(csv_rows(executions), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_rows(executions, translation.get_language()),
+                                     content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{job.public_id}-outcomes.csv"'
     return response

@@ -32,6 +32,7 @@ from .models import (
     OfflinePolicy,
     SelectionKind,
 )
+from .outcome_messages import Message
 
 MAX_DEVICES = 200_000
 MAX_STAGES = 10
@@ -207,11 +208,11 @@ def cancel_job(actor: Any, job: Job) -> Job:
     require_write(actor, job.ou_id)
     with transaction.atomic():
         changed = Job.objects.filter(pk=job.pk, state__in=[JobState.PENDING, JobState.RUNNING]).update(
-            state=JobState.CANCELLED, finished_at=now(), message=_("Cancelled by %(user)s.") % {"user": actor})
+            state=JobState.CANCELLED, finished_at=now(), **Message.of("job_cancelled_by", user=str(actor)).fields())
         if not changed:
             raise Conflict(_("Job %(job)s has already ended.") % {"job": job.public_id}, code="job_finished")
         cancelled = job.executions.filter(state=ExecutionState.PENDING).update(
-            state=ExecutionState.CANCELLED, finished_at=now(), message=_("The job was cancelled."))
+            state=ExecutionState.CANCELLED, finished_at=now(), **Message("job_cancelled_executions").fields())
         job.refresh_from_db()
         audit.record(actor, "job.cancel", job, object_id=job.public_id, after={"cancelled_executions": cancelled})
     return job

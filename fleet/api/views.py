@@ -25,9 +25,13 @@ from assets.models import DeviceGroup
 
 from .. import services
 from ..models import ExecutionState, Job, JobAction, JobState, OfflinePolicy, SelectionKind
+from ..outcome_messages import TEXT, TEXTS
 from ..outcomes import csv_response, with_counts
 
 STATES_HELP = ", ".join(ExecutionState.values)
+MESSAGE_CODE_HELP = ("stable code of the message (empty: no message, or a row older than the codes); "
+                     f"one of: {', '.join(TEXTS)}, or {TEXT} (params.text is the message)")
+MESSAGE_PARAMS_HELP = "the values the message names (device identifiers, counts, the device's own words)"
 
 
 class CountsSerializer(serializers.Serializer):
@@ -47,7 +51,10 @@ class JobSerializer(serializers.Serializer):
     selectionKind = serializers.ChoiceField(source="selection_kind", choices=SelectionKind.choices)
     selection = serializers.CharField(help_text="the asset IDs, the query or the group's name, as asked")
     state = serializers.ChoiceField(choices=JobState.choices)
-    message = serializers.CharField(help_text="why the job ended so (aborted, cancelled)")
+    message = serializers.CharField(source="display_message", help_text=(
+        "why the job ended so (aborted, cancelled), in the request's language (Accept-Language)"))
+    messageCode = serializers.CharField(source="message_code", help_text=MESSAGE_CODE_HELP)
+    messageParams = serializers.DictField(source="message_params", help_text=MESSAGE_PARAMS_HELP)
     total = serializers.IntegerField(help_text="devices the selection resolved to")
     counts = CountsSerializer()
     stages = serializers.ListField(child=serializers.IntegerField())
@@ -104,7 +111,10 @@ class ExecutionSerializer(serializers.Serializer):
     stage = serializers.IntegerField()
     state = serializers.ChoiceField(choices=ExecutionState.choices)
     attempts = serializers.IntegerField()
-    message = serializers.CharField()
+    message = serializers.CharField(source="display_message",
+                                    help_text="the outcome's message in the request's language (Accept-Language)")
+    messageCode = serializers.CharField(source="message_code", help_text=MESSAGE_CODE_HELP)
+    messageParams = serializers.DictField(source="message_params", help_text=MESSAGE_PARAMS_HELP)
     finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
 
 

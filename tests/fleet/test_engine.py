@@ -93,7 +93,7 @@ def test_a_lost_claim_is_taken_again_once_and_a_done_execution_never(writer, acm
     job = run_to_end(job)  # the second loss fails `first`
     states = dict(job.executions.values_list("pk", "state"))
     assert states == {first.pk: ExecutionState.FAILED, second.pk: ExecutionState.DONE, third.pk: ExecutionState.DONE}
-    assert job.executions.get(pk=first.pk).message == engine.LOST_TWICE
+    assert job.executions.get(pk=first.pk).message == engine.LOST_TWICE.source()
     assert AuditEvent.objects.filter(action="device.update", request_id=job.public_id).count() == 1
 
 
@@ -131,7 +131,7 @@ def test_waiting_for_offline_devices_ends_at_the_deadline(writer, acme, devices)
     job.deadline = now() - timedelta(seconds=1)
     job.save(update_fields=["deadline"])
     job = run_to_end(job)
-    assert set(job.executions.values_list("state", "message")) == {(ExecutionState.SKIPPED, engine.DEADLINE)}
+    assert set(job.executions.values_list("state", "message")) == {(ExecutionState.SKIPPED, engine.DEADLINE.source())}
 
 
 def test_the_selection_is_what_the_actor_may_change(writer, viewer, outsider, acme, devices, globex_device):
