@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
-from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
+from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.errors import DomainError
 from accounts.permissions import CHANGE, can
@@ -24,7 +24,7 @@ from assets.views.common import can_write, console_view, current_ou
 
 from . import services
 from .forms import JobForm
-from .models import ExecutionState, Job, JobState, SelectionKind
+from .models import ExecutionState, Job, SelectionKind
 from .outcomes import csv_response, progress_percent, with_counts
 
 OUTCOMES_PAGE = 50
@@ -183,9 +183,12 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     rows = list(executions[:OUTCOMES_PAGE + 1])
     more = len(rows) > OUTCOMES_PAGE
     rows = rows[:OUTCOMES_PAGE]
-    context = {**_progress_context(job), "writable": writable, "rows": rows, "state": state,
-               "states": ExecutionState.choices, "next_after": rows[-1].pk if more else None,
-               "params": json.dumps(job.params, ensure_ascii=False) if job.params else ""}
+    context = {"job": job, "writable": writable, "rows": rows, "state": state, "states": ExecutionState.choices,
+               "next_after": rows[-1].pk if more else None}
+    if request.htmx and request.htmx.target == "job-outcomes":
+        # polled while the job runs: the outcomes table alone, same filter and page (it stops once the job ended)
+        return render(request, "fleet/_outcomes.html", context)
+    context.update(_progress_context(job), params=json.dumps(job.params, ensure_ascii=False) if job.params else "")
     return render(request, "fleet/job_detail.html", context)
 
 
@@ -193,9 +196,6 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_safe
 def job_progress(request: HttpRequest, public_id: str) -> HttpResponse:
     job, writable = get_job_for(request.user, public_id)
-    if request.htmx and job.state not in (JobState.PENDING, JobState.RUNNING):
-        # polled by a page that showed the job running: reload it whole, so its outcomes table is final too
-        return HttpResponseClientRefresh()
     return render(request, "fleet/_progress.html", {**_progress_context(job), "writable": writable})
 
 

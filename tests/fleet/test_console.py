@@ -25,7 +25,12 @@ def test_selected_rows_become_a_job_and_its_page_shows_progress(writer, devices,
     job = Job.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("fleet:job-detail", args=[job.public_id])
     page = client.get(response["Location"]).content.decode()
-    assert 'hx-trigger="every 2s"' in page and 'id="count-pending">4<' in page
+    assert page.count('hx-trigger="every 2s"') == 2 and 'id="count-pending">4<' in page  # progress and outcomes
+    # the outcomes table polls itself alone while the job runs, keeping its filter
+    outcomes = client.get(reverse("fleet:job-detail", args=[job.public_id]), {"state": "pending"},
+                          HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-outcomes").content.decode()
+    assert outcomes.startswith('<section class="card" id="job-outcomes"') and "every 2s" in outcomes
+    assert "?state=pending" in outcomes and outcomes.count("<tr data-asset=") == 4
     run_to_end(job)
     with django_assert_max_num_queries(12):
         page = client.get(reverse("fleet:job-detail", args=[job.public_id])).content.decode()
@@ -33,9 +38,13 @@ def test_selected_rows_become_a_job_and_its_page_shows_progress(writer, devices,
     assert '{&quot;tags&quot;: {&quot;site&quot;: &quot;suzhou&quot;}}' in page  # the parameters as JSON
     progress = client.get(reverse("fleet:job-progress", args=[job.public_id])).content.decode()
     assert 'id="job-state">Completed<' in progress
-    # the page that polled saw the job running: htmx reloads it whole, its outcomes table final too
+    # the polls of a page that saw the job running get the final parts, which poll no more
     polled = client.get(reverse("fleet:job-progress", args=[job.public_id]), HTTP_HX_REQUEST="true")
-    assert polled.status_code == 200 and polled["HX-Refresh"] == "true"
+    assert 'id="job-state">Completed<' in polled.content.decode() and "every 2s" not in polled.content.decode()
+    with django_assert_max_num_queries(8):
+        outcomes = client.get(reverse("fleet:job-detail", args=[job.public_id]), HTTP_HX_REQUEST="true",
+                              HTTP_HX_TARGET="job-outcomes").content.decode()
+    assert "every 2s" not in outcomes and outcomes.count("<td>Done</td>") == 4
     export = b"".join(client.get(reverse("fleet:job-export", args=[job.public_id])).streaming_content).decode()
     assert export.count("\n") == 5
     with django_assert_max_num_queries(12):
