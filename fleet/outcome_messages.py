@@ -18,26 +18,25 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils.translation import gettext
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext, gettext_noop
 
 TEXT = "text"  # no known message: the text itself, translated when it is a msgid
 
 # the engine's and the job services' own messages
 FLEET_TEXTS: dict[str, str] = {
-    "worker_lost_twice": N_("The worker running it stopped twice: not tried again."),
-    "device_offline": N_("The device is offline."),
-    "deadline_passed": N_("The deadline passed before the device came online."),
-    "device_gone": N_("The device no longer exists in this OU."),
-    "creator_gone": N_("The user who started the job no longer exists."),
-    "command_offline": N_("The device is offline: the command was not sent."),
-    "command_timeout": N_("%(code)s: No reply within %(seconds)s s."),
+    "worker_lost_twice": gettext_noop("The worker running it stopped twice: not tried again."),
+    "device_offline": gettext_noop("The device is offline."),
+    "deadline_passed": gettext_noop("The deadline passed before the device came online."),
+    "device_gone": gettext_noop("The device no longer exists in this OU."),
+    "creator_gone": gettext_noop("The user who started the job no longer exists."),
+    "command_offline": gettext_noop("The device is offline: the command was not sent."),
+    "command_timeout": gettext_noop("%(code)s: No reply within %(seconds)s s."),
     "command_error": "%(code)s: %(message)s",  # the device's own words: nothing to translate around them
-    "job_aborted_executions": N_("The job was aborted."),
-    "job_cancelled_executions": N_("The job was cancelled."),
-    "job_cancelled_by": N_("Cancelled by %(user)s."),
-    "job_aborted": N_("Aborted: %(failed)d of %(finished)d executions failed (%(percent).1f %%), "
-                      "at or above the %(threshold)g %% threshold."),
+    "job_aborted_executions": gettext_noop("The job was aborted."),
+    "job_cancelled_executions": gettext_noop("The job was cancelled."),
+    "job_cancelled_by": gettext_noop("Cancelled by %(user)s."),
+    "job_aborted": gettext_noop("Aborted: %(failed)d of %(finished)d executions failed (%(percent).1f %%), "
+                               "at or above the %(threshold)g %% threshold."),
 }
 
 # what assets.bulk (and the validators it calls) answer per device: the msgids as assets marks them (left
