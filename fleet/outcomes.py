@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import nullcontext
 
 from django.db.models import Count
@@ -13,6 +13,7 @@ from django.utils import translation
 
 from .models import ExecutionState, Job, JobExecution
 
+MAX_RENDERED = 10_000  # distinct messages kept rendered during one export (the devices' own words vary)
 CSV_COLUMNS = ["assetId", "deviceName", "stage", "state", "attempts", "message", "finishedAt"]
 
 
@@ -44,11 +45,34 @@ def csv_rows(executions: Iterable[JobExecution], language: str | None = None) ->
     """The CSV's lines; messages in `language` (the request's: the response streams after the view returned)."""
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
+    message = _message_renderer(language)
     for e in executions:
-        with translation.override(language) if language else nullcontext():
-            message = e.display_message
-        yield writer.writerow([e.asset_id, _safe(e.device_name), e.stage, e.state, e.attempts, _safe(message),
+        yield writer.writerow([e.asset_id, _safe(e.device_name), e.stage, e.state, e.attempts, _safe(message(e)),
                                e.finished_at.isoformat() if e.finished_at else ""])
+
+
+def _message_renderer(language: str | None) -> Callable[[JobExecution], str]:
+    """Each execution's message in `language`, rendered once per distinct message (most executions share a
+    few): a large export costs about what it did when the text was stored."""
+    rendered: dict[Hashable, str] = {}
+
+    def message(execution: JobExecution) -> str:
+        if not execution.message_code:
+            return execution.message
+        key = (execution.message_code, tuple(sorted((execution.message_params or {}).items())))
+        try:
+            return rendered[key]
+        except KeyError:
+            pass
+        except TypeError:  # a parameter that is a list or an object: not worth a key
+            key = None
+        with translation.override(language) if language else nullcontext():
+            text = execution.display_message
+        if key is not None and len(rendered) < MAX_RENDERED:
+            rendered[key] = text
+        return text
+
+    return message
 
 
 def _safe(text: str) -> str:
