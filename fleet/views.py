@@ -185,7 +185,7 @@ def job_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     rows = rows[:OUTCOMES_PAGE]
     context = {"job": job, "writable": writable, "rows": rows, "state": state, "states": ExecutionState.choices,
                "next_after": rows[-1].pk if more else None}
-    if request.htmx and request.htmx.target == "job-outcomes":
+    if request.htmx and request.htmx.target == "job-outcome-rows":
         # polled while the job runs: the outcomes table alone, same filter and page (it stops once the job ended)
         return render(request, "fleet/_outcomes.html", context)
     context.update(_progress_context(job), params=json.dumps(job.params, ensure_ascii=False) if job.params else "")
