@@ -8,6 +8,8 @@ from django.urls import reverse
 from django.utils import translation
 
 from assets import bulk
+from connectivity.models import CommandStatus
+from fleet.actions import command_error
 from fleet.models import ExecutionState, Job, JobAction, JobExecution, SelectionKind
 from fleet.outcome_messages import BULK_TEXTS, TEXT, Message, from_text, render
 from tests.assets.api.helpers import api_client_for, results
@@ -104,3 +106,13 @@ def test_the_bulk_texts_are_the_msgids_assets_translates():
     with translation.override("zh-hans"):
         untranslated = [msgid for msgid in BULK_TEXTS.values() if translation.gettext(msgid) == msgid]
     assert untranslated == []
+
+
+def test_command_failures_and_the_abort_keep_their_english_words():
+    timeout = command_error(CommandStatus.TIMEOUT, "No reply within 5 s.", 408)
+    assert timeout == Message.of("command_timeout", code=408, seconds="5")
+    assert timeout.source() == "408: No reply within 5 s."
+    assert command_error(CommandStatus.ERROR, "busy", 500).source() == "500: busy"
+    assert command_error(CommandStatus.ERROR, "not found", None) == Message("not_found")
+    aborted = Message.of("job_aborted", failed=8, finished=8, percent=100.0, threshold=5.0)
+    assert aborted.source() == "Aborted: 8 of 8 executions failed (100.0 %), at or above the 5 % threshold."
