@@ -8,7 +8,6 @@ from django.urls import reverse
 
 from assets import groups
 from tests.conftest import client_for
-from tests.fleet.conftest import make_devices
 
 pytestmark = pytest.mark.django_db
 URL = reverse("fleet:job-migrate")
