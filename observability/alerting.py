@@ -21,14 +21,16 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import CharField, DateTimeField, F, IntegerField, Q, QuerySet, Value
+from django.db.models.constants import OnConflict
 from django.utils.timezone import now
 
 from assets.models import Device
 from assets.query import QueryError, compile_node, context_for, parse
 
 from .models import Alert, AlertRule, AlertState, AlertTimer, LoginFailure, RuleKind, Scope, TimerKind
+from .rule_cache import rules_by_ou
 
 logger = logging.getLogger(__name__)
 CHUNK = 5_000
@@ -81,8 +83,8 @@ def _ous_of(device_ids: list[int]) -> dict[int, int]:
 
 
 def _rules(kinds: Iterable[str], ou_ids: Iterable[int]) -> list[AlertRule]:
-    return list(AlertRule.objects.filter(kind__in=list(kinds), enabled=True, ou_id__in=sorted(set(ou_ids)))
-                .select_related("group"))
+    """The enabled rules of these kinds in these OUs, from the per-process cache (no query per batch)."""
+    return rules_by_ou.rules(kinds, ou_ids)
 
 
 def _by_rule(rules: list[AlertRule], ou_of: dict[int, int]) -> Iterable[tuple[AlertRule, list[int]]]:
@@ -121,17 +123,40 @@ def resolve_alerts(alerts: QuerySet[Alert], at: dt.datetime, by: Any = None) -> 
 # --- what connectivity reports (observability.receivers) ---------------------------------------------
 
 def devices_went_offline(device_ids: list[int], at: dt.datetime) -> int:
-    """Start the offline timers of every rule watching these devices; the count started."""
-    ou_of = _ous_of(device_ids)
-    rules = _rules([RuleKind.OFFLINE_FOR], ou_of.values())
+    """Start the offline timers of every rule watching these devices; the count started.
+
+    One INSERT … SELECT per rule and 5,000 devices: the rule's scope picks the devices inside the database, and
+    a device that already has the rule's timer keeps it (no timer objects built in Python for a storm).
+    """
     started = 0
-    for rule, ids in _by_rule(rules, ou_of):
-        due = at + dt.timedelta(minutes=rule.minutes)
-        for part in chunks(ids):
-            AlertTimer.objects.bulk_create([AlertTimer(rule=rule, device_id=pk, kind=TimerKind.OFFLINE, started_at=at,
-                                                       due_at=due) for pk in part], ignore_conflicts=True)
-            started += len(part)
+    for part in chunks(device_ids):
+        ous = set(Device.objects.filter(pk__in=part).order_by().values_list("ou_id", flat=True).distinct())
+        for rule in _rules([RuleKind.OFFLINE_FOR], ous):
+            condition = scope_q(rule)
+            if condition is not None:
+                started += _start_timers(rule, condition, part, TimerKind.OFFLINE, at)
     return started
+
+
+def _start_timers(rule: AlertRule, condition: Q, device_ids: list[int], kind: str, at: dt.datetime) -> int:
+    """INSERT … SELECT a timer of `rule` for each of these devices its scope `condition` picks (existing ones
+    kept); the count inserted."""
+    due = at + dt.timedelta(minutes=rule.minutes)
+    # annotations only, in the timer's column order: the SELECT's columns come out in that order
+    picked = (Device.objects.filter(condition, pk__in=device_ids).order_by()
+              .annotate(timer_rule=Value(rule.pk, IntegerField()), timer_device=F("pk"),
+                        timer_kind=Value(kind, CharField()), timer_started=Value(at, DateTimeField()),
+                        timer_due=Value(due, DateTimeField()))
+              .values_list("timer_rule", "timer_device", "timer_kind", "timer_started", "timer_due"))
+    select, params = picked.query.sql_with_params()
+    ops = connection.ops
+    columns = ", ".join(ops.quote_name(AlertTimer._meta.get_field(name).column)
+                        for name in ("rule", "device", "kind", "started_at", "due_at"))
+    suffix = ops.on_conflict_suffix_sql([], OnConflict.IGNORE, None, None) or ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} "
+                       f"{ops.quote_name(AlertTimer._meta.db_table)} ({columns}) {select} {suffix}", params)
+        return max(cursor.rowcount, 0)
 
 
 def device_came_online(device_id: int, at: dt.datetime) -> None:
