@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import CharField, DateTimeField, F, IntegerField, Q, QuerySet, Value
+from django.db.models import CharField, DateTimeField, F, IntegerField, JSONField, Model, Q, QuerySet, Value
 from django.db.models.constants import OnConflict
 from django.utils.timezone import now
 
@@ -139,24 +139,39 @@ def devices_went_offline(device_ids: list[int], at: dt.datetime) -> int:
 
 
 def _start_timers(rule: AlertRule, condition: Q, device_ids: list[int], kind: str, at: dt.datetime) -> int:
-    """INSERT … SELECT a timer of `rule` for each of these devices its scope `condition` picks (existing ones
-    kept); the count inserted."""
+    """A timer of `rule` for each of these devices its scope `condition` picks (existing ones kept); the count
+    started."""
     due = at + dt.timedelta(minutes=rule.minutes)
-    # annotations only, in the timer's column order: the SELECT's columns come out in that order
-    picked = (Device.objects.filter(condition, pk__in=device_ids).order_by()
-              .annotate(timer_rule=Value(rule.pk, IntegerField()), timer_device=F("pk"),
-                        timer_kind=Value(kind, CharField()), timer_started=Value(at, DateTimeField()),
-                        timer_due=Value(due, DateTimeField()))
-              .values_list("timer_rule", "timer_device", "timer_kind", "timer_started", "timer_due"))
-    select, params = picked.query.sql_with_params()
+    return insert_from(AlertTimer, Device.objects.filter(condition, pk__in=device_ids), {
+        "rule": Value(rule.pk, IntegerField()), "device": F("pk"), "kind": Value(kind, CharField()),
+        "started_at": Value(at, DateTimeField()), "due_at": Value(due, DateTimeField())})
+
+
+def insert_from(model: type[Model], devices: QuerySet[Device], values: dict[str, Any]) -> int:
+    """INSERT a row of `model` per device of `devices`, its fields' `values` expressions over the device, in one
+    INSERT … SELECT; a row that would break a unique constraint is skipped. The count inserted.
+
+    The rows never become Python objects: a storm's tens of thousands of timers or alerts are one statement.
+    """
+    names = {field: f"insert_{field}" for field in values}
+    picked = devices.order_by().annotate(**{names[f]: expression for f, expression in values.items()})
+    select, params = picked.values_list(*names.values()).query.sql_with_params()
     ops = connection.ops
-    columns = ", ".join(ops.quote_name(AlertTimer._meta.get_field(name).column)
-                        for name in ("rule", "device", "kind", "started_at", "due_at"))
+    columns = ", ".join(ops.quote_name(model._meta.get_field(field).column) for field in values)
     suffix = ops.on_conflict_suffix_sql([], OnConflict.IGNORE, None, None) or ""
     with connection.cursor() as cursor:
         cursor.execute(f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} "
-                       f"{ops.quote_name(AlertTimer._meta.db_table)} ({columns}) {select} {suffix}", params)
+                       f"{ops.quote_name(model._meta.db_table)} ({columns}) {select} {suffix}", params)
         return max(cursor.rowcount, 0)
+
+
+def open_alerts_of(rule: AlertRule, devices: QuerySet[Device], at: dt.datetime, details: dict) -> int:
+    """A live alert (with the same `details`) per device of `devices` that has none for this rule yet, in one
+    INSERT … SELECT (the one-live-alert constraint skips the others); the count opened."""
+    return insert_from(Alert, devices, {
+        "rule": Value(rule.pk, IntegerField()), "ou": Value(rule.ou_id, IntegerField()), "device": F("pk"),
+        "state": Value(AlertState.OPEN.value, CharField()), "opened_at": Value(at, DateTimeField()),
+        "pending_notice": Value("opened", CharField()), "details": Value(details, JSONField())})
 
 
 def device_came_online(device_id: int, at: dt.datetime) -> None:
@@ -248,9 +263,8 @@ def fire_due_timers(at: dt.datetime | None = None, batch: int = CHUNK) -> int:
                 ids = by_rule[rule.pk]
                 if rule.kind == RuleKind.OFFLINE_FOR:
                     # still offline, enabled, and still the rule's OU's (not moved away meanwhile)
-                    still = list(Device.objects.filter(pk__in=ids, online=False, enabled=True, ou_id=rule.ou_id)
-                                 .values_list("pk", flat=True))
-                    opened += open_alerts(rule, still, at, {pk: {"offlineMinutes": rule.minutes} for pk in still})
+                    still = Device.objects.filter(pk__in=ids, online=False, enabled=True, ou_id=rule.ou_id)
+                    opened += open_alerts_of(rule, still, at, {"offlineMinutes": rule.minutes})
                 elif rule.kind == RuleKind.THRESHOLD:
                     values = dict(LatestValue.objects.filter(device_id__in=ids, kind=ValueKind.MEASUREPOINT,
                                                              identifier=rule.identifier)
