@@ -5,7 +5,8 @@ stays responsive while the portal works through the storm.
 
 Per run: the OU's devices are online with a session each (held by a server process); that process stops
 beating, so `end_stale_sessions` (the real service path: devices offline, connection records ended,
-connectivity's signal) ends every session in one go, which starts each offline rule's timers. The sweep then
+connectivity's signal, kicks; set-based per chunk of 2,000 sessions) ends every session, which starts each offline
+rule's timers. The sweep then
 runs as beat would once the rules' minutes have passed (its clock moved on), opening the alerts and
 notifying: more than ALERT_DIGEST_OVER alerts of one rule make ONE digest per target. The deliveries are
 sent (a local HTTP server takes the webhooks). Meanwhile the main thread requests the device table
