@@ -5,7 +5,8 @@ stays responsive while the portal works through the storm.
 
 Per run: the OU's devices are online with a session each (held by a server process); that process stops
 beating, so `end_stale_sessions` (the real service path: devices offline, connection records ended,
-connectivity's signal) ends every session in one go, which starts each offline rule's timers. The sweep then
+connectivity's signal, kicks; set-based per chunk of 2,000 sessions) ends every session, which starts each offline
+rule's timers. The sweep then
 runs as beat would once the rules' minutes have passed (its clock moved on), opening the alerts and
 notifying: more than ALERT_DIGEST_OVER alerts of one rule make ONE digest per target. The deliveries are
 sent (a local HTTP server takes the webhooks). Meanwhile the main thread requests the device table
@@ -159,7 +160,7 @@ def run_once(ou, writer, rule_list, receiver) -> dict:
     per_rule = {r.name: dict(Delivery.objects.filter(rule=r).values_list("digest").annotate(n=Count("pk"))
                               .values_list("digest", "n")) for r in rule_list}
     return {**timings, "times": times, "baseline": baseline, "per_rule": per_rule,
-            "webhooks": len(receiver.received)}
+            "webhooks": len(receiver.received), "load": os.getloadavg()[0]}
 
 
 def configure() -> None:
@@ -193,7 +194,7 @@ def main() -> None:
         print(f"run {n}: {r['ended']} sessions ended in {r['end_s']:.1f} s; sweep {r['sweep_s']:.1f} s "
               f"({r['sweep']['opened']} alerts opened, {r['sweep']['digests']} digests, "
               f"{r['sweep']['deliveries']} deliveries); {r['sent']} sent in {r['send_s']:.1f} s; "
-              f"webhooks received {r['webhooks']}")
+              f"webhooks received {r['webhooks']}; load average {r['load']:.1f}")
         for name, counts in r["per_rule"].items():
             print(f"    rule {name!r}: digests {counts.get(True, 0)}, single notifications {counts.get(False, 0)}")
         flag = "" if statistics.median(times) <= TARGET_MS else "  > target"

@@ -338,30 +338,53 @@ HEARTBEAT_TRANSPORTS = (Transport.WEBSOCKET, Transport.MQTT)
 STALE_REASON = "the server holding the connection stopped answering"
 
 
+# sessions ended per transaction by the stale sweep: a few statements each, whatever their number, and
+# short enough that logins and pages waiting on those devices' rows are not held up behind 10,000 of them
+STALE_CHUNK = 2_000
+
+
 def end_stale_sessions(silent_for: dt.timedelta) -> int:
     """Sessions whose process stopped beating (it crashed, or was killed) end: devices go offline.
 
     A process that is alive but could not beat (its database was unreachable) is told to drop the
     devices too, so that what the console shows and what the connection holds agree again.
+
+    Set-based, per chunk of STALE_CHUNK sessions in its own transaction: the stale rows claimed (SKIP
+    LOCKED: two sweeps never end one session twice), their devices locked, the rows deleted, the devices
+    offlined and their records ended, one statement each; one `devices_went_offline` signal per chunk; one
+    batch of kicks after each commit.
     """
     stamp = now()
+    ended = 0
+    while True:
+        stale = _end_stale_chunk(stamp - silent_for, stamp)
+        ended += len(stale)
+        if len(stale) < STALE_CHUNK:
+            break
+    if ended:
+        logger.warning("%s device sessions ended: %s", ended, STALE_REASON)
+    return ended
+
+
+def _end_stale_chunk(cutoff: dt.datetime, stamp: dt.datetime) -> list[tuple[int, int | None, str]]:
     with transaction.atomic():
         stale = list(DeviceSession.objects.select_for_update(skip_locked=True)
-                     .filter(seen_at__lt=stamp - silent_for, transport__in=HEARTBEAT_TRANSPORTS)
-                     .values_list("device_id", "via_id", "session_id"))
+                     .filter(seen_at__lt=cutoff, transport__in=HEARTBEAT_TRANSPORTS).order_by("device_id")
+                     .values_list("device_id", "via_id", "session_id")[:STALE_CHUNK])
+        if not stale:
+            return stale
         ids = [device_id for device_id, _, _ in stale]
         _lock(ids)
-        for device_id, _, session_id in stale:
-            DeviceSession.objects.filter(device_id=device_id, session_id=session_id).delete()
+        # still these stale sessions (a login since would have touched seen_at): one DELETE for the chunk
+        DeviceSession.objects.filter(device_id__in=ids, session_id__in={s for _, _, s in stale},
+                                     seen_at__lt=cutoff).delete()
         go_offline(ids, stamp)
         # their session rows were these devices' only ones (one per device), so their open records are these sessions'
         history.end_records(ids, EndReason.SERVER_LOST, stamp)
-    for device_id, via_id, _ in stale:
+        transaction.on_commit(lambda: bus.kick(ids, STALE_REASON, p.DEVICE_OFFLINE))
+    for device_id, via_id, _ in stale:  # in memory unless the device is traced
         if via_id is None:
             trace(device_id, "up", p.OFFLINE, "ok", message=STALE_REASON)
         else:
             trace(device_id, "up", p.COMBINE_LOGOUT, "ok", message=f"gateway went offline: {STALE_REASON}")
-    if ids:
-        transaction.on_commit(lambda: bus.kick(ids, STALE_REASON, p.DEVICE_OFFLINE))
-        logger.warning("%s device sessions ended: %s", len(ids), STALE_REASON)
-    return len(ids)
+    return stale

@@ -86,3 +86,62 @@ def test_a_live_websocket_connection_beats_for_its_session_until_it_closes(devic
 def test_celery_beat_runs_the_sweep():
     entry = settings.CELERY_BEAT_SCHEDULE["connectivity-end-stale-sessions"]
     assert entry["task"] == "connectivity.tasks.end_stale_sessions"
+
+
+def stale_devices(product, count: int, start: int) -> list[int]:
+    """`count` devices of the product online, each held by a websocket session not touched for an hour."""
+    from connectivity.models import ConnectionRecord
+
+    stamp = now() - dt.timedelta(hours=1)
+    devices = Device.objects.bulk_create([Device(ou=product.ou, product=product, device_key=f"stale-{start + i:04d}",
+                                                 name=f"Stale {i}", online=True, activated_at=stamp,
+                                                 last_online_at=stamp) for i in range(count)])
+    DeviceSession.objects.bulk_create([DeviceSession(device=d, session_id=f"s{d.pk}", transport=Transport.WEBSOCKET,
+                                                     connected_at=stamp, seen_at=stamp) for d in devices])
+    ConnectionRecord.objects.bulk_create([ConnectionRecord(device=d, ou=d.ou, session_id=f"s{d.pk}",
+                                                           transport=Transport.WEBSOCKET, started_at=stamp)
+                                          for d in devices])
+    return [d.pk for d in devices]
+
+
+@pytest.mark.django_db  # no transaction of its own needed: the kicks are captured on commit
+def test_ending_stale_sessions_costs_the_same_queries_for_3_or_30_devices(product, writer, monkeypatch,
+                                                                             django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from connectivity.models import ConnectionRecord, EndReason
+    from observability import services as alert_services
+    from observability.models import AlertTimer
+
+    kicked: list[int] = []
+    monkeypatch.setattr("connectivity.bus.kick", lambda ids, reason, code: kicked.extend(ids))
+    alert_services.create_rule(writer, product.ou, name="Offline", kind="offline_for", minutes=5,
+                               emails=["ops@example.com"])
+    alert_services.create_rule(writer, product.ou, name="Meters offline", kind="offline_for", minutes=1,
+                               scope="product", product=product, emails=["ops@example.com"])
+    counts = []
+    for size, start in ((1, 0), (3, 100), (30, 200)):  # the first loads the OU's rules into the cache
+        ids = stale_devices(product, size, start)
+        with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as queries:
+            assert services.end_stale_sessions(dt.timedelta(minutes=3)) == size
+        counts.append(len(queries))
+        assert not Device.objects.filter(pk__in=ids, online=True).exists()
+        assert Device.objects.filter(pk__in=ids, last_offline_at__isnull=False).count() == size
+        assert ConnectionRecord.objects.filter(device_id__in=ids, end_reason=EndReason.SERVER_LOST,
+                                               ended_at__isnull=False).count() == size
+        assert AlertTimer.objects.filter(device_id__in=ids).count() == 2 * size  # one per rule and device
+        assert sorted(kicked[-size:]) == ids
+    assert counts[1] == counts[2], counts
+    assert not DeviceSession.objects.exists()
+
+
+@pytest.mark.django_db
+def test_stale_sessions_end_in_chunks(product, monkeypatch):
+    from connectivity.handlers import session as session_handlers
+
+    monkeypatch.setattr(session_handlers, "STALE_CHUNK", 4)
+    ids = stale_devices(product, 9, 0)
+    assert services.end_stale_sessions(dt.timedelta(minutes=3)) == 9
+    assert not Device.objects.filter(pk__in=ids, online=True).exists()
+    assert not DeviceSession.objects.exists()

@@ -268,3 +268,24 @@ def test_many_devices_coming_back_make_one_resolved_digest(writer, acme, product
     assert alerting.sweep() == {"opened": 0, "deliveries": 1, "digests": 1, "retries": 0}
     digest = Delivery.objects.get(event="resolved")
     assert digest.digest and digest.payload["count"] == 25 and digest.subject.startswith("Resolved")
+
+
+def test_latest_value_flushes_read_the_rules_from_the_cache_until_one_changes(writer, acme, device):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from observability.models import AlertRule
+
+    hot = rule(writer, acme, "measure_point_threshold", identifier="temperature", comparison="above", threshold=80)
+    values(device, "temperature", 70)  # the first flush loads the OU's rules
+    rules_table = AlertRule._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        values(device, "temperature", 75)
+    assert not [q for q in queries if f'FROM "{rules_table}"' in q["sql"]]
+    services.update_rule(writer, hot, threshold=72)  # seen at the next flush
+    values(device, "temperature", 75)
+    assert Alert.objects.get(rule=hot).details == {"value": 75}
+    services.delete_rule(writer, hot)
+    other = rule(writer, acme, "measure_point_threshold", identifier="temperature", comparison="below", threshold=0)
+    values(device, "temperature", 90)
+    assert not Alert.objects.filter(rule=other).exists()
