@@ -43,10 +43,9 @@ from ...conf import rabbitmq_auth_networks, rabbitmq_auth_secret
 from ...handlers.base import trace
 from ...handlers.session import LoginRefused
 from ...handlers.session import authenticate as check_login
-from .topology import DEVICE_EXCHANGE, topic_of
+from .topology import DEVICE_EXCHANGE, SUBSCRIPTION_QUEUE_PREFIX, topic_of
 
 SECRET_SCOPE = "rabbitmq-auth-secret-ip"  # wrong secrets per caller address
-SUBSCRIPTION_QUEUE_PREFIX = "mqtt-subscription-"  # the MQTT plugin's queue per client and QoS
 VHOST = "/"
 
 

@@ -36,9 +36,10 @@ from ...models import DeviceSession, Transport
 from ...sessions import DeviceRef, Session
 from .. import brokers
 from . import management
+from .downlinks import DownlinkRoutes
 from .topology import (
     CONNECTION_EVENTS,
-    DEVICE_EXCHANGE,
+    DOWN_EXCHANGE,
     EVENT_EXCHANGE,
     EVENTS_QUEUE,
     declare,
@@ -112,11 +113,13 @@ class Consumer(threading.Thread):
     """One AMQP connection consuming some queues until stopped, reconnecting when it breaks."""
 
     def __init__(self, name: str, url: str, queues: list[str], handle: Handle, *, prefetch: int, shards: int,
-                 stop: threading.Event, batched: bool = False, queue_type: str = "classic") -> None:
+                 stop: threading.Event, batched: bool = False, queue_type: str = "classic",
+                 routes: DownlinkRoutes | None = None) -> None:
         super().__init__(name=name, daemon=True)
         self.url, self.queues, self.handle, self.prefetch, self.shards = url, queues, handle, prefetch, shards
         self.stop = stop
         self.queue_type = queue_type
+        self.routes = routes  # connections whose subscription queue gets the downlink bindings (events only)
         # batched: latest values are buffered, written once per round, and only then the round's messages acked
         self.latest: LatestValueBuffer | None = LatestValueBuffer() if batched else None
         self.unacked: int | None = None  # the newest delivery tag handled and not yet acknowledged
@@ -155,9 +158,14 @@ class Consumer(threading.Thread):
             self.ready.set()
             logger.info("%s: consuming %s", self.name, ", ".join(queues))
             while not self.stop.is_set():
-                connection.process_data_events(time_limit=0.05 if self.latest is not None else 0.5)
+                busy = self.latest is not None or (self.routes is not None and self.routes.pending)
+                connection.process_data_events(time_limit=0.05 if busy else 0.5)
                 self._settle(channel)
+                if self.routes is not None:
+                    self.routes.tick(connection)
         finally:
+            if self.routes is not None:
+                self.routes.reset()
             self.unacked = None
             if self.latest is not None:
                 self.latest.take()  # unacknowledged: RabbitMQ hands these messages out again
@@ -213,8 +221,10 @@ class Bridge:
             Consumer(f"bridge-{index}-shard-{k}", url, [shard_queue(k)], self.on_message, prefetch=prefetch,
                      shards=shards, stop=self.stop_event, batched=True, queue_type=queue_type)
             for k in shards_of(index, count, shards)]
+        self.downlinks = DownlinkRoutes()
         self.consumers.append(Consumer(f"bridge-{index}-events", url, [EVENTS_QUEUE], self.on_event, prefetch=50,
-                                       shards=shards, stop=self.stop_event, queue_type=queue_type))
+                                       shards=shards, stop=self.stop_event, queue_type=queue_type,
+                                       routes=self.downlinks))
         self.consumers.append(Consumer(f"bridge-{index}-forget", url, [], self.forget, prefetch=500, shards=shards,
                                        stop=self.stop_event, queue_type=queue_type))
 
@@ -247,7 +257,7 @@ class Bridge:
             return
 
         def publish(topic: str, message: dict) -> bool:
-            channel.basic_publish(DEVICE_EXCHANGE, routing_key(topic), json.dumps(message).encode(),
+            channel.basic_publish(DOWN_EXCHANGE, routing_key(topic), json.dumps(message).encode(),
                                   pika.BasicProperties(app_id=APP_ID, content_type="application/json"))
             return True
 
@@ -330,9 +340,12 @@ class Bridge:
         if method.routing_key == "connection.created":
             if "MQTT" not in _text(headers.get("protocol")).upper():
                 return
-            self.connected(name, client_id_of(headers.get("variable_map")), _text(headers.get("user")),
-                           address_of(headers.get("peer_host")))
+            client_id = client_id_of(headers.get("variable_map"))
+            session = self.connected(name, client_id, _text(headers.get("user")), address_of(headers.get("peer_host")))
+            if session is not None and session.session_id:
+                self.downlinks.watch(name, client_id, session.device.product_key, session.device.device_key)
         elif method.routing_key == "connection.closed":
+            self.downlinks.forget(name)
             session = brokers.session_by_client(Transport.RABBITMQ, name)
             if session is not None:
                 self._sessions.pop(session.device.key, None)

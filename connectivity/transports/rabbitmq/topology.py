@@ -9,6 +9,14 @@ told apart from the topic's levels (documented in docs/rabbitmq.md: such devices
                                              ├──▶ enos.up.0   one queue per shard, single active consumer
                                              └──▶ enos.up.{S-1}
     amq.rabbitmq.event ──connection.created / connection.closed──▶ enos.events (single active consumer)
+    enos.down (the portal's downlinks) ──#──▶ amq.topic (what devices subscribed to)
+              └──.sys.pk.dk.# / .ext.session.pk.dk.#──▶ mqtt-subscription-<client id>qos1 (downlinks.py)
+
+The portal publishes replies and commands to enos.down: they reach a device's own MQTT subscriptions through
+amq.topic and, for a client that never subscribes to its command topics (the EnOS SDK: EnOS subscribes devices
+server-side), through a binding to the MQTT plugin's own subscription queue of that connection (RabbitMQ
+routes a message once to a queue however many paths lead there). Devices cannot publish to enos.down, so
+their own replies on …/thing/service/…_reply never come back to them.
 
 A routing key always hashes to the same shard, and a shard has one active consumer, so the messages a
 device sends on one topic are handled in order. Bridge i of N consumes the shards k with k % N == i.
@@ -24,6 +32,8 @@ from ... import protocol as p
 DEVICE_EXCHANGE = "amq.topic"  # the MQTT plugin's exchange (mqtt.exchange)
 EVENT_EXCHANGE = "amq.rabbitmq.event"
 UP_EXCHANGE = "enos.up"
+DOWN_EXCHANGE = "enos.down"
+SUBSCRIPTION_QUEUE_PREFIX = "mqtt-subscription-"  # the MQTT plugin's queue per client and QoS
 EVENTS_QUEUE = "enos.events"
 CONNECTION_EVENTS = ("connection.created", "connection.closed")
 
@@ -54,6 +64,16 @@ def topic_of(key: str) -> str | None:
     return f"/{root}/{match['pk']}/{match['dk']}/{match['rest'].replace('.', '/')}"
 
 
+def subscription_queues(client_id: str) -> tuple[str, str]:
+    """The MQTT plugin's (3.10) queues of a client's subscriptions, QoS 1 first; one exists once it subscribed."""
+    return f"{SUBSCRIPTION_QUEUE_PREFIX}{client_id}qos1", f"{SUBSCRIPTION_QUEUE_PREFIX}{client_id}qos0"
+
+
+def downlink_keys(product_key: str, device_key: str) -> tuple[str, str]:
+    """Every topic the portal sends a device something on (commands, replies, notices)."""
+    return f".sys.{product_key}.{device_key}.#", f".ext.session.{product_key}.{device_key}.#"
+
+
 def shard_queue(shard: int) -> str:
     return f"{UP_EXCHANGE}.{shard}"
 
@@ -67,6 +87,8 @@ def declare(channel: Any, shards: int, *, queue_type: str = "classic") -> None:
     """Declare (idempotently) the exchanges, queues and bindings; every bridge does it at start."""
     arguments = {"x-single-active-consumer": True, "x-queue-type": queue_type}
     channel.exchange_declare(UP_EXCHANGE, exchange_type="x-consistent-hash", durable=True)
+    channel.exchange_declare(DOWN_EXCHANGE, exchange_type="topic", durable=True)
+    channel.exchange_bind(destination=DEVICE_EXCHANGE, source=DOWN_EXCHANGE, routing_key="#")
     for key in UPSTREAM_KEYS:
         channel.exchange_bind(destination=UP_EXCHANGE, source=DEVICE_EXCHANGE, routing_key=key)
     for shard in range(shards):
