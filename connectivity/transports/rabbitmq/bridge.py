@@ -39,10 +39,13 @@ from . import management
 from .downlinks import DownlinkRoutes
 from .topology import (
     CONNECTION_EVENTS,
+    DEVICE_UP_EXCHANGE,
     DOWN_EXCHANGE,
     EVENT_EXCHANGE,
     EVENTS_QUEUE,
     declare,
+    device_keys,
+    device_shard,
     routing_key,
     shard_queue,
     shards_of,
@@ -58,6 +61,7 @@ SESSION_CACHE_SECONDS = 300.0
 DETACHED_CACHE_SECONDS = 5.0  # a device whose connection.created is not handled yet
 EVENT_GRACE_SECONDS = 2.0
 SESSION_CACHE_SIZE = 1_000_000  # a gateway's message may overtake its connection.created on another queue
+ROUTED_CACHE_SIZE = 1_000_000  # devices whose shard binding this bridge made (it is durable: made once)
 MQTT_QOS_HEADER = "x-mqtt-publish-qos"  # set by the MQTT plugin: absent on the portal's own downlinks
 APP_ID = "enos-portal"
 
@@ -222,6 +226,7 @@ class Bridge:
                      shards=shards, stop=self.stop_event, batched=True, queue_type=queue_type)
             for k in shards_of(index, count, shards)]
         self.downlinks = DownlinkRoutes()
+        self.routed: set[tuple[str, str]] = set()  # devices bound to their shard (by this process)
         self.consumers.append(Consumer(f"bridge-{index}-events", url, [EVENTS_QUEUE], self.on_event, prefetch=50,
                                        shards=shards, stop=self.stop_event, queue_type=queue_type,
                                        routes=self.downlinks))
@@ -343,6 +348,7 @@ class Bridge:
             client_id = client_id_of(headers.get("variable_map"))
             session = self.connected(name, client_id, _text(headers.get("user")), address_of(headers.get("peer_host")))
             if session is not None and session.session_id:
+                self.route_device(channel, session.device.product_key, session.device.device_key)
                 self.downlinks.watch(name, client_id, session.device.product_key, session.device.device_key)
         elif method.routing_key == "connection.closed":
             self.downlinks.forget(name)
@@ -350,6 +356,18 @@ class Bridge:
             if session is not None:
                 self._sessions.pop(session.device.key, None)
                 close_session(session, "disconnected")
+
+    def route_device(self, channel: Any, product_key: str, device_key: str) -> None:
+        """All of a device's messages to its one shard from now on (topology.py: per-device order)."""
+        key = (product_key, device_key)
+        if key in self.routed:
+            return
+        queue = shard_queue(device_shard(product_key, device_key, self.shards))
+        for binding in device_keys(product_key, device_key):
+            channel.queue_bind(queue, DEVICE_UP_EXCHANGE, routing_key=binding)
+        if len(self.routed) >= ROUTED_CACHE_SIZE:
+            self.routed.clear()
+        self.routed.add(key)
 
     def connected(self, name: str, client_id: str, username: str, peer: str) -> Session | None:
         device_key, _, product_key = username.partition("&")

@@ -23,7 +23,7 @@ from typing import Any
 
 import pika.exceptions
 
-from .topology import DOWN_EXCHANGE, downlink_keys, subscription_queues
+from .topology import DOWN_EXCHANGE, device_keys, subscription_queues
 
 logger = logging.getLogger(__name__)
 FIRST_LOOK_SECONDS = 0.1
@@ -92,7 +92,7 @@ class DownlinkRoutes:
 
     def _bind(self, connection: Any, queue: str, pending: Pending) -> bool:
         try:
-            for key in downlink_keys(pending.product_key, pending.device_key):
+            for key in device_keys(pending.product_key, pending.device_key):
                 self._channel(connection).queue_bind(queue, DOWN_EXCHANGE, routing_key=key)
         except pika.exceptions.ChannelClosedByBroker:  # the connection closed in between: its queue went
             self._probe = None
