@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -165,6 +166,7 @@ def main() -> None:
                         help="reports/s of the paced run that measures latency (the throughput run is a burst)")
     args = parser.parse_args()
     _setup.ensure_database(recreate=False, example="bench_rabbit")
+    logging.getLogger("pika").setLevel(logging.WARNING)
     from django.db import connections
 
     from tests.connectivity.rabbitmq.nodes import RabbitNode

@@ -107,6 +107,21 @@ def address_of(peer_host: Any) -> str:
     return text
 
 
+REPLY_PROPERTIES = pika.BasicProperties(app_id=APP_ID, content_type="application/json")
+
+
+def publish_later(channel: Any, exchange: str, key: str, body: bytes) -> None:
+    """Publish without pika's BlockingChannel flushing the socket after every message (a poll and a send
+    each): the frames wait in the connection's output buffer and go out at its next I/O — at the latest
+    with the round's acknowledgement, which follows them in the stream, so a message is never acknowledged
+    before its reply was handed over."""
+    impl = getattr(channel, "_impl", None)
+    if impl is None:  # not a BlockingChannel
+        channel.basic_publish(exchange, key, body, REPLY_PROPERTIES)
+    else:
+        impl.basic_publish(exchange=exchange, routing_key=key, body=body, properties=REPLY_PROPERTIES)
+
+
 def release_database() -> None:
     """Drop this thread's database connection if it broke (the next message opens a new one)."""
     with contextlib.suppress(Exception):
@@ -262,8 +277,7 @@ class Bridge:
             return
 
         def publish(topic: str, message: dict) -> bool:
-            channel.basic_publish(DOWN_EXCHANGE, routing_key(topic), json.dumps(message).encode(),
-                                  pika.BasicProperties(app_id=APP_ID, content_type="application/json"))
+            publish_later(channel, DOWN_EXCHANGE, routing_key(topic), json.dumps(message).encode())
             return True
 
         brokers.answer(session, topic_name, body, publish, latest)
