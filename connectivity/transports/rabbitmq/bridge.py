@@ -2,7 +2,7 @@
 
 Two consumers, each on its own AMQP connection and thread:
 - device messages from this bridge's shards (topology.py), handled by the same dispatch table as every
-  other transport, the reply published back to amq.topic with the device's routing key;
+  other transport, the reply published back to enos.down (topology.py) with the device's routing key;
 - connection events (rabbitmq_event_exchange): connection.created opens the device's session (Online;
   the newest connection wins, an older one of the same device is kicked), connection.closed ends it
   (connection.closed names only the connection: the session row keeps name → device).
