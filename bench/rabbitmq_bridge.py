@@ -6,15 +6,20 @@ Starts a RabbitMQ node of its own (tests/connectivity/rabbitmq/nodes.py: free po
 for 1 and then 2 bridge processes: publishes --messages measure point reports to amq.topic exactly as
 the MQTT plugin does (routing key `.sys.{pk}.{dk}.thing.measurepoint.post`, header x-mqtt-publish-qos),
 spread over the devices, and consumes the replies the bridges publish back to the devices' keys.
-Prints messages/s (replies received), p50/p99 report→reply latency, and the bridges' CPU per message
-(user+system seconds of the bridge processes / messages). The MQTT side (devices' sockets, the auth
-backend) is not in this figure: see bench/rabbitmq_auth.py and docs/rabbitmq.md. Bounded by --messages.
+Prints messages/s (replies received), p50/p99 report→reply latency, and the CPU per message of each part
+(user+system seconds / messages): the bridge processes, the RabbitMQ node, the PostgreSQL backends serving
+the bridges, and this process (publisher and reply reader) — and what rate those costs would fill the
+machine's 2 cores at, which tells whether a second bridge can raise throughput here. The MQTT side
+(devices' sockets, the auth backend) is not in this figure: see bench/rabbitmq_auth.py and docs/rabbitmq.md.
+Bounded by --messages.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -59,8 +64,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def node_pid(node) -> int:
+    return int((node.base / "node.pid").read_text().strip())
+
+
+def database_backends() -> list[int]:
+    """The PostgreSQL server processes serving the benchmark's database (the bridges' connections)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid()")
+        pids = [row[0] for row in cursor.fetchall()]
+    connection.close()
+    return pids
+
+
+def cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):  # ended meanwhile
+            total += cpu_seconds(pid)
+    return total
+
+
 def run_round(node, devices: list[tuple[str, str]], bridges: int, messages: int,
-              rate: float = 0) -> tuple[float, float, float, float]:
+              rate: float = 0) -> tuple[float, float, float, dict[str, float]]:
     import pika
 
     env = {**os.environ, "RABBITMQ_AMQP_URL": node.amqp_url, "RABBITMQ_SHARDS": "8"}
@@ -94,7 +123,11 @@ def run_round(node, devices: list[tuple[str, str]], bridges: int, messages: int,
         ready = threading.Event()
         threading.Thread(target=consume, daemon=True).start()
         ready.wait(30)
-        before = sum(cpu_seconds(proc.pid) for proc in procs)
+        bridge_pids, broker = [proc.pid for proc in procs], [node_pid(node)]
+        # the bridges open their database connections at their first message: those backends start with this
+        # round (their CPU is counted whole, at the end)
+        before = {"bridges": cpu_of(bridge_pids), "RabbitMQ": cpu_of(broker), "PostgreSQL": 0.0,
+                  "publisher+reader": time.process_time()}
         connection = pika.BlockingConnection(pika.URLParameters(node.amqp_url))
         channel = connection.channel()
         props = pika.BasicProperties(headers={"x-mqtt-publish-qos": 1, "x-mqtt-dup": False}, delivery_mode=2)
@@ -111,11 +144,13 @@ def run_round(node, devices: list[tuple[str, str]], bridges: int, messages: int,
         connection.close()
         done.wait(600)
         elapsed = time.perf_counter() - started
-        cpu = sum(cpu_seconds(proc.pid) for proc in procs) - before
+        after = {"bridges": cpu_of(bridge_pids), "RabbitMQ": cpu_of(broker), "PostgreSQL": cpu_of(database_backends()),
+                 "publisher+reader": time.process_time()}
         latencies.sort()
         count = len(latencies)
+        cpu = {part: (after[part] - before[part]) / max(count, 1) * 1000 for part in before}
         return (count / elapsed, latencies[count // 2] * 1000 if count else 0,
-                latencies[int(count * 0.99)] * 1000 if count else 0, cpu / max(count, 1) * 1000)
+                latencies[int(count * 0.99)] * 1000 if count else 0, cpu)
     finally:
         for proc in procs:
             proc.terminate()
@@ -131,6 +166,7 @@ def main() -> None:
                         help="reports/s of the paced run that measures latency (the throughput run is a burst)")
     args = parser.parse_args()
     _setup.ensure_database(recreate=False, example="bench_rabbit")
+    logging.getLogger("pika").setLevel(logging.WARNING)
     from django.db import connections
 
     from tests.connectivity.rabbitmq.nodes import RabbitNode
@@ -146,8 +182,12 @@ def main() -> None:
             rate, _, _, cpu = min(burst, key=lambda r: r[0])
             paced = [run_round(node, devices, bridges, int(args.rate * 10), args.rate) for _ in range(args.rounds)]
             _, p50, p99, _ = max(paced, key=lambda r: r[2])
-            print(f"{bridges} bridge(s): {rate:7.0f} msg/s (burst of {args.messages})  {cpu:.2f} ms CPU per message  "
-                  f"report→reply at {args.rate:g}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms (worst of {args.rounds})")
+            total = sum(cpu.values())
+            print(f"{bridges} bridge(s): {rate:7.0f} msg/s (burst of {args.messages}, worst of {args.rounds}; "
+                  f"all rounds: {', '.join(f'{r[0]:.0f}' for r in burst)})  load {os.getloadavg()[0]:.2f}")
+            print("    CPU ms per message: " + "  ".join(f"{part} {ms:.2f}" for part, ms in cpu.items())
+                  + f"  = {total:.2f} ms: {2000 / total:.0f} msg/s would fill both cores")
+            print(f"    report→reply at {args.rate:g}/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms (worst of {args.rounds})")
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:
         node.stop()

@@ -19,6 +19,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from connectivity.routing import with_device_sockets  # noqa: E402
+from connectivity.transports.rabbitmq.handler import with_broker_auth  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
 from .servers import tune_server_process  # noqa: E402
@@ -32,7 +33,7 @@ else:
 
 application = ProtocolTypeRouter(
     {
-        "http": http_application,
+        "http": with_broker_auth(http_application),  # RabbitMQ's auth calls skip the middleware stack
         "websocket": with_device_sockets(
             AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -52,7 +53,8 @@ def login_rules(login: p.LoginRequest, client_ip: str) -> list[tuple[str, str]]:
     return rules
 
 
-def authenticate(login: p.LoginRequest, *, gateway: DeviceRef | None = None, client_ip: str = "") -> Device:
+def authenticate(login: p.LoginRequest, *, gateway: DeviceRef | None = None, client_ip: str = "",
+                 find: Callable[[str, str], Device | None] = find_device) -> Device:
     """Check a login (a device's own, or a sub-device's through `gateway`); refusals are traced.
 
     Failed logins are rate-limited per deviceKey and per client address (accounts.throttle): past
@@ -60,6 +62,7 @@ def authenticate(login: p.LoginRequest, *, gateway: DeviceRef | None = None, cli
     nothing. The sign is checked before anything about the device's state is told: an
     unauthenticated caller learns "sign check failed" for an unknown device as for a wrong secret.
     A gateway, authenticated itself, is told more (sub-device not found, not its sub-device).
+    `find`: the device lookup (the RabbitMQ auth endpoint has a leaner one).
     """
     rules = login_rules(login, client_ip)
     # the cache unreachable: devices still log in (the limit only slows guessing down)
@@ -68,7 +71,7 @@ def authenticate(login: p.LoginRequest, *, gateway: DeviceRef | None = None, cli
         raise LoginRefused(p.TOO_MANY_REQUESTS,
                            f"Too many failed logins: retry in {locked.retry_after} s.")
     try:
-        return _authenticate(login, gateway)
+        return _authenticate(login, gateway, find)
     except LoginRefused as refusal:
         if refusal.code in (p.SIGN_CHECK_FAILED, p.SUB_DEVICE_NOT_FOUND):
             throttle.hit_all(rules, fail_open=True)
@@ -77,9 +80,10 @@ def authenticate(login: p.LoginRequest, *, gateway: DeviceRef | None = None, cli
         raise
 
 
-def _authenticate(login: p.LoginRequest, gateway: DeviceRef | None) -> Device:
+def _authenticate(login: p.LoginRequest, gateway: DeviceRef | None,
+                  find: Callable[[str, str], Device | None] = find_device) -> Device:
     method = p.COMBINE_LOGIN if gateway else p.LOGIN
-    device = find_device(login.product_key, login.device_key)
+    device = find(login.product_key, login.device_key)
     if device is None:
         if gateway is not None:
             raise LoginRefused(p.SUB_DEVICE_NOT_FOUND, f"It failed to query device, not existed this device: "

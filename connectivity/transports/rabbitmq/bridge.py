@@ -2,7 +2,7 @@
 
 Two consumers, each on its own AMQP connection and thread:
 - device messages from this bridge's shards (topology.py), handled by the same dispatch table as every
-  other transport, the reply published back to amq.topic with the device's routing key;
+  other transport, the reply published back to enos.down (topology.py) with the device's routing key;
 - connection events (rabbitmq_event_exchange): connection.created opens the device's session (Online;
   the newest connection wins, an older one of the same device is kicked), connection.closed ends it
   (connection.closed names only the connection: the session row keeps name → device).
@@ -36,12 +36,16 @@ from ...models import DeviceSession, Transport
 from ...sessions import DeviceRef, Session
 from .. import brokers
 from . import management
+from .downlinks import DownlinkRoutes
 from .topology import (
     CONNECTION_EVENTS,
-    DEVICE_EXCHANGE,
+    DEVICE_UP_EXCHANGE,
+    DOWN_EXCHANGE,
     EVENT_EXCHANGE,
     EVENTS_QUEUE,
     declare,
+    device_keys,
+    device_shard,
     routing_key,
     shard_queue,
     shards_of,
@@ -57,6 +61,7 @@ SESSION_CACHE_SECONDS = 300.0
 DETACHED_CACHE_SECONDS = 5.0  # a device whose connection.created is not handled yet
 EVENT_GRACE_SECONDS = 2.0
 SESSION_CACHE_SIZE = 1_000_000  # a gateway's message may overtake its connection.created on another queue
+ROUTED_CACHE_SIZE = 1_000_000  # devices whose shard binding this bridge made (it is durable: made once)
 MQTT_QOS_HEADER = "x-mqtt-publish-qos"  # set by the MQTT plugin: absent on the portal's own downlinks
 APP_ID = "enos-portal"
 
@@ -102,6 +107,21 @@ def address_of(peer_host: Any) -> str:
     return text
 
 
+REPLY_PROPERTIES = pika.BasicProperties(app_id=APP_ID, content_type="application/json")
+
+
+def publish_later(channel: Any, exchange: str, key: str, body: bytes) -> None:
+    """Publish without pika's BlockingChannel flushing the socket after every message (a poll and a send
+    each): the frames wait in the connection's output buffer and go out at its next I/O — at the latest
+    with the round's acknowledgement, which follows them in the stream, so a message is never acknowledged
+    before its reply was handed over."""
+    impl = getattr(channel, "_impl", None)
+    if impl is None:  # not a BlockingChannel
+        channel.basic_publish(exchange, key, body, REPLY_PROPERTIES)
+    else:
+        impl.basic_publish(exchange=exchange, routing_key=key, body=body, properties=REPLY_PROPERTIES)
+
+
 def release_database() -> None:
     """Drop this thread's database connection if it broke (the next message opens a new one)."""
     with contextlib.suppress(Exception):
@@ -112,11 +132,13 @@ class Consumer(threading.Thread):
     """One AMQP connection consuming some queues until stopped, reconnecting when it breaks."""
 
     def __init__(self, name: str, url: str, queues: list[str], handle: Handle, *, prefetch: int, shards: int,
-                 stop: threading.Event, batched: bool = False, queue_type: str = "classic") -> None:
+                 stop: threading.Event, batched: bool = False, queue_type: str = "classic",
+                 routes: DownlinkRoutes | None = None) -> None:
         super().__init__(name=name, daemon=True)
         self.url, self.queues, self.handle, self.prefetch, self.shards = url, queues, handle, prefetch, shards
         self.stop = stop
         self.queue_type = queue_type
+        self.routes = routes  # connections whose subscription queue gets the downlink bindings (events only)
         # batched: latest values are buffered, written once per round, and only then the round's messages acked
         self.latest: LatestValueBuffer | None = LatestValueBuffer() if batched else None
         self.unacked: int | None = None  # the newest delivery tag handled and not yet acknowledged
@@ -155,9 +177,14 @@ class Consumer(threading.Thread):
             self.ready.set()
             logger.info("%s: consuming %s", self.name, ", ".join(queues))
             while not self.stop.is_set():
-                connection.process_data_events(time_limit=0.05 if self.latest is not None else 0.5)
+                busy = self.latest is not None or (self.routes is not None and self.routes.pending)
+                connection.process_data_events(time_limit=0.05 if busy else 0.5)
                 self._settle(channel)
+                if self.routes is not None:
+                    self.routes.tick(connection)
         finally:
+            if self.routes is not None:
+                self.routes.reset()
             self.unacked = None
             if self.latest is not None:
                 self.latest.take()  # unacknowledged: RabbitMQ hands these messages out again
@@ -213,8 +240,11 @@ class Bridge:
             Consumer(f"bridge-{index}-shard-{k}", url, [shard_queue(k)], self.on_message, prefetch=prefetch,
                      shards=shards, stop=self.stop_event, batched=True, queue_type=queue_type)
             for k in shards_of(index, count, shards)]
+        self.downlinks = DownlinkRoutes()
+        self.routed: set[tuple[str, str]] = set()  # devices bound to their shard (by this process)
         self.consumers.append(Consumer(f"bridge-{index}-events", url, [EVENTS_QUEUE], self.on_event, prefetch=50,
-                                       shards=shards, stop=self.stop_event, queue_type=queue_type))
+                                       shards=shards, stop=self.stop_event, queue_type=queue_type,
+                                       routes=self.downlinks))
         self.consumers.append(Consumer(f"bridge-{index}-forget", url, [], self.forget, prefetch=500, shards=shards,
                                        stop=self.stop_event, queue_type=queue_type))
 
@@ -247,8 +277,7 @@ class Bridge:
             return
 
         def publish(topic: str, message: dict) -> bool:
-            channel.basic_publish(DEVICE_EXCHANGE, routing_key(topic), json.dumps(message).encode(),
-                                  pika.BasicProperties(app_id=APP_ID, content_type="application/json"))
+            publish_later(channel, DOWN_EXCHANGE, routing_key(topic), json.dumps(message).encode())
             return True
 
         brokers.answer(session, topic_name, body, publish, latest)
@@ -330,13 +359,29 @@ class Bridge:
         if method.routing_key == "connection.created":
             if "MQTT" not in _text(headers.get("protocol")).upper():
                 return
-            self.connected(name, client_id_of(headers.get("variable_map")), _text(headers.get("user")),
-                           address_of(headers.get("peer_host")))
+            client_id = client_id_of(headers.get("variable_map"))
+            session = self.connected(name, client_id, _text(headers.get("user")), address_of(headers.get("peer_host")))
+            if session is not None and session.session_id:
+                self.route_device(channel, session.device.product_key, session.device.device_key)
+                self.downlinks.watch(name, client_id, session.device.product_key, session.device.device_key)
         elif method.routing_key == "connection.closed":
+            self.downlinks.forget(name)
             session = brokers.session_by_client(Transport.RABBITMQ, name)
             if session is not None:
                 self._sessions.pop(session.device.key, None)
                 close_session(session, "disconnected")
+
+    def route_device(self, channel: Any, product_key: str, device_key: str) -> None:
+        """All of a device's messages to its one shard from now on (topology.py: per-device order)."""
+        key = (product_key, device_key)
+        if key in self.routed:
+            return
+        queue = shard_queue(device_shard(product_key, device_key, self.shards))
+        for binding in device_keys(product_key, device_key):
+            channel.queue_bind(queue, DEVICE_UP_EXCHANGE, routing_key=binding)
+        if len(self.routed) >= ROUTED_CACHE_SIZE:
+            self.routed.clear()
+        self.routed.add(key)
 
     def connected(self, name: str, client_id: str, username: str, peer: str) -> Session | None:
         device_key, _, product_key = username.partition("&")

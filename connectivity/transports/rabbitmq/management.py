@@ -14,7 +14,7 @@ from typing import Any
 
 from ...conf import rabbitmq_management_url
 from .. import http_api
-from .topology import DEVICE_EXCHANGE, routing_key
+from .topology import DOWN_EXCHANGE, routing_key
 
 logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 5
@@ -37,9 +37,10 @@ def _call(method: str, path: str, body: Any = None) -> int:
 
 
 def publish(topic: str, message: dict) -> bool:
-    """POST /api/exchanges/%2F/amq.topic/publish: the device subscribed to `topic` receives it."""
+    """POST /api/exchanges/%2F/enos.down/publish: the device receives it (topology.py: through amq.topic if it
+    subscribed to `topic`, and through its subscription queue's binding otherwise)."""
     try:
-        status = _call("POST", f"/api/exchanges/%2F/{DEVICE_EXCHANGE}/publish", {
+        status = _call("POST", f"/api/exchanges/%2F/{DOWN_EXCHANGE}/publish", {
             "properties": {"delivery_mode": 2, "app_id": "enos-portal"}, "routing_key": routing_key(topic),
             "payload": json.dumps(message), "payload_encoding": "string"})
     except RabbitmqUnavailable:

@@ -116,7 +116,8 @@ class RabbitNode:
         (self.base / "rabbitmq-env.conf").write_text("")
         (self.base / "rabbitmq.conf").write_text(self.config())
         (self.base / "advanced.config").write_text(ADVANCED_CONFIG)
-        (self.base / "enabled_plugins").write_text("[" + ",".join(PLUGINS) + "].\n")
+        plugins = PLUGINS + (("rabbitmq_auth_backend_cache",) if self.auth_cache_ttl_ms else ())
+        (self.base / "enabled_plugins").write_text("[" + ",".join(plugins) + "].\n")
         home = self.base / "home"
         home.mkdir(exist_ok=True)
         cookie = home / ".erlang.cookie"

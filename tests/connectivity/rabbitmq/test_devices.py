@@ -14,6 +14,7 @@ from assets.models import Device, DeviceStatus
 from connectivity import protocol as p
 from connectivity import services
 from connectivity.models import CommandStatus, LatestValue
+from connectivity.transports import brokers
 from tests.connectivity.conftest import status_of
 from tests.connectivity.mqtt_client import NOT_AUTHORIZED, PahoDevice
 from tests.waiting import wait_for
@@ -137,5 +138,28 @@ def test_the_bridge_reconnects_after_rabbitmq_restarts(rabbit, bridge, device):
     wait_for(lambda: status_of(device) == DeviceStatus.ONLINE, timeout=SLOW)
     assert client.subscribe(own_topics(device)) in (0, 1)
     assert call(client, p.MEASUREPOINT_POST, {"measurepoints": {"power": 3.0}})["code"] == p.SUCCESS
+    client.close()
+    wait_for(lambda: status_of(device) == DeviceStatus.OFFLINE, timeout=SLOW)
+
+
+def test_a_devices_messages_whatever_their_topic_are_handled_in_order_by_one_shard(rabbit, bridge, device,
+                                                                                  monkeypatch):
+    handled: list[tuple[str, str]] = []  # (the consumer thread, the request id), as the bridge handles them
+    answer = brokers.answer
+
+    def recording(session, topic_name, payload, *args, **kwargs):
+        handled.append((threading.current_thread().name, json.loads(payload)["id"]))
+        return answer(session, topic_name, payload, *args, **kwargs)
+
+    monkeypatch.setattr(brokers, "answer", recording)
+    client = paho(rabbit, device)
+    assert client.connect() == 0
+    wait_for(lambda: (device.product.product_key, device.device_key) in bridge.routed, timeout=SLOW)
+    requests = [(p.MEASUREPOINT_POST, {"measurepoints": {"power": 1.0}}), (p.ATTRIBUTE_QUERY, {}),
+                (p.TAG_QUERY, {})] * 4
+    sent = [client.publish(method, params) for method, params in requests]
+    wait_for(lambda: len(handled) >= len(sent), timeout=SLOW)
+    assert [request_id for _thread, request_id in handled] == sent
+    assert len({thread for thread, _id in handled}) == 1, handled  # three topics, one shard
     client.close()
     wait_for(lambda: status_of(device) == DeviceStatus.OFFLINE, timeout=SLOW)
