@@ -6,20 +6,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 from django.dispatch import receiver
 
+from assets.models import Device
 from assets.signals import device_secrets_reset, devices_deleted, devices_disabled, devices_enabled, devices_migrated
 
 from . import protocol as p
 from .history import move_records
+from .models import DeviceSession
 from .services import gateway_notices, kick_devices, send_notices
 
 
 @receiver(devices_disabled, dispatch_uid="connectivity.kick_disabled")
 def kick_disabled(sender: Any, device_ids: list[int], **kwargs: Any) -> None:
-    kick_devices(device_ids, "device disabled", p.DEVICE_DISABLED)
-    send_notices(gateway_notices(device_ids, p.COMBINE_DISABLE))
+    # a bulk disable sends thousands of ids, few of them connected or behind a gateway: two narrow queries
+    # (the ids as one array on PostgreSQL) find those, and only they go on to the kick and the notices
+    connected = list(DeviceSession.objects.filter(id_among("device_id", device_ids))
+                     .values_list("device_id", flat=True).distinct())
+    if connected:
+        kick_devices(connected, "device disabled", p.DEVICE_DISABLED)
+    subs = list(Device.objects.filter(id_among("id", device_ids), gateway__isnull=False).values_list("pk", flat=True))
+    if subs:
+        send_notices(gateway_notices(subs, p.COMBINE_DISABLE))
+
+
+def id_among(column: str, ids: list[int]) -> Q | RawSQL:
+    """`column IN ids` as a filter: on PostgreSQL `= ANY(array)`, one parameter instead of thousands (which
+    cost more to build and send than the query costs to run)."""
+    if connection.vendor != "postgresql":
+        return Q(**{f"{column}__in": ids})
+    return RawSQL(f"{connection.ops.quote_name(column)} = ANY(%s)", [list(ids)], output_field=BooleanField())
 
 
 @receiver(devices_enabled, dispatch_uid="connectivity.notice_enabled")
