@@ -110,3 +110,24 @@ def database_from_url(url: str) -> dict:
                            "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
                            "max_idle": env_float("DB_POOL_MAX_IDLE", 300.0)}
     return database
+
+
+def channel_layer_from_url(url: str) -> dict:
+    """CHANNEL_LAYERS["default"] for REDIS_URL (channels-redis).
+
+    channels-redis keeps the messages of all the channels of one server process in one Redis key, and checks
+    a channel's capacity against that key: with a capacity of 1,000, a bulk Disable that kicks 1,000 devices
+    held by one worker dropped a kick whenever anything else was queued (the kicked device stayed connected
+    until the session sweep found it). The process channels (`specific.*`) get a capacity for all the
+    connections of a process (CHANNEL_PROCESS_CAPACITY), named channels keep CHANNEL_CAPACITY.
+    """
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # Without socket_timeout=None an idle consumer dies after 5 s reading from Redis.
+            "hosts": [{"address": url, "socket_timeout": None}],
+            "capacity": env_int("CHANNEL_CAPACITY", 1000),
+            "channel_capacity": {"specific.*": env_int("CHANNEL_PROCESS_CAPACITY", 200_000)},
+            "expiry": 30,
+        },
+    }

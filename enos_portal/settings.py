@@ -15,7 +15,16 @@ from pathlib import Path
 
 from csp.constants import NONE, SELF
 
-from .env import allowed_hosts, database_from_url, env_bool, env_float, env_int, env_list, secret_key
+from .env import (
+    allowed_hosts,
+    channel_layer_from_url,
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
@@ -201,17 +210,7 @@ STORAGES = {
 # --- Redis: channel layer and Celery broker -------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # Without socket_timeout=None an idle consumer dies after 5 s reading from Redis.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-                "capacity": env_int("CHANNEL_CAPACITY", 1000),
-                "expiry": 30,
-            },
-        }
-    }
+    CHANNEL_LAYERS = {"default": channel_layer_from_url(REDIS_URL)}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
 else:
