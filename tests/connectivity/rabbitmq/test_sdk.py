@@ -1,6 +1,6 @@
 """The official EnOS device SDK (enos-mqtt-sdk-python) through RabbitMQ: it logs in (the portal checks
 its sign through the HTTP auth backend), shows Online, reports (its reply comes on the answer topic the
-SDK subscribes to), is commanded, and goes Offline when it closes.
+SDK subscribes to), is commanded, goes Offline when it closes, and is kicked when disabled.
 
 The SDK never subscribes to its command topics (EnOS subscribes devices server-side): the bridge binds
 them to the queue of the SDK's own subscriptions once it has one (downlinks.py)."""
@@ -12,6 +12,7 @@ from enos.message.downstream.tsl.ServiceInvocationCommand import ServiceInvocati
 from enos.message.downstream.tsl.ServiceInvocationReply import ServiceInvocationReply
 from enos.message.upstream.tsl.MeasurepointPostRequest import MeasurepointPostRequest
 
+from assets import services as asset_services
 from assets.models import DeviceStatus
 from connectivity import services
 from connectivity.models import CommandStatus, DeviceSession, LatestValue
@@ -28,7 +29,7 @@ def restart_reply(message, args):
         .set_code(200).build()
 
 
-def test_the_sdk_logs_in_reports_is_commanded_and_leaves_through_rabbitmq(rabbit, bridge, device, writer):
+def test_the_sdk_logs_in_reports_is_commanded_leaves_and_is_kicked_through_rabbitmq(rabbit, bridge, device, writer):
     sdk = Sdk(rabbit.mqtt_port)
     try:
         client = sdk.connected(device)
@@ -50,3 +51,15 @@ def test_the_sdk_logs_in_reports_is_commanded_and_leaves_through_rabbitmq(rabbit
     finally:
         sdk.close_all()
     wait_for(lambda: status_of(device) == DeviceStatus.OFFLINE, timeout=SLOW)
+
+    # back, then disabled: the portal closes its connection through RabbitMQ's management API
+    sdk = Sdk(rabbit.mqtt_port)
+    try:
+        client = sdk.connected(device, auto_reconnect=False)
+        wait_for(lambda: status_of(device) == DeviceStatus.ONLINE, timeout=SLOW)
+        asset_services.disable_device(writer, device)
+        wait_for(lambda: not client.is_connected(), timeout=SLOW)
+        wait_for(lambda: not DeviceSession.objects.filter(device=device).exists(), timeout=SLOW)
+        assert status_of(device) == DeviceStatus.DISABLED
+    finally:
+        sdk.close_all()
