@@ -75,6 +75,18 @@ def _selection_of(request: HttpRequest) -> list[str]:
     return [a for a in source.getlist("asset_ids") if a][:10_000]
 
 
+def _selection_kind(request: HttpRequest, ou: object, asset_ids: list[str],
+                    group_id: str) -> tuple[str, DeviceGroup | None]:
+    """What the job form selects: its rows, else the group chosen (None when not one of the OU's), else the query."""
+    if asset_ids:
+        return SelectionKind.DEVICES, None
+    if group_id:
+        group = (DeviceGroup.objects.visible_to(request.user).filter(ou=ou, pk=group_id).first()
+                 if group_id.isdigit() else None)
+        return SelectionKind.GROUP, group
+    return SelectionKind.QUERY, None
+
+
 def _form_page(request: HttpRequest, ou: object, form: JobForm, asset_ids: list[str],
                selection_error: str = "") -> HttpResponse:
     selected = list(Device.objects.visible_to(request.user).filter(ou=ou, asset_id__in=asset_ids)
@@ -107,14 +119,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         try:
-            group = None
-            if asset_ids:
-                kind = SelectionKind.DEVICES
-            elif data["group"]:
-                kind = SelectionKind.GROUP
-                group = DeviceGroup.objects.visible_to(request.user).filter(ou=ou, pk=data["group"]).first()
-            else:
-                kind = SelectionKind.QUERY
+            kind, group = _selection_kind(request, ou, asset_ids, str(data["group"] or ""))
             job = services.start_job(request.user, ou, action=data["action"], params=form.params(),
                                      selection_kind=kind, asset_ids=asset_ids, query=data["query"], group=group,
                                      **form.rollout())
@@ -138,17 +143,8 @@ def job_migrate(request: HttpRequest) -> HttpResponse:
     if not can_write(request):
         return render(request, "assets/read_only.html", status=403)
     asset_ids = _selection_of(request)
-    group_id = request.POST.get("group", "").strip()
     try:
-        group = None
-        if asset_ids:
-            kind = SelectionKind.DEVICES
-        elif group_id:
-            kind = SelectionKind.GROUP
-            group = (DeviceGroup.objects.visible_to(request.user).filter(ou=ou, pk=group_id).first()
-                     if group_id.isdigit() else None)
-        else:
-            kind = SelectionKind.QUERY
+        kind, group = _selection_kind(request, ou, asset_ids, request.POST.get("group", "").strip())
         devices = services.select_devices(request.user, ou, kind, asset_ids=asset_ids,
                                           query=request.POST.get("query", ""), group=group)
         chosen = list(devices.order_by("pk").values_list("asset_id", flat=True)[:MAX_DEVICES_PER_REQUEST + 1])
