@@ -274,7 +274,7 @@ class DeviceAdminForm(JSONDefaultsForm):
 @admin.register(Device)
 class DeviceAdmin(AssetAdmin):
     form = DeviceAdminForm
-    list_display = ("name", "device_key", "asset_id", "status", "asset_type", "product", "ou", "enabled",
+    list_display = ("name", "device_key", "asset_id", "status", "asset_type", "product", "ou", "is_enabled",
                     "created_at")
     list_filter = (StatusFilter, AssetTypeFilter, ("ou", OUListFilter), "product__product_type")
     list_select_related = ("product", "ou")
@@ -294,15 +294,19 @@ class DeviceAdmin(AssetAdmin):
 
     add_fields = ("ou", "product", "device_key", "name", "description", "timezone", "attributes", "tags")
     change_fields = ("asset_id", "ou", "product", "device_key", "masked_secret", "name", "description",
-                     "timezone", "attributes", "tags", "gateway", "status", "asset_type", "enabled",
+                     "timezone", "attributes", "tags", "gateway", "status", "asset_type", "is_enabled",
                      "activated_at", "online", "last_online_at", "last_offline_at", "created_at", "updated_at")
     # written by the device connection and the enable/disable services, never typed in a form
     change_readonly = ("asset_id", "ou", "product", "device_key", "masked_secret", "status", "asset_type",
-                       "enabled", "activated_at", "online", "last_online_at", "last_offline_at",
+                       "is_enabled", "activated_at", "online", "last_online_at", "last_offline_at",
                        "created_at", "updated_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(status_value=STATUS_EXPRESSION)
+
+    @admin.display(boolean=True, description=gettext_lazy("enabled"))
+    def is_enabled(self, device: Device) -> bool:
+        return device.enabled
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple:
         return self.change_fields if obj else self.add_fields

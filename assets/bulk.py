@@ -28,7 +28,7 @@ from accounts import audit
 from accounts.actors import is_system
 from accounts.models import AuditEvent
 
-from .models import Device, ThingModel
+from .models import Device, Disablement, ThingModel
 from .services import attribute_problems, required_message
 from .signals import devices_deleted, devices_disabled, devices_enabled
 from .validators import MAX_TAGS, tag_problems
@@ -157,10 +157,10 @@ def _edit_json(ids: list[int], column: str, *, merge: dict | None = None, remove
 def set_enabled(actor: Any, device_ids: Sequence[int], enabled: bool, *, job_id: str | None = None) -> BulkOutcome:
     """Enable or disable the devices; disabled ones lose their live sessions when the transaction commits.
 
-    One UPDATE … RETURNING changes (and locks) exactly the writable devices not yet in the wanted state, and
-    on PostgreSQL the same statement writes their audit events: no locking SELECT before it (which wrote every
-    tuple a second time) and no second read of the rows. Only ids it did not return are read again, to tell
-    "already" (skipped) from "not found" (failed)."""
+    One statement per chunk: disabling inserts the writable devices' Disablement rows (ON CONFLICT DO NOTHING:
+    the devices already disabled are left as they are), enabling deletes them, and on PostgreSQL the same
+    statement writes their audit events. No device row is written. Only ids it did not return are read again,
+    to tell "already" (skipped) from "not found" (failed)."""
     outcome = BulkOutcome()
     ids = _unique(device_ids)
     if not ids:
@@ -168,7 +168,7 @@ def set_enabled(actor: Any, device_ids: Sequence[int], enabled: bool, *, job_id:
     is_system(actor, system_allowed=False)  # None: TypeError; SYSTEM: refused, as the single services do
     writable = Device.objects.writable_by(actor)
     with transaction.atomic():
-        changed = _change_enabled(actor, writable.filter(enabled=not enabled), ids, enabled, job_id)
+        changed = _change_enabled(actor, writable, ids, enabled, job_id)
         if changed:
             # the connectivity app closes the live sessions of disabled devices (one kick for the chunk)
             signal = devices_enabled if enabled else devices_disabled
@@ -185,33 +185,40 @@ def set_enabled(actor: Any, device_ids: Sequence[int], enabled: bool, *, job_id:
     return outcome
 
 
-def _change_enabled(actor: Any, devices: models.QuerySet[Device], ids: list[int], enabled: bool,
+def _change_enabled(actor: Any, writable: models.QuerySet[Device], ids: list[int], enabled: bool,
                     job_id: str | None) -> list[int]:
-    """Set `enabled` on those of `devices` whose id is in `ids`, audited; the ids changed, in id order."""
+    """Delete (enable) or insert (disable) the Disablement rows of those of `writable` whose id is in `ids`,
+    audited; the ids changed, in id order."""
     from django.db import connection
 
     try:
-        where, params = devices.query.get_compiler(connection=connection).compile(devices.query.where)
+        where, params = writable.query.get_compiler(connection=connection).compile(writable.query.where)
     except EmptyResultSet:  # writable_by: none
         return []
-    table = connection.ops.quote_name(Device._meta.db_table)
-    update = f"UPDATE {table} SET enabled = %s, updated_at = %s WHERE {where} AND id "
-    params = [enabled, now(), *params]
+    devices = connection.ops.quote_name(Device._meta.db_table)
+    marks = connection.ops.quote_name(Disablement._meta.db_table)
+    postgresql = connection.vendor == "postgresql"
+    among = "= ANY(%s)" if postgresql else f"IN ({', '.join(['%s'] * len(ids))})"
+    id_params = [ids] if postgresql else ids
+    writable_ids = f"SELECT id FROM {devices} WHERE {where} AND id {among}"
+    if enabled:
+        change = f"DELETE FROM {marks} WHERE device_id IN ({writable_ids}) RETURNING device_id"
+    else:
+        change = f"INSERT INTO {marks} (device_id) {writable_ids} ON CONFLICT DO NOTHING RETURNING device_id"
     audit_args = ("device.enable" if enabled else "device.disable", job_id, {"enabled": not enabled},
                   {"enabled": enabled})
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":  # one statement; the ids as one array parameter
-            insert, insert_params = _audit_same_change(actor, *audit_args, source="changed")
-            cursor.execute(f"WITH changed AS ({update}= ANY(%s) RETURNING id, ou_id, asset_id, "
-                           f"name, device_key), audited AS ({insert}) SELECT id FROM changed",
-                           [*params, ids, *insert_params])
+        if postgresql:  # one statement; the ids as one array parameter
+            insert, insert_params = _audit_same_change(
+                actor, *audit_args, source=f"changed JOIN {devices} ON {devices}.id = changed.device_id")
+            cursor.execute(f"WITH changed AS ({change}), audited AS ({insert}) SELECT device_id FROM changed",
+                           [*params, *id_params, *insert_params])
             return sorted(row[0] for row in cursor.fetchall())
-        placeholders = ", ".join(["%s"] * len(ids))
-        cursor.execute(f"{update}IN ({placeholders}) RETURNING id", [*params, *ids])
+        cursor.execute(change, [*params, *id_params])
         changed = sorted(row[0] for row in cursor.fetchall())
         if changed:
             insert, insert_params = _audit_same_change(
-                actor, *audit_args, source=f"{table} WHERE id IN ({', '.join(['%s'] * len(changed))})")
+                actor, *audit_args, source=f"{devices} WHERE id IN ({', '.join(['%s'] * len(changed))})")
             cursor.execute(insert, [*insert_params, *changed])
         return changed
 

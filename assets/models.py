@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
-from django.db import models
-from django.db.models import Case, Q, Value, When
+from django.db import models, transaction
+from django.db.models import Case, Exists, OuterRef, Q, Value, When
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
@@ -229,12 +229,18 @@ class DeviceStatus(models.TextChoices):
     OFFLINE = "offline", _("Offline")
 
 
+def disabled_q(prefix: str = "") -> Q:
+    """Is disabled: has a Disablement row (`prefix` reaches the device from another model, e.g. "device__")."""
+    return Q(**{f"{prefix}disablement__isnull": False})
+
+
 def status_q(status: str) -> Q:
-    """The filter for one status, on indexed columns (enabled, activated_at, online)."""
-    active = Q(enabled=True, activated_at__isnull=False)
+    """The filter for one status: indexed device columns (activated_at, online) and the Disablement table."""
+    enabled = Q(enabled=True)
+    active = enabled & Q(activated_at__isnull=False)
     return {
         DeviceStatus.DISABLED: Q(enabled=False),
-        DeviceStatus.INACTIVE: Q(enabled=True, activated_at__isnull=True),
+        DeviceStatus.INACTIVE: enabled & Q(activated_at__isnull=True),
         DeviceStatus.ONLINE: active & Q(online=True),
         DeviceStatus.OFFLINE: active & Q(online=False),
     }[DeviceStatus(status)]
@@ -250,6 +256,31 @@ STATUS_EXPRESSION = Case(
 
 
 class DeviceQuerySet(OUScopedQuerySet):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Device]:
+        """As Django's, and the devices made with enabled=False get their Disablement rows."""
+        created = super().bulk_create(objs, *args, **kwargs)
+        disabled = [Disablement(device_id=device.pk) for device in created
+                    if device.pk is not None and not device.__dict__.get("_enabled", True)]
+        if disabled:
+            Disablement.objects.bulk_create(disabled, ignore_conflicts=True)
+        return created
+
+    def update(self, **kwargs: Any) -> int:
+        """As Django's; `enabled` (not a column) writes the devices' Disablement rows."""
+        if "enabled" not in kwargs:
+            return super().update(**kwargs)
+        enabled = bool(kwargs.pop("enabled"))
+        with transaction.atomic(using=self.db):
+            ids = list(self.values_list("pk", flat=True))
+            if kwargs:
+                super().update(**kwargs)
+            marks = Disablement.objects.using(self.db)
+            if enabled:
+                marks.filter(device_id__in=ids).delete()
+            else:
+                marks.bulk_create([Disablement(device_id=pk) for pk in ids], ignore_conflicts=True)
+        return len(ids)
+
     def with_status(self):
         return self.annotate(status_value=STATUS_EXPRESSION)
 
@@ -257,13 +288,27 @@ class DeviceQuerySet(OUScopedQuerySet):
         return self.filter(status_q(status))
 
     def status_counts(self) -> dict[str, int]:
-        """Total and one count per status, in a single query."""
-        # aliases must not collide with field names ("online"), hence the prefix
-        counts = self.aggregate(
+        """Total and one count per status, in a single query. The Disablement rows are joined once (LEFT JOIN,
+        a hash join over an OU) rather than asked per device and status (four subplans, 100,000 probes each)."""
+        counted = self.order_by().alias(disabled_mark=models.F("disablement__device_id"))
+        enabled, active = Q(disabled_mark__isnull=True), Q(disabled_mark__isnull=True, activated_at__isnull=False)
+        counts = counted.aggregate(
+            # aliases must not collide with field names ("online"), hence the prefix
             n_total=models.Count("pk"),
-            **{f"n_{s.value}": models.Count("pk", filter=status_q(s)) for s in DeviceStatus},
+            **{f"n_{DeviceStatus.DISABLED.value}": models.Count("pk", filter=Q(disabled_mark__isnull=False)),
+               f"n_{DeviceStatus.INACTIVE.value}": models.Count("pk", filter=enabled & Q(activated_at__isnull=True)),
+               f"n_{DeviceStatus.ONLINE.value}": models.Count("pk", filter=active & Q(online=True)),
+               f"n_{DeviceStatus.OFFLINE.value}": models.Count("pk", filter=active & Q(online=False))},
         )
         return {key.removeprefix("n_"): value for key, value in counts.items()}
+
+
+class DeviceManager(models.Manager.from_queryset(DeviceQuerySet)):
+    """Every device query carries `enabled` (no Disablement row), so it filters, sorts and reads like a column."""
+
+    def get_queryset(self) -> DeviceQuerySet:
+        disabled = Disablement.objects.filter(device_id=OuterRef("pk"))
+        return super().get_queryset().annotate(enabled=~Exists(disabled))
 
 
 class AssetType(models.TextChoices):
@@ -295,7 +340,6 @@ class Device(models.Model):
     gateway = models.ForeignKey(
         "self", verbose_name=_("gateway"), null=True, blank=True, on_delete=models.SET_NULL, related_name="sub_devices"
     )
-    enabled = models.BooleanField(verbose_name=_("enabled"), default=True)
     activated_at = models.DateTimeField(verbose_name=_("activated at"), null=True, blank=True)
     online = models.BooleanField(verbose_name=_("online"), default=False)
     last_online_at = models.DateTimeField(verbose_name=_("last online at"), null=True, blank=True)
@@ -303,9 +347,10 @@ class Device(models.Model):
     created_at = models.DateTimeField(verbose_name=_("created at"), default=now, editable=False)
     updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
-    objects = DeviceQuerySet.as_manager()
+    objects = DeviceManager()
 
     class Meta:
+        base_manager_name = "objects"  # a device reached through a foreign key knows `enabled` too
         verbose_name = _("device")
         verbose_name_plural = _("devices")
         ordering = ["-created_at", "-id"]
@@ -317,8 +362,9 @@ class Device(models.Model):
         indexes = [
             # the device table: newest first, keyset-paginated, optionally narrowed by status/product
             models.Index(fields=["ou", "-created_at", "-id"], name="device_ou_created"),
-            # activated_at included: status counts become index-only scans (no 20,000-page heap read)
-            models.Index(fields=["ou", "enabled", "online", "-created_at", "-id"], include=["activated_at"],
+            # activated_at included: status counts become index-only scans (no 20,000-page heap read); `enabled`
+            # is not a column (see Disablement), so disabling rewrites no device row and none of these indexes
+            models.Index(fields=["ou", "online", "-created_at", "-id"], include=["activated_at"],
                          name="device_ou_status"),
             # lists across several OUs (or a superuser's) walk this instead of sorting every row
             models.Index(fields=["-created_at", "-id"], name="device_created"),
@@ -330,9 +376,32 @@ class Device(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.device_key})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        creating = self._state.adding
+        super().save(*args, **kwargs)
+        if creating and not self.__dict__.get("_enabled", True):
+            Disablement.objects.create(device=self)
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.pop("_enabled", None)  # read again on the next access
+        super().refresh_from_db(*args, **kwargs)
+
     @property
     def public_id(self) -> str:
         return self.asset_id
+
+    @property
+    def enabled(self) -> bool:
+        """No Disablement row; read with the device (the manager's annotation), else asked once."""
+        if "_enabled" not in self.__dict__:
+            self._enabled = self.pk is None or not Disablement.objects.filter(device_id=self.pk).exists()
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        # set by the manager's annotation when read, or by Device(enabled=False) before the first save;
+        # the state of a saved device changes only through assets.services / assets.bulk
+        self._enabled = bool(value)
 
     @property
     def status(self) -> DeviceStatus:
@@ -360,6 +429,22 @@ class Device(models.Model):
             "deviceKey": self.device_key,
             "deviceSecret": self.device_secret,
         }
+
+
+class Disablement(models.Model):
+    """A disabled device. Disabled is the exception (enabled devices have no row), and it lives in this narrow
+    table rather than as a column of the device: disabling 100,000 devices writes 100,000 small rows here instead
+    of rewriting 100,000 wide device rows and each of their thirteen indexes (7.5 s on 1,000,000 devices)."""
+
+    device = models.OneToOneField(Device, verbose_name=_("device"), on_delete=models.CASCADE, primary_key=True,
+                                  related_name="disablement")
+
+    class Meta:
+        verbose_name = _("disablement")
+        verbose_name_plural = _("disablements")
+
+    def __str__(self) -> str:
+        return str(self.device_id)
 
 
 class MigrationStatus(models.TextChoices):

@@ -36,7 +36,7 @@ DEFAULT_SORT = "-created"
 
 # what a row of the console table shows (with its product's name and type): not the secret, the
 # attributes or the tags, which would be read, parsed and thrown away 200 times a page
-TABLE_COLUMNS = ("asset_id", "name", "device_key", "product_id", "gateway_id", "enabled", "activated_at", "online",
+TABLE_COLUMNS = ("asset_id", "name", "device_key", "product_id", "gateway_id", "activated_at", "online",
                  "last_online_at", "created_at", "product__name", "product__product_type")
 
 

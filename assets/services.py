@@ -24,6 +24,7 @@ from accounts.permissions import CHANGE, can
 from .datatypes import ValueProblem, check_value
 from .models import (
     Device,
+    Disablement,
     ModelShare,
     Product,
     ProductShare,
@@ -184,7 +185,10 @@ def _set_enabled(actor: Any, device: Device, enabled: bool) -> Device:
     already = (_("Device %(device)s is already enabled.") if enabled
                else _("Device %(device)s is already disabled."))
     with transaction.atomic():
-        changed = Device.objects.filter(pk=device.pk, enabled=not enabled).update(enabled=enabled)
+        if enabled:
+            changed = Disablement.objects.filter(device_id=device.pk).delete()[0]
+        else:  # the row's foreign-key check locks the device at commit: a login waits for it, and sees it
+            changed = Disablement.objects.get_or_create(device_id=device.pk)[1]
         if not changed:
             raise Conflict(already % {"device": device.device_key}, code=f"already_{word}")
         device.enabled = enabled
@@ -193,7 +197,8 @@ def _set_enabled(actor: Any, device: Device, enabled: bool) -> Device:
         # the connectivity app closes the live session of a disabled device, and tells gateways
         signal = devices_enabled if enabled else devices_disabled
         transaction.on_commit(lambda: signal.send(sender=Device, device_ids=[device.pk]))
-    device.refresh_from_db(fields=["enabled", "online", "activated_at", "last_offline_at", "updated_at"])
+    device.refresh_from_db(fields=["online", "activated_at", "last_offline_at", "updated_at"])
+    device.enabled = enabled
     return device
 
 

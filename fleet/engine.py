@@ -27,7 +27,7 @@ from django.utils.timezone import now
 
 from accounts import audit
 from accounts.actors import SYSTEM
-from assets.models import Device
+from assets.models import Device, disabled_q
 from connectivity.models import CommandInvocation
 
 from . import actions
@@ -91,7 +91,7 @@ def _run_step(job_id: int, worker: str | None) -> float | None:
         _skip(job, Q(), DEADLINE)
     _fail_twice_lost(job, at)
     if job.reaches_devices and job.offline_policy == OfflinePolicy.SKIP:
-        _skip(job, Q(stage__lte=job.current_stage) & (Q(device__online=False) | Q(device__enabled=False)), OFFLINE)
+        _skip(job, Q(stage__lte=job.current_stage) & (Q(device__online=False) | disabled_q("device__")), OFFLINE)
     _skip(job, Q(device__isnull=True) | ~Q(device__ou_id=job.ou_id), GONE)
     allowed = _rate_allowance(job, at)
     if allowed <= 0:

@@ -144,9 +144,9 @@ def _import_postgres(rows: Sequence[CheckedRow], product: Product, ou: Organizat
             cursor.execute("DELETE FROM batch_rows WHERE row_number = ANY(%s)", [list(taken)])
         stamp = now()
         insert = f"""INSERT INTO {DEVICE_TABLE} (asset_id, device_key, device_secret, name, description, timezone,
-                         attributes, tags, enabled, online, created_at, updated_at, ou_id, product_id)
+                         attributes, tags, online, created_at, updated_at, ou_id, product_id)
                      SELECT r.asset_id, r.device_key, r.device_secret, r.name, r.description, r.timezone,
-                         r.attributes, r.tags, TRUE, FALSE, %s, %s, %s, %s
+                         r.attributes, r.tags, FALSE, %s, %s, %s, %s
                      FROM batch_rows AS r ORDER BY r.row_number"""
         while True:
             try:
@@ -241,12 +241,12 @@ def _import_chunks(rows: Sequence[CheckedRow], product: Product, ou: Organizatio
         asset_ids = _free_asset_ids(len(fresh))
         secrets_ = random_tokens(len(fresh), SECRET_LENGTH)
         params = [(asset_id, r.device_key, secret, r.name, r.description, r.timezone,
-                   r.attributes, r.tags, True, False, _db_time(stamp), _db_time(stamp), ou.pk,
+                   r.attributes, r.tags, False, _db_time(stamp), _db_time(stamp), ou.pk,
                    product.pk) for r, asset_id, secret in zip(fresh, asset_ids, secrets_, strict=True)]
         if params:
             write_chunk(f"""INSERT INTO {DEVICE_TABLE} (asset_id, device_key, device_secret, name, description,
-                            timezone, attributes, tags, enabled, online, created_at, updated_at, ou_id, product_id)
-                            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""", params)
+                            timezone, attributes, tags, online, created_at, updated_at, ou_id, product_id)
+                            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""", params)
             applied.count += len(params)
     return applied
 

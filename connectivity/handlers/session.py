@@ -329,7 +329,8 @@ def kick_disabled_sessions(session_ids: list[str]) -> list[int]:
     disabled: list[int] = []
     for start in range(0, len(session_ids), 5_000):
         disabled += DeviceSession.objects.filter(session_id__in=session_ids[start:start + 5_000],
-                                                 device__enabled=False).values_list("device_id", flat=True)
+                                                 device__disablement__isnull=False).values_list("device_id",
+                                                                                                flat=True)
     if disabled:
         logger.warning("%d disabled devices were still connected: kicked again", len(disabled))
         bus.kick(disabled, "device disabled", p.DEVICE_DISABLED)

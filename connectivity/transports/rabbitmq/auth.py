@@ -37,7 +37,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts import throttle
-from assets.models import Device, Product
+from assets.models import Device, Disablement, Product
 
 from ... import protocol as p
 from ...conf import rabbitmq_auth_networks, rabbitmq_auth_secret
@@ -98,8 +98,7 @@ def broker_endpoint(view: Callable[[HttpRequest], bool]) -> Callable[[HttpReques
 
 
 # what the sign check reads of a device and its product (the rest is deferred: read only if ever touched)
-_DEVICE_FIELDS = ("id", "ou", "product", "asset_id", "device_key", "device_secret", "gateway", "enabled",
-                  "activated_at")
+_DEVICE_FIELDS = ("id", "ou", "product", "asset_id", "device_key", "device_secret", "gateway", "activated_at")
 _PRODUCT_FIELDS = ("id", "ou", "product_key", "product_secret", "dynamic_activation")
 
 
@@ -112,8 +111,10 @@ def _fields(model: type, names: tuple[str, ...]) -> list:
 def _device_sql() -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     device_fields, product_fields = _fields(Device, _DEVICE_FIELDS), _fields(Product, _PRODUCT_FIELDS)
     quote = connection.ops.quote_name
+    disabled = (f"SELECT 1 FROM {quote(Disablement._meta.db_table)} x "
+                f"WHERE x.{quote(Disablement._meta.pk.column)} = d.{quote(Device._meta.pk.column)}")
     columns = ", ".join([*(f"d.{quote(f.column)}" for f in device_fields),
-                         *(f"p.{quote(f.column)}" for f in product_fields)])
+                         *(f"p.{quote(f.column)}" for f in product_fields), f"NOT EXISTS ({disabled})"])
     sql = (f"SELECT {columns} FROM {quote(Device._meta.db_table)} d JOIN {quote(Product._meta.db_table)} p "
            f"ON p.{quote(Product._meta.pk.column)} = d.{quote(Device._meta.get_field('product').column)} "
            f"WHERE p.{quote(Product._meta.get_field('product_key').column)} = %s "
@@ -131,7 +132,8 @@ def find_device(product_key: str, device_key: str) -> Device | None:
     if row is None:
         return None
     device = Device.from_db(connection.alias, device_columns, row[:len(device_columns)])
-    device.product = Product.from_db(connection.alias, product_columns, row[len(device_columns):])
+    device.product = Product.from_db(connection.alias, product_columns, row[len(device_columns):-1])
+    device.enabled = bool(row[-1])
     return device
 
 
