@@ -64,7 +64,8 @@ def empty_database() -> None:
 def copy_devices(columns: Sequence[str], chunks: Iterable[str], *, maintenance_work_mem: str = "512MB") -> None:
     """COPY device rows (tab-separated text chunks, `columns` in order) into assets_device, then VACUUM ANALYZE.
 
-    The table's indexes are dropped for the load and built once after it (the GIN ones especially), inside
+    An `enabled` column among them becomes the Disablement rows of the devices copied with false. The table's
+    indexes are dropped for the load and built once after it (the GIN ones especially), inside
     the transaction, so a failed load leaves the schema as it was; foreign-key triggers are skipped (the
     rows are consistent); the id sequence is moved past the rows when they bring their own ids.
     """
@@ -80,9 +81,15 @@ def copy_devices(columns: Sequence[str], chunks: Iterable[str], *, maintenance_w
             cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute(f"SET LOCAL maintenance_work_mem = '{maintenance_work_mem}'")
+        disabled = "enabled" in columns  # not a device column (assets.Disablement): a column for the load only
+        if disabled:
+            cursor.execute("ALTER TABLE assets_device ADD COLUMN enabled boolean")
         with cursor.cursor.copy(f"COPY assets_device ({', '.join(columns)}) FROM STDIN") as copy:
             for chunk in chunks:
                 copy.write(chunk)
+        if disabled:
+            cursor.execute("INSERT INTO assets_disablement (device_id) SELECT id FROM assets_device WHERE NOT enabled")
+            cursor.execute("ALTER TABLE assets_device DROP COLUMN enabled")
         for _name, definition in indexes:
             cursor.execute(definition)
         if "id" in columns:
@@ -91,6 +98,7 @@ def copy_devices(columns: Sequence[str], chunks: Iterable[str], *, maintenance_w
     with connection.cursor() as cursor:
         # as autovacuum would have left a table this old: statistics and the visibility map
         cursor.execute("VACUUM (ANALYZE) assets_device")
+        cursor.execute("VACUUM (ANALYZE) assets_disablement")
 
 
 def count_queries(work: Callable[[], object]) -> int:

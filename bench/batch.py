@@ -81,7 +81,7 @@ def load_devices(ou: OrganizationUnit, product: Product) -> None:
         return
     print(f"loading {TOTAL - existing:,} devices with COPY …", flush=True)
     started = time.perf_counter()
-    columns = ("asset_id, device_key, device_secret, name, description, timezone, attributes, tags, enabled, "
+    columns = ("asset_id, device_key, device_secret, name, description, timezone, attributes, tags, "
                "online, created_at, updated_at, ou_id, product_id")
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM assets_device WHERE product_id = %s", [product.pk])
@@ -95,7 +95,7 @@ def load_devices(ou: OrganizationUnit, product: Product) -> None:
                     copy.write_row((
                         asset_ids[offset], f"bd-{i:07d}", secrets_[offset], f"Inverter {i:07d}", "",
                         "+08:00", json.dumps({"serial": f"SN{i:07d}", "capacity": 100.0, "phase": 1}),
-                        json.dumps({"site": f"s{i % 50}"}), True, False, "2024-01-01T00:00:00Z",
+                        json.dumps({"site": f"s{i % 50}"}), False, "2024-01-01T00:00:00Z",
                         "2024-01-01T00:00:00Z", ou.pk, product.pk))
         cursor.execute("ANALYZE assets_device")
     print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
