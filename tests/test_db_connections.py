@@ -80,12 +80,18 @@ PG_URL = "postgres://portal@db.example.com:5432/portal"
 
 
 def test_postgresql_gets_a_pool_and_no_per_thread_connections(monkeypatch):
-    for name in ("DB_POOL", "DB_POOL_MIN_SIZE", "DB_POOL_MAX_SIZE", "DB_POOL_TIMEOUT", "DB_POOL_MAX_IDLE"):
+    for name in ("DB_POOL", "DB_POOL_MIN_SIZE", "DB_POOL_MAX_SIZE", "DB_POOL_TIMEOUT", "DB_POOL_MAX_IDLE",
+                 "PG_JIT"):
         monkeypatch.delenv(name, raising=False)
     database = database_from_url(PG_URL)
     assert database["CONN_MAX_AGE"] == 0  # Django refuses persistent connections with a pool
     assert database["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 10, "timeout": 10.0, "max_idle": 300.0}
-    assert database["OPTIONS"]["options"] == "-c random_page_cost=1.1"
+    assert database["OPTIONS"]["options"] == "-c random_page_cost=1.1 -c jit=off"
+
+
+def test_jit_can_be_turned_back_on(monkeypatch):
+    monkeypatch.setenv("PG_JIT", "on")
+    assert database_from_url(PG_URL)["OPTIONS"]["options"].endswith("-c jit=on")
 
 
 def test_the_pool_is_sized_from_the_environment(monkeypatch):
