@@ -10,8 +10,10 @@ import os
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 from django.db import connections
 from django.test import Client
+from django.utils import translation
 
 from accounts.actors import SYSTEM
 from accounts.models import OrganizationUnit, User
@@ -56,6 +58,13 @@ def pytest_collection_modifyitems(config, items) -> None:
 def fast_password_hashing(settings) -> None:
     # the default hasher spends ~0.5 s per password by design; tests need no such protection
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def default_language() -> None:
+    """Each test starts in the default language: LocaleMiddleware leaves the language of a test's last request
+    active in the thread, and a test without requests after one in Chinese would read Chinese messages."""
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)
