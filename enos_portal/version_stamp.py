@@ -38,18 +38,15 @@ class VersionStamp:
         return version
 
     def publish(self) -> None:
-        """A new stamp, now: call it once the change is committed. Raises when the cache cannot be reached."""
-        caches[self._cache_alias()].set(self.key(), uuid.uuid4().hex, timeout=None)
+        """A new stamp, now: call it once the change is committed.
 
-    def publish_on_commit(self) -> None:
-        """A new stamp once the current transaction commits (none if it rolls back).
-
-        A cache outage is logged, never raised: the change itself is committed by then."""
-        transaction.on_commit(self._publish_logged)
-
-    def _publish_logged(self) -> None:
+        A cache outage is logged, never raised: the change itself stands, and must not fail for it."""
         try:
-            self.publish()
-        except Exception:  # noqa: BLE001 - a cache outage must not fail the change itself
+            caches[self._cache_alias()].set(self.key(), uuid.uuid4().hex, timeout=None)
+        except Exception:  # noqa: BLE001
             logger.exception("Could not publish the version stamp %s; other processes keep their copy for now",
                              self.name)
+
+    def publish_on_commit(self) -> None:
+        """A new stamp once the current transaction commits (none if it rolls back)."""
+        transaction.on_commit(self.publish)

@@ -75,10 +75,7 @@ class ActiveTraces:
 
     def bump(self) -> None:
         """Tell every process the set changed: call after the change is committed."""
-        try:
-            active_version.publish()
-        except Exception:  # noqa: BLE001 - a cache outage must not fail the start/stop itself
-            logger.exception("Could not publish the traced-device version; other processes learn within minutes")
+        active_version.publish()  # a cache outage is logged: it must not fail the start/stop itself
         self.invalidate()
 
     def _refresh(self) -> None:
