@@ -14,17 +14,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.cache import caches
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from accounts.models import OrganizationUnit
 from assets.group_models import DeviceGroup
+from enos_portal.version_stamp import VersionStamp
 
 from .models import AlertRule
 
@@ -40,9 +39,7 @@ def _cache_alias() -> str:
     return cache_alias()
 
 
-def _version_key() -> str:
-    # per database, so test runs (and several portals) sharing one cache do not disturb each other
-    return f"observability:rules-version:{connection.settings_dict.get('NAME')}"
+rules_version = VersionStamp("observability:rules-version", _cache_alias)
 
 
 class RulesByOU:
@@ -77,24 +74,12 @@ class RulesByOU:
             self._generation += 1
             self._by_ou = {}
 
-    def bump(self) -> None:
-        """Tell every process the rules changed (after the change committed), and forget them here."""
-        try:
-            caches[_cache_alias()].set(_version_key(), uuid.uuid4().hex, timeout=None)
-        except Exception:  # noqa: BLE001 - a cache outage must not fail the change itself
-            logger.exception("Could not publish the alert rules' version; other processes reload within a minute")
-        self.drop()
-
     def _check_version(self) -> None:
         if time.monotonic() < self._next_check:
             return
         self._next_check = time.monotonic() + CHECK_INTERVAL
         try:
-            cache = caches[_cache_alias()]
-            version = cache.get(_version_key())
-            if version is None:
-                cache.add(_version_key(), uuid.uuid4().hex, timeout=None)
-                version = cache.get(_version_key())
+            version = rules_version.read()
         except Exception:  # noqa: BLE001 - without the stamp, entries still expire after MAX_AGE
             logger.exception("Could not read the alert rules' version")
             return
@@ -111,4 +96,5 @@ rules_by_ou = RulesByOU()
 @receiver([post_save, post_delete], sender=OrganizationUnit, dispatch_uid="observability.rule_ous_changed")
 def rules_changed(sender: Any, **kwargs: Any) -> None:
     rules_by_ou.drop()  # at once here, even before the commit: this process may read its own change
-    transaction.on_commit(rules_by_ou.bump)
+    rules_version.publish_on_commit()  # every process drops them once the change is committed (or within MAX_AGE)
+    transaction.on_commit(rules_by_ou.drop)  # this one too, at once

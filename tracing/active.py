@@ -14,11 +14,11 @@ import logging
 import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 
-from django.core.cache import caches
 from django.db import close_old_connections, connection
+
+from enos_portal.version_stamp import VersionStamp
 
 from .conf import cache_alias
 
@@ -37,19 +37,7 @@ class ActiveTrace:
     secrets: tuple[str, ...] = ()
 
 
-def _version_key() -> str:
-    # per database, so test runs (and several portals) sharing one cache do not disturb each other
-    return f"tracing:active-version:{connection.settings_dict.get('NAME')}"
-
-
-def current_version() -> str:
-    cache = caches[cache_alias()]
-    key = _version_key()
-    version = cache.get(key)
-    if version is None:
-        cache.add(key, uuid.uuid4().hex, timeout=None)
-        version = cache.get(key) or "unknown"
-    return version
+active_version = VersionStamp("tracing:active-version", cache_alias)
 
 
 def load_active() -> dict[int, ActiveTrace]:
@@ -87,10 +75,7 @@ class ActiveTraces:
 
     def bump(self) -> None:
         """Tell every process the set changed: call after the change is committed."""
-        try:
-            caches[cache_alias()].set(_version_key(), uuid.uuid4().hex, timeout=None)
-        except Exception:  # noqa: BLE001 - a cache outage must not fail the start/stop itself
-            logger.exception("Could not publish the traced-device version; other processes learn within minutes")
+        active_version.publish()  # a cache outage is logged: it must not fail the start/stop itself
         self.invalidate()
 
     def _refresh(self) -> None:
@@ -101,7 +86,7 @@ class ActiveTraces:
             if time.monotonic() < self._next_check:
                 return
             self._next_check = time.monotonic() + self.check_interval
-            version = current_version()
+            version = active_version.read()
             if version == self._loaded_version:
                 return
             if _in_event_loop():

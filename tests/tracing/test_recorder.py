@@ -12,7 +12,7 @@ from django.utils.timezone import now
 
 from tracing import services
 from tracing import writer as writer_module
-from tracing.active import ActiveTraces, _version_key, active_traces
+from tracing.active import ActiveTraces, active_traces, active_version
 from tracing.conf import cache_alias
 from tracing.models import MessageTrace, TraceLog
 
@@ -56,7 +56,7 @@ def test_the_set_is_reloaded_only_when_the_version_stamp_changes(django_assert_n
                                         expires_at=now() + timedelta(hours=1))
     with django_assert_num_queries(0):
         assert traced.get(device.pk) is None  # another process started it but has not bumped yet
-    caches[cache_alias()].set(_version_key(), "bumped by another process", None)
+    caches[cache_alias()].set(active_version.key(), "bumped by another process", None)
     with django_assert_num_queries(1):
         entry = traced.get(device.pk)
     assert entry.trace_id == trace.pk and entry.expires_ts == trace.expires_at.timestamp()
@@ -65,21 +65,21 @@ def test_the_set_is_reloaded_only_when_the_version_stamp_changes(django_assert_n
 def test_the_stamp_is_read_at_most_once_per_interval(device, trace):
     traced = ActiveTraces(check_interval=60)
     assert traced.get(device.pk) is not None
-    caches[cache_alias()].set(_version_key(), "changed", None)
+    caches[cache_alias()].set(active_version.key(), "changed", None)
     MessageTrace.objects.filter(pk=trace.pk).delete()
     assert traced.get(device.pk) is not None  # not looked at again within the interval
 
 
 def test_starting_and_stopping_bump_the_stamp_after_commit(django_capture_on_commit_callbacks, writer, device):
     cache = caches[cache_alias()]
-    cache.set(_version_key(), "before", None)
+    cache.set(active_version.key(), "before", None)
     with django_capture_on_commit_callbacks(execute=True):
         trace = services.start_trace(writer, device, timedelta(minutes=5))
-    started = cache.get(_version_key())
+    started = cache.get(active_version.key())
     assert started != "before"
     with django_capture_on_commit_callbacks(execute=True):
         services.stop_trace(writer, trace)
-    assert cache.get(_version_key()) not in {"before", started}
+    assert cache.get(active_version.key()) not in {"before", started}
 
 
 def test_a_trace_started_elsewhere_loses_no_message_to_a_stale_set(writer, device, trace):
