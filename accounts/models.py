@@ -108,11 +108,29 @@ class OUGroupObjectPermission(GroupObjectPermissionBase):
 
 
 class AuditEvent(models.Model):
+    """One write, by whom, on what, before and after. Append-only and written in bulk (an INSERT … SELECT of
+    one event per device), so it carries only the indexes some read needs and no foreign-key constraints:
+
+    - (ou, -created_at) and (ou, action, -created_at, -id): the OU audit page and the API, whose OU
+      filter is their leading column (so no index on ou alone);
+    - created_at: the newest first over many OUs (the admin for a superuser, the API across OUs), its date
+      filter, and the purge by age;
+    - action, pattern ops: the admin's action family (`action LIKE 'membership.%'`) over every OU, and an
+      exact action across OUs (the pattern index serves `=` too, so no plain index beside it);
+    - actor: the SET_NULL when a user is deleted (and the actor filter);
+    - (object_type, object_id): an object's history.
+
+    actor and ou are not constrained in the database (db_constraint=False): the deferred checks cost a
+    lookup per row at COMMIT, and the log only ever refers to rows that exist when it is written. Django
+    still applies on_delete=SET_NULL when a user is deleted; OUs are never deleted (devices PROTECT them).
+    """
+
     created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True,
-                              on_delete=models.SET_NULL)
-    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), null=True, blank=True, on_delete=models.SET_NULL)
-    action = models.CharField(verbose_name=_("action"), max_length=50, db_index=True)
+                              on_delete=models.SET_NULL, db_constraint=False)
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), null=True, blank=True, on_delete=models.SET_NULL,
+                           db_index=False, db_constraint=False)
+    action = models.CharField(verbose_name=_("action"), max_length=50)
     object_type = models.CharField(verbose_name=_("object type"), max_length=50, blank=True)
     object_id = models.CharField(verbose_name=_("object ID"), max_length=64, blank=True)
     object_repr = models.CharField(verbose_name=_("object repr"), max_length=200, blank=True)
@@ -126,7 +144,9 @@ class AuditEvent(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["ou", "-created_at"]), models.Index(fields=["object_type", "object_id"]),
                    # the OU audit log filtered by action, newest first (keyset on created_at, id)
-                   models.Index(fields=["ou", "action", "-created_at", "-id"], name="audit_ou_action_time")]
+                   models.Index(fields=["ou", "action", "-created_at", "-id"], name="audit_ou_action_time"),
+                   # LIKE 'family.%' and = (opclasses apply on PostgreSQL; elsewhere a plain index)
+                   models.Index(fields=["action"], name="audit_action_pattern", opclasses=["varchar_pattern_ops"])]
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_repr}"
