@@ -77,7 +77,7 @@ async def _client(triples: list, url: str, connected: mp.Value, go: mp.Event) ->
     await asyncio.gather(*(d.close() for d in ok), return_exceptions=True)
     return {"connected": len(ok), "failed": len(devices) - len(ok), "kicked": codes.count(4003),
             "other_close": len(codes) - codes.count(4003), "still_open": len(ok) - len(codes),
-            "last_close": max(closed_at.values(), default=None)}
+            "last_close": max(closed_at.values(), default=None), "closed_at": closed_at}
 
 
 # --- one run ----------------------------------------------------------------------------------------
@@ -127,9 +127,13 @@ def one_run(number: int, args: argparse.Namespace, url: str, manager, ou) -> dic
     matching = list(apply_query(base, parse(QUERY), context_for(base, manager)).order_by("pk")
                     .values_list("pk", flat=True))
     selected = time.perf_counter() - started
+    sent_at: dict[int, float] = {}  # when each device's chunk had committed and sent its kicks
+
     def disable(chunk: list[int]) -> bulk.BulkOutcome:
         try:
-            return bulk.set_enabled(manager, chunk, False, job_id=f"bench-{number}")
+            outcome = bulk.set_enabled(manager, chunk, False, job_id=f"bench-{number}")
+            sent_at.update(dict.fromkeys(outcome.done, time.time()))
+            return outcome
         finally:
             if threading.current_thread() is not threading.main_thread():
                 connections.close_all()
@@ -143,6 +147,9 @@ def one_run(number: int, args: argparse.Namespace, url: str, manager, ou) -> dic
     for worker in workers:
         worker.join(timeout=30)
     last_close = max((c["last_close"] for c in clients if c["last_close"]), default=None)
+    key_to_pk = {d.device_key: d.pk for d in chosen}
+    latencies = sorted(at - sent_at[key_to_pk[key]] for c in clients for key, at in c["closed_at"].items()
+                       if key_to_pk[key] in sent_at)
     # the server ends each kicked session after closing its socket: wait (bounded) for the database to agree
     settle_deadline, settled = time.monotonic() + 60, None
     while time.monotonic() < settle_deadline:
@@ -155,6 +162,8 @@ def one_run(number: int, args: argparse.Namespace, url: str, manager, ou) -> dic
         "matching": len(matching), "done": done, "failed": failed, "skipped": skipped, "selected": selected,
         "settled": settled,
         "disabled": disabled, "kicked_all": (last_close - started_wall) if last_close else None,
+        "kick_latency": (latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95)], latencies[-1])
+        if latencies else None,
         "connected": sum(c["connected"] for c in clients), "sessions_before": sessions_before,
         "kicked": sum(c["kicked"] for c in clients), "other_close": sum(c["other_close"] for c in clients),
         "still_open": sum(c["still_open"] for c in clients),
@@ -211,6 +220,8 @@ def main() -> None:
                   f"selected in {run['selected']:.2f} s, disabled in {run['disabled']:.2f} s "
                   f"({args.chunk:,} per call, {args.workers} side by side), "
                   f"every connected device closed after {kicked_all}; "
+                  f"from its chunk's commit to its close p50/p95/max "
+                  f"{'/'.join(f'{x:.2f}' for x in run['kick_latency'] or ())} s; "
                   f"connected {run['connected']} (sessions {run['sessions_before']}), kicked with 4003 "
                   f"{run['kicked']}, other close {run['other_close']}, still open {run['still_open']}; "
                   f"all offline in the database after {settled}; "
