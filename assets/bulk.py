@@ -200,11 +200,12 @@ def _change_enabled(actor: Any, writable: models.QuerySet[Device], ids: list[int
     postgresql = connection.vendor == "postgresql"
     among = "= ANY(%s)" if postgresql else f"IN ({', '.join(['%s'] * len(ids))})"
     id_params = [ids] if postgresql else ids
-    writable_ids = f"SELECT id FROM {devices} WHERE {where} AND id {among}"
+    writable = f"FROM {devices} WHERE {where} AND id {among}"
     if enabled:
-        change = f"DELETE FROM {marks} WHERE device_id IN ({writable_ids}) RETURNING device_id"
+        change = f"DELETE FROM {marks} WHERE device_id IN (SELECT id {writable}) RETURNING device_id"
     else:
-        change = f"INSERT INTO {marks} (device_id) {writable_ids} ON CONFLICT DO NOTHING RETURNING device_id"
+        change = (f"INSERT INTO {marks} (device_id, ou_id) SELECT id, ou_id {writable} ON CONFLICT DO NOTHING "
+                  f"RETURNING device_id")
     audit_args = ("device.enable" if enabled else "device.disable", job_id, {"enabled": not enabled},
                   {"enabled": enabled})
     with connection.cursor() as cursor:

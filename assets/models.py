@@ -234,12 +234,18 @@ def disabled_q(prefix: str = "") -> Q:
     return Q(**{f"{prefix}disablement__isnull": False})
 
 
+def disablement_of_device() -> Exists:
+    """The device's Disablement row, matched on its OU too: PostgreSQL then derives the OU's constant and reads
+    only that OU's rows (the `disablement_ou` index) when it starts from them."""
+    return Exists(Disablement.objects.filter(device_id=OuterRef("pk"), ou_id=OuterRef("ou_id")))
+
+
 def status_q(status: str) -> Q:
     """The filter for one status: indexed device columns (activated_at, online) and the Disablement table."""
     enabled = Q(enabled=True)
     active = enabled & Q(activated_at__isnull=False)
     return {
-        DeviceStatus.DISABLED: Q(enabled=False),
+        DeviceStatus.DISABLED: Q(disablement_of_device()),  # a semi-join (NOT on the annotation is not)
         DeviceStatus.INACTIVE: enabled & Q(activated_at__isnull=True),
         DeviceStatus.ONLINE: active & Q(online=True),
         DeviceStatus.OFFLINE: active & Q(online=False),
@@ -259,27 +265,32 @@ class DeviceQuerySet(OUScopedQuerySet):
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Device]:
         """As Django's, and the devices made with enabled=False get their Disablement rows."""
         created = super().bulk_create(objs, *args, **kwargs)
-        disabled = [Disablement(device_id=device.pk) for device in created
+        disabled = [Disablement(device_id=device.pk, ou_id=device.ou_id) for device in created
                     if device.pk is not None and not device.__dict__.get("_enabled", True)]
         if disabled:
             Disablement.objects.bulk_create(disabled, ignore_conflicts=True)
         return created
 
     def update(self, **kwargs: Any) -> int:
-        """As Django's; `enabled` (not a column) writes the devices' Disablement rows."""
-        if "enabled" not in kwargs:
+        """As Django's; `enabled` (not a column) writes the devices' Disablement rows, and a new OU moves them
+        along (one more statement, before the devices leave this queryset's filter)."""
+        new_ou = kwargs.get("ou_id", kwargs.get("ou"))
+        if "enabled" not in kwargs and new_ou is None:
             return super().update(**kwargs)
-        enabled = bool(kwargs.pop("enabled"))
-        with transaction.atomic(using=self.db):
-            ids = list(self.values_list("pk", flat=True))
-            if kwargs:
-                super().update(**kwargs)
-            marks = Disablement.objects.using(self.db)
-            if enabled:
-                marks.filter(device_id__in=ids).delete()
-            else:
-                marks.bulk_create([Disablement(device_id=pk) for pk in ids], ignore_conflicts=True)
-        return len(ids)
+        enabled = kwargs.pop("enabled", None)
+        new_ou = getattr(new_ou, "pk", new_ou)
+        with transaction.atomic(using=self.db, savepoint=False):
+            marks = Disablement.objects.using(self.db).filter(device_id__in=self.values("pk"))
+            rows = list(self.values_list("pk", "ou_id")) if enabled is False else []
+            if new_ou is not None:
+                marks.update(ou_id=new_ou)
+            if enabled is True:
+                marks.delete()
+            count = super().update(**kwargs) if kwargs else len(rows) if enabled is False else self.count()
+            if enabled is False:
+                Disablement.objects.using(self.db).bulk_create(
+                    [Disablement(device_id=pk, ou_id=new_ou or ou_id) for pk, ou_id in rows], ignore_conflicts=True)
+        return count
 
     def with_status(self):
         return self.annotate(status_value=STATUS_EXPRESSION)
@@ -290,7 +301,8 @@ class DeviceQuerySet(OUScopedQuerySet):
     def status_counts(self) -> dict[str, int]:
         """Total and one count per status, in a single query. The Disablement rows are joined once (LEFT JOIN,
         a hash join over an OU) rather than asked per device and status (four subplans, 100,000 probes each)."""
-        counted = self.order_by().alias(disabled_mark=models.F("disablement__device_id"))
+        own_ou = models.FilteredRelation("disablement", condition=Q(disablement__ou_id=models.F("ou_id")))
+        counted = self.order_by().alias(mark=own_ou, disabled_mark=models.F("mark__device_id"))
         enabled, active = Q(disabled_mark__isnull=True), Q(disabled_mark__isnull=True, activated_at__isnull=False)
         counts = counted.aggregate(
             # aliases must not collide with field names ("online"), hence the prefix
@@ -307,8 +319,7 @@ class DeviceManager(models.Manager.from_queryset(DeviceQuerySet)):
     """Every device query carries `enabled` (no Disablement row), so it filters, sorts and reads like a column."""
 
     def get_queryset(self) -> DeviceQuerySet:
-        disabled = Disablement.objects.filter(device_id=OuterRef("pk"))
-        return super().get_queryset().annotate(enabled=~Exists(disabled))
+        return super().get_queryset().annotate(enabled=~disablement_of_device())
 
 
 class AssetType(models.TextChoices):
@@ -380,7 +391,7 @@ class Device(models.Model):
         creating = self._state.adding
         super().save(*args, **kwargs)
         if creating and not self.__dict__.get("_enabled", True):
-            Disablement.objects.create(device=self)
+            Disablement.objects.create(device=self, ou_id=self.ou_id)
 
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         self.__dict__.pop("_enabled", None)  # read again on the next access
@@ -438,10 +449,15 @@ class Disablement(models.Model):
 
     device = models.OneToOneField(Device, verbose_name=_("device"), on_delete=models.CASCADE, primary_key=True,
                                   related_name="disablement")
+    # the device's OU (moved with it): `status:disabled` in an OU starts from the OU's rows here, and the
+    # status counts join only those
+    ou = models.ForeignKey(OrganizationUnit, verbose_name=_("OU"), on_delete=models.CASCADE, related_name="+",
+                           db_index=False)
 
     class Meta:
         verbose_name = _("disablement")
         verbose_name_plural = _("disablements")
+        indexes = [models.Index(fields=["ou", "device"], name="disablement_ou")]
 
     def __str__(self) -> str:
         return str(self.device_id)

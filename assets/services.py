@@ -188,7 +188,7 @@ def _set_enabled(actor: Any, device: Device, enabled: bool) -> Device:
         if enabled:
             changed = Disablement.objects.filter(device_id=device.pk).delete()[0]
         else:  # the row's foreign-key check locks the device at commit: a login waits for it, and sees it
-            changed = Disablement.objects.get_or_create(device_id=device.pk)[1]
+            changed = Disablement.objects.get_or_create(device_id=device.pk, defaults={"ou_id": device.ou_id})[1]
         if not changed:
             raise Conflict(already % {"device": device.device_key}, code=f"already_{word}")
         device.enabled = enabled

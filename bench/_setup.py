@@ -88,7 +88,8 @@ def copy_devices(columns: Sequence[str], chunks: Iterable[str], *, maintenance_w
             for chunk in chunks:
                 copy.write(chunk)
         if disabled:
-            cursor.execute("INSERT INTO assets_disablement (device_id) SELECT id FROM assets_device WHERE NOT enabled")
+            cursor.execute("INSERT INTO assets_disablement (device_id, ou_id) SELECT id, ou_id FROM assets_device "
+                           "WHERE NOT enabled")
             cursor.execute("ALTER TABLE assets_device DROP COLUMN enabled")
         for _name, definition in indexes:
             cursor.execute(definition)

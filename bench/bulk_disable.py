@@ -249,8 +249,8 @@ def sql_floor(ou_id: int) -> tuple[int, float]:
     reset(ou_id)
     with transaction.atomic(), connection.cursor() as cursor:
         started = time.perf_counter()
-        cursor.execute("INSERT INTO assets_disablement (device_id) SELECT id FROM assets_device WHERE ou_id = %s",
-                       [ou_id])
+        cursor.execute("INSERT INTO assets_disablement (device_id, ou_id) SELECT id, ou_id FROM assets_device "
+                       "WHERE ou_id = %s", [ou_id])
         seconds, rows = time.perf_counter() - started, cursor.rowcount
         transaction.set_rollback(True)
     return rows, seconds

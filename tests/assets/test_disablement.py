@@ -94,3 +94,13 @@ def test_deleting_a_device_deletes_its_disablement(writer, device):
     services.disable_device(writer, device)
     services.delete_device(writer, device)
     assert not Disablement.objects.exists()
+
+
+def test_a_disabled_device_moved_to_another_ou_stays_disabled_there(writer, device, globex):
+    services.disable_device(writer, device)
+    Device.objects.filter(pk=device.pk).update(ou=globex)
+    assert Disablement.objects.get(device=device).ou == globex
+    moved = Device.objects.get(pk=device.pk)
+    assert moved.enabled is False and moved.status == DeviceStatus.DISABLED
+    assert list(Device.objects.filter(ou=globex).with_status_in(DeviceStatus.DISABLED)) == [moved]
+    assert Device.objects.filter(ou=globex).status_counts()["disable"] == 1
