@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils.timezone import now
 
 from accounts import throttle
-from assets.models import Device
+from assets.models import Device, disabled_q
 
 from .. import bus, history, signals
 from .. import protocol as p
@@ -328,9 +328,8 @@ def kick_disabled_sessions(session_ids: list[str]) -> list[int]:
     at most once, and drops what waits past its expiry), so they are kicked again. The heartbeat asks."""
     disabled: list[int] = []
     for start in range(0, len(session_ids), 5_000):
-        disabled += DeviceSession.objects.filter(session_id__in=session_ids[start:start + 5_000],
-                                                 device__disablement__isnull=False).values_list("device_id",
-                                                                                                flat=True)
+        disabled += DeviceSession.objects.filter(disabled_q("device__"), session_id__in=session_ids[start:start + 5_000]
+                                                 ).values_list("device_id", flat=True)
     if disabled:
         logger.warning("%d disabled devices were still connected: kicked again", len(disabled))
         bus.kick(disabled, "device disabled", p.DEVICE_DISABLED)
