@@ -308,6 +308,8 @@ EXPORT_KEEP_HOURS = env_int("EXPORT_KEEP_HOURS", 24)  # an export job's file is 
 FLEET_LEASE_SECONDS = env_float("FLEET_LEASE_SECONDS", 60.0)
 FLEET_DRIVER_STALE_SECONDS = env_float("FLEET_DRIVER_STALE_SECONDS", 30.0)
 FLEET_CHUNK = env_int("FLEET_CHUNK", 50)
+FLEET_BULK_CHUNK = env_int("FLEET_BULK_CHUNK", 2000)  # per step of the set-based actions (enable, disable, tags…)
+FLEET_BULK_DRIVERS = env_int("FLEET_BULK_DRIVERS", 2)  # tasks driving one such job side by side
 FLEET_SLICE_SECONDS = env_float("FLEET_SLICE_SECONDS", 20.0)  # one task drives a job this long, then hands on
 CELERY_BEAT_SCHEDULE["fleet-resume-jobs"] = {"task": "fleet.tasks.resume_jobs",
                                              "schedule": env_float("FLEET_SWEEP_SECONDS", 10.0)}

@@ -78,28 +78,30 @@ def _ids(devices: list[Device]) -> list[int]:
     return [device.pk for device in devices]
 
 
-def enable_devices(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
-    return _bulk(bulk.set_enabled(actor, _ids(devices), True, job_id=job_id))
+# the set-based ones take device ids (the engine runs them on a chunk it picked, changed and recorded in one
+# transaction: fleet.engine.run_bulk_chunk)
+def enable_devices(actor: Any, device_ids: list[int], params: dict, *, job_id: str) -> Outcome:
+    return _bulk(bulk.set_enabled(actor, device_ids, True, job_id=job_id))
 
 
-def disable_devices(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
-    return _bulk(bulk.set_enabled(actor, _ids(devices), False, job_id=job_id))
+def disable_devices(actor: Any, device_ids: list[int], params: dict, *, job_id: str) -> Outcome:
+    return _bulk(bulk.set_enabled(actor, device_ids, False, job_id=job_id))
 
 
-def delete_devices(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
-    return _bulk(bulk.delete_devices(actor, _ids(devices), job_id=job_id))
+def delete_devices(actor: Any, device_ids: list[int], params: dict, *, job_id: str) -> Outcome:
+    return _bulk(bulk.delete_devices(actor, device_ids, job_id=job_id))
 
 
-def add_tags(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
-    return _bulk(bulk.add_tags(actor, _ids(devices), dict(params.get("tags") or {}), job_id=job_id))
+def add_tags(actor: Any, device_ids: list[int], params: dict, *, job_id: str) -> Outcome:
+    return _bulk(bulk.add_tags(actor, device_ids, dict(params.get("tags") or {}), job_id=job_id))
 
 
-def remove_tags(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
-    return _bulk(bulk.remove_tags(actor, _ids(devices), list(params.get("keys") or []), job_id=job_id))
+def remove_tags(actor: Any, device_ids: list[int], params: dict, *, job_id: str) -> Outcome:
+    return _bulk(bulk.remove_tags(actor, device_ids, list(params.get("keys") or []), job_id=job_id))
 
 
-def set_attributes(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
-    return _bulk(bulk.set_attributes(actor, _ids(devices), dict(params.get("attributes") or {}), job_id=job_id))
+def set_attributes(actor: Any, device_ids: list[int], params: dict, *, job_id: str) -> Outcome:
+    return _bulk(bulk.set_attributes(actor, device_ids, dict(params.get("attributes") or {}), job_id=job_id))
 
 
 def start_traces(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
@@ -176,13 +178,26 @@ def command_error(status: str, message: str, code: int | None) -> Message:
     return Message.of("command_error", code=code, message=(message or "")[:400])
 
 
-ASSET_ACTIONS: dict[str, Callable[..., Outcome]] = {
+BULK_ACTIONS: dict[str, Callable[..., Outcome]] = {
     JobAction.ENABLE: enable_devices,
     JobAction.DISABLE: disable_devices,
     JobAction.DELETE: delete_devices,
     JobAction.ADD_TAGS: add_tags,
     JobAction.REMOVE_TAGS: remove_tags,
     JobAction.SET_ATTRIBUTES: set_attributes,
+}
+
+
+def _on_devices(action: Callable[..., Outcome]) -> Callable[..., Outcome]:
+    """A set-based action called with the devices of a claimed chunk (a lease the engine took before)."""
+    def run(actor: Any, devices: list[Device], params: dict, *, job_id: str) -> Outcome:
+        return action(actor, _ids(devices), params, job_id=job_id)
+    return run
+
+
+# every action that changes the portal only (run in the transaction that records its outcomes), on devices
+ASSET_ACTIONS: dict[str, Callable[..., Outcome]] = {
+    **{name: _on_devices(action) for name, action in BULK_ACTIONS.items()},
     JobAction.START_TRACE: start_traces,
 }
 COMMAND_ACTIONS: dict[str, Callable[..., Outcome]] = {

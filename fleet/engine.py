@@ -5,8 +5,12 @@ conditional UPDATE that stamps a fresh claim token (so the claim is atomic on ev
 the candidates are picked with SELECT … FOR UPDATE SKIP LOCKED so concurrent workers do not collide), runs
 the action on them, records the outcomes, and checks the abort criteria. A claim holds a lease: a claim whose
 lease expired (its worker died) is taken again once; a second loss fails the execution. An execution that is
-done is never claimed again, and the asset actions run in the same transaction that records their outcome,
-so a worker killed mid-chunk leaves neither and the retry runs each device once.
+done is never claimed again.
+
+The set-based asset actions (enable, disable, delete, tags, attributes: `actions.BULK_ACTIONS`) need no lease:
+their chunk (FLEET_BULK_CHUNK, 2,000) is picked, changed and recorded in one transaction, the executions'
+row locks standing for the claim, so each execution is written once (pending → its outcome) and a worker
+killed mid-chunk leaves neither the change nor the outcome: the chunk is simply pending again.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import os
 import socket
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +35,7 @@ from accounts import audit
 from accounts.actors import SYSTEM
 from assets.models import Device, disabled_q
 from connectivity.models import CommandInvocation
+from enos_portal.id_lists import id_among
 
 from . import actions
 from .models import (
@@ -92,10 +99,12 @@ def _run_step(job_id: int, worker: str | None) -> float | None:
     _fail_twice_lost(job, at)
     if job.reaches_devices and job.offline_policy == OfflinePolicy.SKIP:
         _skip(job, Q(stage__lte=job.current_stage) & (Q(device__online=False) | disabled_q("device__")), OFFLINE)
-    _skip(job, Q(device__isnull=True) | ~Q(device__ou_id=job.ou_id), GONE)
     allowed = _rate_allowance(job, at)
     if allowed <= 0:
         return 0.5
+    if (job.action in actions.BULK_ACTIONS and job.created_by is not None
+            and run_bulk_chunk(job, worker or worker_name(), min(allowed, bulk_chunk(job)))):
+        return None if check_abort(job) else 0.0
     claimed = claim(job, worker or worker_name(), min(allowed, int(setting("FLEET_CHUNK", 50))))
     if claimed:
         execute(job, claimed)
@@ -127,7 +136,9 @@ def _rate_allowance(job: Job, at: Any) -> int:
 
 
 def _advance(job: Job) -> float | None:
-    """Nothing to claim: wait for what runs or waits, or open the next stage, or end the job."""
+    """Nothing to claim: wait for what runs or waits, or open the next stage, or end the job. Executions whose
+    device is gone (deleted, or moved out of the job's OU) are skipped here; a chunk skips its own when it runs."""
+    _skip(job, Q(device__isnull=True) | ~Q(device__ou_id=job.ou_id), GONE)
     open_now = JobExecution.objects.filter(job=job, stage__lte=job.current_stage,
                                            state__in=[ExecutionState.PENDING, ExecutionState.CLAIMED])
     if open_now.exists():
@@ -193,6 +204,59 @@ def _plus_one() -> Any:
     return F("attempts") + 1
 
 
+# --- a set-based chunk: picked, changed and recorded in one transaction ----------------------------
+
+def bulk_chunk(job: Job) -> int:
+    """Executions per step of a set-based action; with an abort criterion, at most its minimum, so the first
+    check comes when the criterion can first be met."""
+    chunk = int(setting("FLEET_BULK_CHUNK", 2000))
+    if job.abort_failure_percent is not None:
+        chunk = min(chunk, max(job.abort_min_executions, 1))
+    return max(chunk, 1)
+
+
+@dataclass(frozen=True)
+class Picked:
+    """An execution a set-based chunk holds (its row locked): what recording its outcome needs."""
+
+    pk: int
+    device_id: int | None
+    attempts: int
+    lost_claims: int
+
+
+def run_bulk_chunk(job: Job, worker: str, limit: int) -> int:
+    """Pick up to `limit` pending executions of the current stage (locked: a concurrent worker skips them; on
+    SQLite, whose writes are serial, a worker that lost the race rolls back), run the action on their devices
+    and record the outcomes, all in one transaction. The number of executions it ran."""
+    at = now()
+    token = f"{worker}/{uuid.uuid4().hex[:16]}"[:64]
+    pending = JobExecution.objects.filter(job=job, state=ExecutionState.PENDING, stage__lte=job.current_stage)
+    stamp = audit.request_id_var.set(job.public_id)  # every audit event the action writes names the job
+    try:
+        with transaction.atomic():
+            picked = pending.order_by("stage", "id")
+            if connection.features.has_select_for_update_skip_locked:
+                picked = picked.select_for_update(skip_locked=True, of=("self",))
+            executions = [Picked(*row) for row in
+                          picked.values_list("pk", "device_id", "attempts", "lost_claims")[:limit]]
+            if not executions:
+                return 0
+            in_ou = list(Device.objects.filter(
+                id_among(Device, "id", [e.device_id for e in executions if e.device_id is not None]),
+                ou_id=job.ou_id).order_by().values_list("pk", flat=True))
+            outcome = actions.BULK_ACTIONS[job.action](job.created_by, in_ou, job.params, job_id=job.public_id)
+            # by id alone (not the job's claimable index, whose statistics lag a running job's states)
+            mine = JobExecution.objects.filter(state=ExecutionState.PENDING)
+            _record(job, mine, executions, outcome, at=at,
+                    extra={"claimed_by": token, "claimed_at": at, "attempts": _plus_one()})
+    except LostLease:
+        return 0
+    finally:
+        audit.request_id_var.reset(stamp)
+    return len(executions)
+
+
 # --- running a chunk --------------------------------------------------------------------------------
 
 class LostLease(Exception):
@@ -209,12 +273,12 @@ def execute(job: Job, executions: list[JobExecution]) -> None:
     try:
         if actor is None:
             outcome = actions.Outcome(failed={d.pk: CREATOR_GONE for d in devices})
-            _record(job, token, executions, outcome)
+            _record(job, _claimed_by(job, token), executions, outcome)
         elif job.action in actions.ASSET_ACTIONS:
             try:
                 with transaction.atomic():
                     outcome = actions.ASSET_ACTIONS[job.action](actor, devices, job.params, job_id=job.public_id)
-                    _record(job, token, executions, outcome)
+                    _record(job, _claimed_by(job, token), executions, outcome)
             except LostLease:
                 return
         else:
@@ -228,7 +292,7 @@ def execute(job: Job, executions: list[JobExecution]) -> None:
             outcome = actions.COMMAND_ACTIONS[job.action](actor, devices, job.params, job_id=job.public_id,
                                                           timeout=job.timeout_seconds, known=known, sent=sent)
             try:
-                _record(job, token, executions, outcome)
+                _record(job, _claimed_by(job, token), executions, outcome)
             except LostLease:
                 return
     finally:
@@ -248,16 +312,24 @@ def _known_invocations(job: Job, executions: list[JobExecution]) -> dict[int, in
     return known
 
 
-def _record(job: Job, token: str, executions: list[JobExecution], outcome: actions.Outcome) -> None:
-    at = now()
-    mine = JobExecution.objects.filter(job=job, claimed_by=token, state=ExecutionState.CLAIMED)
+def _claimed_by(job: Job, token: str) -> Any:
+    return JobExecution.objects.filter(job=job, claimed_by=token, state=ExecutionState.CLAIMED)
+
+
+def _record(job: Job, mine: Any, executions: Sequence[JobExecution | Picked], outcome: actions.Outcome, *,
+            at: Any = None, extra: dict[str, Any] | None = None) -> None:
+    """The outcomes, one UPDATE per (state, message) of those of `executions` still in `mine` (held by this
+    worker); `extra`: more fields for every one. LostLease when some were no longer held (an asset action's chunk
+    rolls back)."""
+    at = at or now()
+    extra = extra or {}
     by_device = {e.device_id: e for e in executions}
     # by execution: a Delete job's devices are gone (the executions' device is null) by now
     pks = {device_id: execution.pk for device_id, execution in by_device.items()}
     changed = 0
     if outcome.done:
-        changed += mine.filter(pk__in=[pks[d] for d in outcome.done]).update(
-            state=ExecutionState.DONE, **NO_MESSAGE, finished_at=at)
+        changed += mine.filter(id_among(JobExecution, "id", [pks[d] for d in outcome.done])).update(
+            state=ExecutionState.DONE, **NO_MESSAGE, finished_at=at, **extra)
     # one UPDATE per (state, message): executions that share an outcome share it in one statement
     groups: dict[tuple[str, tuple[str, str]], list[int]] = defaultdict(list)
     messages: dict[tuple[str, str], Message] = {}
@@ -278,14 +350,14 @@ def _record(job: Job, token: str, executions: list[JobExecution], outcome: actio
         if device_id not in answered:  # the device left the OU or was deleted before its turn
             add(ExecutionState.SKIPPED, GONE, device_id)
     for (state, key), device_ids in groups.items():
-        changed += mine.filter(pk__in=[pks[d] for d in device_ids]).update(
+        changed += mine.filter(id_among(JobExecution, "id", [pks[d] for d in device_ids])).update(
             state=state, **messages[key].fields(), finished_at=None if state == ExecutionState.PENDING else at,
-            **({"claimed_by": "", "lease_expires_at": None, "invocation_id": None}
-               if state == ExecutionState.PENDING else {}))
+            **{**extra, **({"claimed_by": "", "lease_expires_at": None, "invocation_id": None}
+                           if state == ExecutionState.PENDING else {})})
     deleted = [e.pk for e in executions if e.device_id is None]
     if deleted:
-        changed += JobExecution.objects.filter(pk__in=deleted, claimed_by=token).update(
-            state=ExecutionState.SKIPPED, **GONE.fields(), finished_at=at)
+        changed += mine.filter(id_among(JobExecution, "id", deleted)).update(
+            state=ExecutionState.SKIPPED, **GONE.fields(), finished_at=at, **extra)
     if changed < len(executions) and job.action in actions.ASSET_ACTIONS:
         raise LostLease()
 

@@ -147,9 +147,15 @@ FINISHED_EXECUTION_STATES = frozenset({ExecutionState.DONE, ExecutionState.FAILE
 class JobExecution(models.Model):
     """The job's action on one device. The device's asset ID and name are kept: a Delete job removes it."""
 
-    job = models.ForeignKey(Job, verbose_name=_("job"), on_delete=models.CASCADE, related_name="executions")
+    # No database constraints and no index of the job's own (execution_claimable starts with it): a job over
+    # 100,000 devices writes its executions in one INSERT, and the two per-row foreign-key checks at its commit
+    # cost as much as the INSERT. The rows come from the devices and the job of that same transaction; deletes
+    # go through Django (the job's executions with it; a deleted device's executions keep their asset ID and
+    # name, the device set to null), and an execution whose device is gone is skipped as such by the engine.
+    job = models.ForeignKey(Job, verbose_name=_("job"), on_delete=models.CASCADE, related_name="executions",
+                            db_index=False, db_constraint=False)
     device = models.ForeignKey(Device, verbose_name=_("device"), null=True, on_delete=models.SET_NULL,
-                               related_name="+")
+                               related_name="+", db_constraint=False)
     asset_id = models.CharField(verbose_name=_("asset ID"), max_length=64)
     device_name = models.CharField(verbose_name=_("device name"), max_length=200, blank=True)
     stage = models.PositiveIntegerField(verbose_name=_("stage"), default=0)
@@ -170,7 +176,7 @@ class JobExecution(models.Model):
         verbose_name = _("job execution")
         verbose_name_plural = _("job executions")
         ordering = ["job", "id"]
-        indexes = [models.Index(fields=["job", "state", "stage"], name="execution_claimable"),
+        indexes = [models.Index(fields=["job", "state", "stage", "id"], name="execution_claimable"),
                    models.Index(fields=["job", "claimed_at"], name="execution_rate_window")]
 
     def __str__(self) -> str:

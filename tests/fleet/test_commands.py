@@ -55,7 +55,7 @@ def test_a_reply_in_time_is_done(writer, acme, connected):
 
     outcome = actions.command_devices(writer, [device], job.params, job_id=job.public_id, timeout=1, sent=answer)
     assert outcome.done == [device.pk]
-    engine._record(job, claimed[0].claimed_by, claimed, outcome)
+    engine._record(job, engine._claimed_by(job, claimed[0].claimed_by), claimed, outcome)
     assert job.executions.get().state == ExecutionState.DONE
 
 
