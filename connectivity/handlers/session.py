@@ -8,6 +8,7 @@ a new login are serialized: the close only marks the device offline when no sess
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -441,7 +442,7 @@ def end_sessions_and_kick(device_ids: list[int], reason: str, code: int) -> None
     for start in range(0, len(device_ids), STALE_CHUNK):
         chunk = device_ids[start:start + STALE_CHUNK]
         endings = _end_device_sessions(chunk, reason, now())
-        transaction.on_commit(lambda chunk=chunk: bus.kick(chunk, reason, code, ended=True))  # type: ignore[misc]
+        transaction.on_commit(functools.partial(bus.kick, chunk, reason, code, ended=True))
         _trace_endings(endings)
 
 
