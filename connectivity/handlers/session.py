@@ -453,11 +453,13 @@ def _end_device_sessions(device_ids: list[int], reason: str, stamp: dt.datetime)
         gateway_sessions = list(DeviceSession.objects.filter(own, via__isnull=True).values_list("session_id",
                                                                                                 flat=True))
         # the sub-devices logged in through them, by the gateway's session id (as close_session finds them)
-        subs = Q(session_id__in=gateway_sessions, via__isnull=False) & ~Q(device_id__in=device_ids)
+        subs = Q(session_id__in=gateway_sessions) & ~Q(device_id__in=device_ids)
         sub_ids = list(DeviceSession.objects.filter(subs).values_list("device_id", flat=True)) \
             if gateway_sessions else []
         _lock([*device_ids, *sub_ids])
-        # read again under the lock: a connection may have closed, a sub-device logged in elsewhere meanwhile
+        # read again under the lock: a connection may have closed, a sub-device logged in elsewhere meanwhile (one
+        # that logged in through the gateway between the read and the lock is missed, as close_session misses it:
+        # the stale sweep ends it; one that tries after the lock is refused, its gateway's session gone)
         rows = DeviceSession.objects.filter(own | subs & Q(device_id__in=sub_ids))
         chosen = set(device_ids)
         endings = [_ending(device_id, via_id is not None, reason, history.end_reason(reason)) if device_id in chosen
