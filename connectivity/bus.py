@@ -63,13 +63,17 @@ def _send_many(events: list[tuple[int, dict[str, Any]]]) -> None:
         logger.exception("could not reach the connections of %d devices", len(events))
 
 
-def kick(device_ids: list[int], reason: str, code: int) -> None:
-    """Ask whichever connection holds these devices to end their sessions now."""
+def kick(device_ids: list[int], reason: str, code: int, *, ended: bool = False) -> None:
+    """Ask whichever connection holds these devices to end their sessions now (`ended`: they were ended
+    already, set-based: the connection only lets go)."""
+    def event(device_id: int) -> dict[str, Any]:
+        return {"type": KICK, "device_id": device_id, "reason": reason, "code": code,
+                **({"ended": True} if ended else {})}
+
     if len(device_ids) == 1:
-        _send(device_ids[0], {"type": KICK, "device_id": device_ids[0], "reason": reason, "code": code})
+        _send(device_ids[0], event(device_ids[0]))
         return
-    _send_many([(device_id, {"type": KICK, "device_id": device_id, "reason": reason, "code": code})
-                for device_id in device_ids])
+    _send_many([(device_id, event(device_id)) for device_id in device_ids])
 
 
 def replaced(device_id: int, session_id: str) -> None:

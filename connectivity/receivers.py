@@ -15,6 +15,7 @@ from assets.models import Device
 from assets.signals import device_secrets_reset, devices_deleted, devices_disabled, devices_enabled, devices_migrated
 
 from . import protocol as p
+from .handlers.session import HEARTBEAT_TRANSPORTS, end_sessions_and_kick
 from .history import move_records
 from .models import DeviceSession
 from .services import gateway_notices, kick_devices, send_notices
@@ -25,9 +26,15 @@ def kick_disabled(sender: Any, device_ids: list[int], **kwargs: Any) -> None:
     # a bulk disable sends thousands of ids, few of them connected or behind a gateway: two narrow queries
     # (the ids as one array on PostgreSQL) find those, and only they go on to the kick and the notices
     connected = list(DeviceSession.objects.filter(id_among("device_id", device_ids))
-                     .values_list("device_id", flat=True).distinct())
-    if connected:
-        kick_devices(connected, "device disabled", p.DEVICE_DISABLED)
+                     .values_list("device_id", "transport").distinct())
+    # the sessions a portal process holds end here, set-based, so that their connections close with no
+    # database work; a clustered broker's are kicked through its API (its disconnect report ends them)
+    beating = [device_id for device_id, transport in connected if transport in HEARTBEAT_TRANSPORTS]
+    if beating:
+        end_sessions_and_kick(beating, "device disabled", p.DEVICE_DISABLED)
+    elsewhere = [device_id for device_id, transport in connected if transport not in HEARTBEAT_TRANSPORTS]
+    if elsewhere:
+        kick_devices(elsewhere, "device disabled", p.DEVICE_DISABLED)
     subs = list(Device.objects.filter(id_among("id", device_ids), gateway__isnull=False).values_list("pk", flat=True))
     if subs:
         send_notices(gateway_notices(subs, p.COMBINE_DISABLE))

@@ -8,11 +8,13 @@ a new login are serialized: the close only marks the device offline when no sess
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils.timezone import now
 
 from accounts import throttle
@@ -38,6 +40,7 @@ class LoginRefused(Exception):
 SIGN_FAILED_MESSAGE = "Sign check failed."  # EnOS's own wording for 742, as the others below
 
 DISABLED_MESSAGE = "Device is disable: it is disabled in the portal."
+GATEWAY_ENDED_MESSAGE = "No sub-device permission: the gateway's session has ended."
 
 
 def find_device(product_key: str, device_key: str) -> Device | None:
@@ -155,12 +158,17 @@ def open_session(device: Device, transport: str, *, client_id: str = "", login: 
     stamp = now()
     session_id = via.session_id if via else secrets.token_hex(12)
     with transaction.atomic():
-        _lock([device.pk])
+        _lock([device.pk, via.device.id] if via else [device.pk])
         state = Device.objects.filter(pk=device.pk).values("enabled", "online", "ou_id").first()
         if state is None or not state["enabled"]:
             # disabled (or deleted) between the sign check and now: the kick was sent before we could hear it
             trace(device.pk, "up", method, "error", code=p.DEVICE_DISABLED, message=DISABLED_MESSAGE)
             raise LoginRefused(p.DEVICE_DISABLED, DISABLED_MESSAGE, device.pk)
+        if via is not None and not holds(via, via.device.id):
+            # the gateway's session was ended (disabled, swept, replaced) before its kick arrived: a sub-device
+            # brought online now would outlive the connection, which closes without ending any session
+            trace(device.pk, "up", method, "error", code=p.SUB_DEVICE_NO_PERMISSION, message=GATEWAY_ENDED_MESSAGE)
+            raise LoginRefused(p.SUB_DEVICE_NO_PERMISSION, GATEWAY_ENDED_MESSAGE, device.pk)
         went_online = not state["online"]
         if went_online:
             Device.objects.filter(pk=device.pk).update(online=True, last_online_at=stamp)
@@ -323,16 +331,20 @@ def touch_sessions(session_ids: list[str]) -> int:
     return touched
 
 
-def kick_disabled_sessions(session_ids: list[str]) -> list[int]:
-    """The devices of these live sessions that are disabled: their kick was lost (the channel layer delivers
-    at most once, and drops what waits past its expiry), so they are kicked again. The heartbeat asks."""
+def kick_disabled_sessions(held: dict[str, set[int]]) -> list[int]:
+    """The devices of these live sessions (session id → the devices it speaks for) that are disabled: their kick
+    was lost (the channel layer delivers at most once, and drops what waits past its expiry), so they are kicked
+    again. Asked by device id, not through the session rows: the disable ended those rows before it kicked. A
+    session still standing (a disable that skipped the receiver) ends here first; a disabled device has no newer
+    login, so a kick addressed to the device reaches only these connections. The heartbeat asks."""
+    device_ids = sorted({device_id for ids in held.values() for device_id in ids})
     disabled: list[int] = []
-    for start in range(0, len(session_ids), 5_000):
-        disabled += DeviceSession.objects.filter(disabled_q("device__"), session_id__in=session_ids[start:start + 5_000]
-                                                 ).values_list("device_id", flat=True)
+    for start in range(0, len(device_ids), 5_000):
+        disabled += Device.objects.filter(disabled_q(), pk__in=device_ids[start:start + 5_000]).values_list("pk",
+                                                                                                            flat=True)
     if disabled:
         logger.warning("%d disabled devices were still connected: kicked again", len(disabled))
-        bus.kick(disabled, "device disabled", p.DEVICE_DISABLED)
+        end_sessions_and_kick(disabled, "device disabled", p.DEVICE_DISABLED)
     return disabled
 
 
@@ -380,15 +392,79 @@ def _end_stale_chunk(cutoff: dt.datetime, stamp: dt.datetime) -> list[tuple[int,
         ids = [device_id for device_id, _, _ in stale]
         _lock(ids)
         # still these stale sessions (a login since would have touched seen_at): one DELETE for the chunk
-        DeviceSession.objects.filter(device_id__in=ids, session_id__in={s for _, _, s in stale},
-                                     seen_at__lt=cutoff).delete()
-        go_offline(ids, stamp)
-        # their session rows were these devices' only ones (one per device), so their open records are these sessions'
-        history.end_records(ids, EndReason.SERVER_LOST, stamp)
+        endings = [_ending(device_id, via_id is not None, STALE_REASON, EndReason.SERVER_LOST, gateway_went=True)
+                   for device_id, via_id, _ in stale]
+        _end_sessions(endings, DeviceSession.objects.filter(
+            device_id__in=ids, session_id__in={s for _, _, s in stale}, seen_at__lt=cutoff), stamp)
         transaction.on_commit(lambda: bus.kick(ids, STALE_REASON, p.DEVICE_OFFLINE))
-    for device_id, via_id, _ in stale:  # in memory unless the device is traced
-        if via_id is None:
-            trace(device_id, "up", p.OFFLINE, "ok", message=STALE_REASON)
-        else:
-            trace(device_id, "up", p.COMBINE_LOGOUT, "ok", message=f"gateway went offline: {STALE_REASON}")
+    _trace_endings(endings)
     return stale
+
+
+# a session ended set-based: its device, how the end is traced (method, message), the reason its record ends with
+Ending = tuple[int, str, str, EndReason]
+
+
+def _ending(device_id: int, via_gateway: bool, reason: str, record_reason: EndReason, *,
+            gateway_went: bool = False) -> Ending:
+    """As close_session and end_sub_session trace and record one ending: a device's own session goes OFFLINE, a
+    sub-device's is a COMBINE_LOGOUT (`gateway_went`: because its gateway's connection ended)."""
+    if not via_gateway:
+        return device_id, p.OFFLINE, reason, record_reason
+    return device_id, p.COMBINE_LOGOUT, f"gateway went offline: {reason}" if gateway_went else reason, record_reason
+
+
+def _end_sessions(endings: list[Ending], rows: QuerySet[DeviceSession], stamp: dt.datetime) -> None:
+    """Sessions end set-based, in the caller's transaction with their devices locked: their session `rows`
+    deleted (one DELETE), the devices offlined (one UPDATE, one `devices_went_offline`), their open records ended
+    (one UPDATE per end reason: a device has one session row, so its open record is that session's)."""
+    rows.delete()
+    go_offline([device_id for device_id, *_ in endings], stamp)
+    by_reason: dict[EndReason, list[int]] = {}
+    for device_id, _, _, record_reason in endings:
+        by_reason.setdefault(record_reason, []).append(device_id)
+    for record_reason, device_ids in by_reason.items():
+        history.end_records(device_ids, record_reason, stamp)
+
+
+def _trace_endings(endings: list[Ending]) -> None:
+    for device_id, method, message, _ in endings:  # in memory unless the device is traced
+        trace(device_id, "up", method, "ok", message=message)
+
+
+def end_sessions_and_kick(device_ids: list[int], reason: str, code: int) -> None:
+    """End the sessions of these devices (and of the sub-devices logged in through them) here, set-based, as
+    close_session would one by one; then kick their connections, telling them the session is already ended, so
+    a close costs the connection's process no database work. For the devices held by a process that beats (the
+    websocket workers, the MQTT broker): it, and the heartbeat under a lost kick, drops the connection.
+
+    Per chunk of STALE_CHUNK devices, one transaction of a fixed number of statements, whatever their number."""
+    for start in range(0, len(device_ids), STALE_CHUNK):
+        chunk = device_ids[start:start + STALE_CHUNK]
+        endings = _end_device_sessions(chunk, reason, now())
+        transaction.on_commit(functools.partial(bus.kick, chunk, reason, code, ended=True))
+        _trace_endings(endings)
+
+
+def _end_device_sessions(device_ids: list[int], reason: str, stamp: dt.datetime) -> list[Ending]:
+    with transaction.atomic():
+        # a disabled or deleted device has no newer login to lose its row to
+        own = Q(device_id__in=device_ids, transport__in=HEARTBEAT_TRANSPORTS)
+        gateway_sessions = list(DeviceSession.objects.filter(own, via__isnull=True).values_list("session_id",
+                                                                                                flat=True))
+        # the sub-devices logged in through them, by the gateway's session id (as close_session finds them)
+        subs = Q(session_id__in=gateway_sessions) & ~Q(device_id__in=device_ids)
+        sub_ids = list(DeviceSession.objects.filter(subs).values_list("device_id", flat=True)) \
+            if gateway_sessions else []
+        _lock([*device_ids, *sub_ids])
+        # read again under the lock: a connection may have closed, a sub-device logged in elsewhere meanwhile (one
+        # that logged in through the gateway between the read and the lock is missed, as close_session misses it:
+        # the stale sweep ends it; one that tries after the lock is refused, its gateway's session gone)
+        rows = DeviceSession.objects.filter(own | subs & Q(device_id__in=sub_ids))
+        chosen = set(device_ids)
+        endings = [_ending(device_id, via_id is not None, reason, history.end_reason(reason)) if device_id in chosen
+                   else _ending(device_id, True, reason, EndReason.GATEWAY_OFFLINE, gateway_went=True)
+                   for device_id, via_id in rows.values_list("device_id", "via_id")]
+        if endings:
+            _end_sessions(endings, rows, stamp)
+    return endings

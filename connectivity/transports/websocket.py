@@ -48,6 +48,7 @@ GROUP_REFRESH_SECONDS = 3600  # channels-redis forgets group members after a day
 
 class DeviceConsumer(AsyncWebsocketConsumer):
     session: Session | None = None
+    kicked = False
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         """channels' loop, leaner: the device's messages and channel-layer events each wait in
@@ -98,6 +99,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.session = None
         self.login_received = False
+        self.kicked = False
         self.close_reason = "connection closed"
         self.joined: set[int] = set()
         self.keepalive = float(keepalive_seconds())
@@ -121,6 +123,8 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             await in_thread(close_session)(session, self.close_reason)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.kicked:
+            return  # closing: its session is over
         self.last_seen = asyncio.get_running_loop().time()
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw) > p.MAX_MESSAGE_BYTES:
@@ -176,7 +180,7 @@ class DeviceConsumer(AsyncWebsocketConsumer):
             return
         session.client_ip = client_ip
         self.session = session
-        heartbeat.hold(session.session_id)
+        heartbeat.hold(session.session_id, session.device.id)
         keepalive = request.params.get("keepAlive") if isinstance(request.params, dict) else None
         if isinstance(keepalive, int | float) and not isinstance(keepalive, bool):
             self.keepalive = float(min(max(keepalive, 1), 3600))
@@ -199,6 +203,8 @@ class DeviceConsumer(AsyncWebsocketConsumer):
     async def _sync_groups(self) -> None:
         """Hear kicks and commands for exactly the devices this connection holds."""
         wanted = self.session.device_ids() if self.session else set()
+        if self.session is not None:
+            heartbeat.hold(self.session.session_id, self.session.device.id, wanted)
         for device_id in wanted - self.joined:
             await self._join(device_id)
         for device_id in self.joined - wanted:
@@ -241,11 +247,19 @@ class DeviceConsumer(AsyncWebsocketConsumer):
         if session is None:
             return
         device_id = event["device_id"]
+        ended = bool(event.get("ended"))  # the sessions were ended set-based before the kick: no database work
         if device_id == session.device.id:
             self.close_reason = event.get("reason") or "kicked"
+            if ended:
+                self.session = None  # disconnect() then has no session to close
+                self.kicked = True  # and what the device still sends meanwhile is not taken for a login
+                heartbeat.release(session.session_id)
             await self.close(code=CLOSE_KICKED)
-        elif session.by_id(device_id) is not None:
-            await in_thread(end_sub_session)(session, device_id, event.get("reason") or "kicked")
+        elif (sub := session.by_id(device_id)) is not None:
+            if ended:
+                session.sub_devices.pop(sub.key, None)
+            else:
+                await in_thread(end_sub_session)(session, device_id, event.get("reason") or "kicked")
             await self._sync_groups()
 
     async def device_replaced(self, event: dict) -> None:

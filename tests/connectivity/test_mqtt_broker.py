@@ -11,11 +11,12 @@ import threading
 
 import pytest
 
+from assets import bulk
 from assets import services as asset_services
 from assets.models import Device, DeviceStatus
 from connectivity import protocol as p
 from connectivity import services
-from connectivity.models import CommandStatus, LatestValue
+from connectivity.models import CommandStatus, ConnectionRecord, DeviceSession, EndReason, LatestValue
 from tests.waiting import wait_for
 
 from .conftest import status_of
@@ -144,6 +145,29 @@ def test_a_gateway_speaks_for_its_sub_devices_after_combine_login(port, gateway,
     wait_for(lambda: status_of(device) == DeviceStatus.ONLINE)
     client.close()
     wait_for(lambda: status_of(device) == DeviceStatus.OFFLINE)
+
+
+def test_disabling_a_gateway_ends_its_and_its_sub_devices_sessions_before_it_disconnects(port, gateway, device,
+                                                                                          writer):
+    asset_services.add_sub_devices(gateway.ou.owner, gateway, [device])
+    device.refresh_from_db()
+    client = paho(port, gateway)
+    assert client.connect() == 0
+    client.subscribe(f"/ext/session/{gateway.product.product_key}/{gateway.device_key}/#")
+    answer = client.call(p.COMBINE_LOGIN, p.login_params(device.product.product_key, device.device_key,
+                                                         device.device_secret))
+    assert answer["code"] == p.SUCCESS
+    bulk.set_enabled(writer, [gateway.pk], False)
+    # ended by the disable (the broker's close then finds nothing to end), one stamp for both
+    assert not DeviceSession.objects.exists()
+    assert not Device.objects.filter(online=True).exists()
+    records = {r.device_id: r for r in ConnectionRecord.objects.all()}
+    assert (records[gateway.pk].end_reason, records[device.pk].end_reason) == (EndReason.DISABLED,
+                                                                               EndReason.GATEWAY_OFFLINE)
+    assert records[gateway.pk].ended_at == records[device.pk].ended_at
+    assert client.disconnected.wait(10)
+    client.client.loop_stop()
+    assert status_of(gateway) == DeviceStatus.DISABLED
 
 
 def test_dynamic_activation_hands_over_the_device_secret(port, device, product):

@@ -69,6 +69,7 @@ class Connection:
     worker: asyncio.Task | None = None
     close_reason: str = "connection closed"
     joined: set[int] = field(default_factory=set)
+    ended: bool = False  # its session was ended set-based (a disable): closing it ends nothing more
 
     def held(self) -> dict[int, str]:
         """Device id → secret stamp of every device this connection speaks for."""
@@ -134,7 +135,7 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
             await self._forget(previous)
         self.connections[connection.client_id] = connection
         self.by_device[device_session.device.id] = connection
-        heartbeat.hold(device_session.session_id)
+        heartbeat.hold(device_session.session_id, device_session.device.id)
         connection.worker = asyncio.ensure_future(self._work(connection))
         await self._sync_groups(connection)
         return True
@@ -248,7 +249,10 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
         if connection is None:
             return
         if kind == bus.KICK:
-            await self._drop(connection, device_id, event.get("reason") or "kicked")
+            # ended: the disable ended the sessions set-based; the connection closes, a sub-device just leaves it
+            ended, own = bool(event.get("ended")), device_id == connection.session.device.id
+            connection.ended = connection.ended or ended and own
+            await self._drop(connection, device_id, event.get("reason") or "kicked", end_session=own or not ended)
         elif kind == bus.COMMAND:
             await self._send_command(connection, event["invocation_id"], device_id, event["message"])
         elif kind == bus.NOTICE and device_id == connection.session.device.id:
@@ -347,7 +351,8 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
             for device_id in connection.joined:
                 await layer.group_discard(bus.device_group(device_id), self.channel)
         connection.joined.clear()
-        await in_thread(close_session)(connection.session, connection.close_reason)
+        if not connection.ended:
+            await in_thread(close_session)(connection.session, connection.close_reason)
 
     async def _refresh_groups(self) -> None:
         """channels-redis forgets group members after a day; connections live longer."""
@@ -359,6 +364,8 @@ class EnosBrokerPlugin(BaseAuthPlugin, BaseTopicPlugin):
 
     async def _sync_groups(self, connection: Connection) -> None:
         wanted = connection.session.device_ids()
+        if self.connections.get(connection.client_id) is connection:
+            heartbeat.hold(connection.session.session_id, connection.session.device.id, wanted)
         for device_id in wanted:
             self.by_device[device_id] = connection
         for device_id in connection.joined - wanted:
