@@ -215,7 +215,7 @@ def bulk_chunk(job: Job) -> int:
     return max(chunk, 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Picked:
     """An execution a set-based chunk holds (its row locked): what recording its outcome needs."""
 
@@ -226,20 +226,18 @@ class Picked:
 
 
 def run_bulk_chunk(job: Job, worker: str, limit: int) -> int:
-    """Pick up to `limit` pending executions of the current stage (locked: a concurrent worker skips them; on
-    SQLite, whose writes are serial, a worker that lost the race rolls back), run the action on their devices
-    and record the outcomes, all in one transaction. The number of executions it ran."""
+    """Take up to `limit` pending executions of the current stage, run the action on their devices and record
+    the outcomes, all in one transaction. The number of executions it ran.
+
+    The executions are taken by one UPDATE that already marks them done (on PostgreSQL their ids picked with
+    FOR UPDATE SKIP LOCKED: a concurrent driver takes others; SQLite's transactions are serial), so the common
+    outcome costs no second write; those the action failed or skipped are set right after it."""
     at = now()
     token = f"{worker}/{uuid.uuid4().hex[:16]}"[:64]
-    pending = JobExecution.objects.filter(job=job, state=ExecutionState.PENDING, stage__lte=job.current_stage)
     stamp = audit.request_id_var.set(job.public_id)  # every audit event the action writes names the job
     try:
         with transaction.atomic():
-            picked = pending.order_by("stage", "id")
-            if connection.features.has_select_for_update_skip_locked:
-                picked = picked.select_for_update(skip_locked=True, of=("self",))
-            executions = [Picked(*row) for row in
-                          picked.values_list("pk", "device_id", "attempts", "lost_claims")[:limit]]
+            executions = _take_as_done(job, token, at, limit)
             if not executions:
                 return 0
             in_ou = list(Device.objects.filter(
@@ -247,14 +245,31 @@ def run_bulk_chunk(job: Job, worker: str, limit: int) -> int:
                 ou_id=job.ou_id).order_by().values_list("pk", flat=True))
             outcome = actions.BULK_ACTIONS[job.action](job.created_by, in_ou, job.params, job_id=job.public_id)
             # by id alone (not the job's claimable index, whose statistics lag a running job's states)
-            mine = JobExecution.objects.filter(state=ExecutionState.PENDING)
-            _record(job, mine, executions, outcome, at=at,
-                    extra={"claimed_by": token, "claimed_at": at, "attempts": _plus_one()})
+            _record(job, JobExecution.objects.filter(state=ExecutionState.DONE), executions, outcome, at=at,
+                    done_recorded=True)
     except LostLease:
         return 0
     finally:
         audit.request_id_var.reset(stamp)
     return len(executions)
+
+
+def _take_as_done(job: Job, token: str, at: Any, limit: int) -> list[Picked]:
+    picked = JobExecution.objects.filter(job=job, state=ExecutionState.PENDING, stage__lte=job.current_stage)
+    picked = picked.order_by("stage", "id")
+    if connection.features.has_select_for_update_skip_locked:
+        picked = picked.select_for_update(skip_locked=True, of=("self",))
+    among, among_params = picked.values("pk")[:limit].query.sql_with_params()
+    quote = connection.ops.quote_name
+    no_params = "CAST('{}' AS jsonb)" if connection.vendor == "postgresql" else "'{}'"
+    stamp = connection.ops.adapt_datetimefield_value(at)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(JobExecution._meta.db_table)} SET state = %s, message = '', message_code = '', "
+            f"message_params = {no_params}, finished_at = %s, claimed_by = %s, claimed_at = %s, "
+            f"attempts = attempts + 1 WHERE id IN ({among}) RETURNING id, device_id, attempts, lost_claims",
+            [ExecutionState.DONE, stamp, token, stamp, *among_params])
+        return sorted(Picked(*row) for row in cursor.fetchall())
 
 
 # --- running a chunk --------------------------------------------------------------------------------
@@ -317,19 +332,20 @@ def _claimed_by(job: Job, token: str) -> Any:
 
 
 def _record(job: Job, mine: Any, executions: Sequence[JobExecution | Picked], outcome: actions.Outcome, *,
-            at: Any = None, extra: dict[str, Any] | None = None) -> None:
+            at: Any = None, done_recorded: bool = False) -> None:
     """The outcomes, one UPDATE per (state, message) of those of `executions` still in `mine` (held by this
-    worker); `extra`: more fields for every one. LostLease when some were no longer held (an asset action's chunk
-    rolls back)."""
+    worker; `done_recorded`: the done ones are marked already). LostLease when some were no longer held (an asset
+    action's chunk rolls back)."""
     at = at or now()
-    extra = extra or {}
     by_device = {e.device_id: e for e in executions}
     # by execution: a Delete job's devices are gone (the executions' device is null) by now
     pks = {device_id: execution.pk for device_id, execution in by_device.items()}
     changed = 0
-    if outcome.done:
+    if done_recorded:
+        changed += len(outcome.done)
+    elif outcome.done:
         changed += mine.filter(id_among(JobExecution, "id", [pks[d] for d in outcome.done])).update(
-            state=ExecutionState.DONE, **NO_MESSAGE, finished_at=at, **extra)
+            state=ExecutionState.DONE, **NO_MESSAGE, finished_at=at)
     # one UPDATE per (state, message): executions that share an outcome share it in one statement
     groups: dict[tuple[str, tuple[str, str]], list[int]] = defaultdict(list)
     messages: dict[tuple[str, str], Message] = {}
@@ -352,12 +368,12 @@ def _record(job: Job, mine: Any, executions: Sequence[JobExecution | Picked], ou
     for (state, key), device_ids in groups.items():
         changed += mine.filter(id_among(JobExecution, "id", [pks[d] for d in device_ids])).update(
             state=state, **messages[key].fields(), finished_at=None if state == ExecutionState.PENDING else at,
-            **{**extra, **({"claimed_by": "", "lease_expires_at": None, "invocation_id": None}
-                           if state == ExecutionState.PENDING else {})})
+            **({"claimed_by": "", "lease_expires_at": None, "invocation_id": None}
+               if state == ExecutionState.PENDING else {}))
     deleted = [e.pk for e in executions if e.device_id is None]
     if deleted:
         changed += mine.filter(id_among(JobExecution, "id", deleted)).update(
-            state=ExecutionState.SKIPPED, **GONE.fields(), finished_at=at, **extra)
+            state=ExecutionState.SKIPPED, **GONE.fields(), finished_at=at)
     if changed < len(executions) and job.action in actions.ASSET_ACTIONS:
         raise LostLease()
 

@@ -36,6 +36,7 @@ from .models import (
 from .outcome_messages import Message
 
 MAX_DEVICES = 200_000
+CUTS_OFF = (JobAction.DISABLE, JobAction.DELETE)  # actions that end the devices' live sessions
 MAX_STAGES = 10
 MAX_TRACE_MINUTES = 3 * 24 * 60
 MAX_TIMEOUT_SECONDS = 300.0
@@ -186,7 +187,11 @@ def start_job(actor: Any, ou: OrganizationUnit, *, action: str, params: Any = No
             abort_min_executions=abort_min_executions,
             offline_policy=offline_policy if action in DEVICE_ACTIONS else OfflinePolicy.SKIP, deadline=deadline,
             total=total, started_at=now())
-        created = _create_executions(job, devices, stage_cutoffs(total, stages, stages_in_percent)) if total else 0
+        cutoffs = stage_cutoffs(total, stages, stages_in_percent)
+        # a Disable or Delete in one stage takes the connected devices first: they are cut off within the first
+        # chunks, their sessions ended together, while the rest (offline, nothing to end) follows
+        connected_first = action in CUTS_OFF and len(cutoffs) == 1
+        created = _create_executions(job, devices, cutoffs, connected_first=connected_first) if total else 0
         if not created:  # none matched (or those counted went meanwhile): no job
             transaction.set_rollback(True)
             raise _invalid(_("No device you may change matches the selection."), "selection")
@@ -212,12 +217,15 @@ def drivers_for(job: Job) -> int:
     return 1
 
 
-def _create_executions(job: Job, devices: QuerySet[Device], cutoffs: list[int]) -> int:
-    """One pending execution per device of `devices`, numbered in id order into the stages `cutoffs` reach, in
-    one INSERT … SELECT: nothing per device crosses the wire (100,000 executions: ~1 s instead of ~9 s built in
-    Python). The number created."""
-    rows = devices.order_by().values(e_id=F("pk"), e_asset=F("asset_id"), e_name=F("name"))
+def _create_executions(job: Job, devices: QuerySet[Device], cutoffs: list[int], *,
+                       connected_first: bool = False) -> int:
+    """One pending execution per device of `devices`, numbered in id order (`connected_first`: the online ones
+    first) into the stages `cutoffs` reach, in one INSERT … SELECT: nothing per device crosses the wire (100,000
+    executions: ~1 s instead of ~9 s built in Python); the executions' ids follow that order, which is the
+    order they are run in. The number created."""
+    rows = devices.order_by().values(e_id=F("pk"), e_asset=F("asset_id"), e_name=F("name"), e_online=F("online"))
     select, params = rows.query.sql_with_params()
+    order = "s.e_online DESC, s.e_id" if connected_first else "s.e_id"
     stage = " ".join(f"WHEN n <= {int(reach)} THEN {index}" for index, reach in enumerate(cutoffs[:-1]))
     stage = f"CASE {stage} ELSE {len(cutoffs) - 1} END" if stage else "0"
     no_params = "CAST('{}' AS jsonb)" if connection.vendor == "postgresql" else "'{}'"
@@ -227,7 +235,7 @@ def _create_executions(job: Job, devices: QuerySet[Device], cutoffs: list[int]) 
             f"INSERT INTO {table} (job_id, device_id, asset_id, device_name, stage, state, attempts, lost_claims, "
             f"claimed_by, message, message_code, message_params) "
             f"SELECT %s, e_id, e_asset, substr(e_name, 1, 200), {stage}, %s, 0, 0, '', '', '', {no_params} "
-            f"FROM (SELECT s.*, ROW_NUMBER() OVER (ORDER BY s.e_id) AS n FROM ({select}) s) numbered",
+            f"FROM (SELECT s.*, ROW_NUMBER() OVER (ORDER BY {order}) AS n FROM ({select}) s) numbered ORDER BY n",
             [job.pk, ExecutionState.PENDING, *params])
         return cursor.rowcount
 

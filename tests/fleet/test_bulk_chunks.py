@@ -167,3 +167,18 @@ def test_two_drivers_side_by_side_run_each_device_once(writer, acme, product, se
     assert AuditEvent.objects.filter(action="job.completed", object_id=job.public_id).count() == 1
     assert {by.split("/")[0] for by in job.executions.values_list("claimed_by", flat=True)} <= {"driver-0",
                                                                                               "driver-1"}
+
+
+def test_a_disable_in_one_stage_takes_the_connected_devices_first(writer, acme, product, settings):
+    settings.FLEET_BULK_CHUNK = 3
+    devices = make_devices(product, 10)
+    online = [devices[2], devices[5], devices[9]]
+    Device.objects.filter(pk__in=[d.pk for d in online]).update(online=True)
+    job = disable_job(writer, acme, devices)
+    order = list(job.executions.order_by("id").values_list("device_id", flat=True))
+    assert order[:3] == [d.pk for d in online] and order[3:] == sorted(set(order) - {d.pk for d in online})
+    engine.run_step(job.pk, "w")  # the first chunk: the three connected ones
+    assert set(Disablement.objects.values_list("device_id", flat=True)) == {d.pk for d in online}
+    staged = services.start_job(writer, acme, action=JobAction.DELETE, asset_ids=[d.asset_id for d in devices],
+                                stages=[10])  # a sample stage is drawn in device id order, connected or not
+    assert list(staged.executions.order_by("id").values_list("device_id", flat=True)) == [d.pk for d in devices]
