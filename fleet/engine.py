@@ -215,7 +215,7 @@ def bulk_chunk(job: Job) -> int:
     return max(chunk, 1)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Picked:
     """An execution a set-based chunk holds (its row locked): what recording its outcome needs."""
 
@@ -268,8 +268,9 @@ def _take_as_done(job: Job, token: str, at: Any, limit: int) -> list[Picked]:
             f"UPDATE {quote(JobExecution._meta.db_table)} SET state = %s, message = '', message_code = '', "
             f"message_params = {no_params}, finished_at = %s, claimed_by = %s, claimed_at = %s, "
             f"attempts = attempts + 1 WHERE id IN ({among}) RETURNING id, device_id, attempts, lost_claims",
-            [ExecutionState.DONE, stamp, token, stamp, *among_params])
-        return sorted(Picked(*row) for row in cursor.fetchall())
+            # claimed_at counts an execution in the rate limit's window (and its index) only when there is one
+            [ExecutionState.DONE, stamp, token, stamp if job.rate_per_minute else None, *among_params])
+        return [Picked(*row) for row in sorted(cursor.fetchall())]
 
 
 # --- running a chunk --------------------------------------------------------------------------------

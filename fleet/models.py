@@ -177,7 +177,9 @@ class JobExecution(models.Model):
         verbose_name_plural = _("job executions")
         ordering = ["job", "id"]
         indexes = [models.Index(fields=["job", "state", "stage", "id"], name="execution_claimable"),
-                   models.Index(fields=["job", "claimed_at"], name="execution_rate_window")]
+                   # only the executions a rate-limited job started (the others leave claimed_at empty)
+                   models.Index(fields=["job", "claimed_at"], name="execution_rate_window",
+                                condition=models.Q(claimed_at__isnull=False))]
 
     def __str__(self) -> str:
         return f"{self.job_id} → {self.asset_id}: {self.state}"
