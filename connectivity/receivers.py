@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import BooleanField, Q
-from django.db.models.expressions import RawSQL
+from django.db import transaction
 from django.dispatch import receiver
 
 from assets.models import Device
 from assets.signals import device_secrets_reset, devices_deleted, devices_disabled, devices_enabled, devices_migrated
+from enos_portal.id_lists import id_among
 
 from . import protocol as p
 from .handlers.session import HEARTBEAT_TRANSPORTS, end_sessions_and_kick
@@ -25,7 +24,7 @@ from .services import gateway_notices, kick_devices, send_notices
 def kick_disabled(sender: Any, device_ids: list[int], **kwargs: Any) -> None:
     # a bulk disable sends thousands of ids, few of them connected or behind a gateway: two narrow queries
     # (the ids as one array on PostgreSQL) find those, and only they go on to the kick and the notices
-    connected = list(DeviceSession.objects.filter(id_among("device_id", device_ids))
+    connected = list(DeviceSession.objects.filter(id_among(DeviceSession, "device_id", device_ids))
                      .values_list("device_id", "transport").distinct())
     # the sessions a portal process holds end here, set-based, so that their connections close with no
     # database work; a clustered broker's are kicked through its API (its disconnect report ends them)
@@ -35,17 +34,10 @@ def kick_disabled(sender: Any, device_ids: list[int], **kwargs: Any) -> None:
     elsewhere = [device_id for device_id, transport in connected if transport not in HEARTBEAT_TRANSPORTS]
     if elsewhere:
         kick_devices(elsewhere, "device disabled", p.DEVICE_DISABLED)
-    subs = list(Device.objects.filter(id_among("id", device_ids), gateway__isnull=False).values_list("pk", flat=True))
+    subs = list(Device.objects.filter(id_among(Device, "id", device_ids), gateway__isnull=False)
+                .values_list("pk", flat=True))
     if subs:
         send_notices(gateway_notices(subs, p.COMBINE_DISABLE))
-
-
-def id_among(column: str, ids: list[int]) -> Q | RawSQL:
-    """`column IN ids` as a filter: on PostgreSQL `= ANY(array)`, one parameter instead of thousands (which
-    cost more to build and send than the query costs to run)."""
-    if connection.vendor != "postgresql":
-        return Q(**{f"{column}__in": ids})
-    return RawSQL(f"{connection.ops.quote_name(column)} = ANY(%s)", [list(ids)], output_field=BooleanField())
 
 
 @receiver(devices_enabled, dispatch_uid="connectivity.notice_enabled")
