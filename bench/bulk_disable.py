@@ -31,6 +31,8 @@ TARGET_SECONDS = 10.0
 CONNECT_CONCURRENCY = 50
 KICK_WAIT_SECONDS = 300  # how long the clients wait for their connections to close, from the start
 QUERY = "NOT status:disabled"
+VACUUMED = ("assets_disablement", "assets_device", "fleet_jobexecution", "connectivity_devicesession",
+            "connectivity_connectionrecord")
 
 
 def _bench_module(name: str):
@@ -83,6 +85,17 @@ async def _client(triples: list, url: str, connected: mp.Value, go: mp.Event) ->
 
 # --- one run ----------------------------------------------------------------------------------------
 
+def wal_written() -> tuple[int, int, int]:
+    """PostgreSQL's WAL so far: bytes, full-page images (the first change of a page after a checkpoint writes
+    the whole page) and checkpoints."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wal_bytes, wal_fpi, (SELECT checkpoints_timed + checkpoints_req FROM "
+                       "pg_stat_bgwriter) FROM pg_stat_wal")
+        return tuple(int(value) for value in cursor.fetchone())
+
+
 def reset(ou_id: int) -> None:
     """The OU enabled again and nobody connected (untimed preparation)."""
     from django.db import connection
@@ -93,6 +106,11 @@ def reset(ou_id: int) -> None:
         cursor.execute("DELETE FROM assets_disablement WHERE device_id IN "
                        "(SELECT id FROM assets_device WHERE ou_id = %s)", [ou_id])
         cursor.execute("UPDATE assets_device SET online = false WHERE ou_id = %s AND online", [ou_id])
+        # what autovacuum does between two such jobs on a production server: this machine's PostgreSQL runs
+        # with autovacuum off, and without it each run re-inserts the same 100,000 disablement keys over the
+        # dead rows of every earlier run (4.8 s in the first run, 8.3 s by the tenth)
+        for table in VACUUMED:
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
 
 
 def one_run(number: int, args: argparse.Namespace, url: str, manager, ou) -> dict:
@@ -122,6 +140,7 @@ def one_run(number: int, args: argparse.Namespace, url: str, manager, ou) -> dic
         time.sleep(0.2)
     sessions_before = DeviceSession.objects.filter(device_id__in=chosen_ids).count()
 
+    wal_before = wal_written()
     started_wall, started = time.time(), time.perf_counter()
     go.set()
     # what the console's "Actions on all matching… → Disable" does: the job, handed to the Celery worker
@@ -132,6 +151,7 @@ def one_run(number: int, args: argparse.Namespace, url: str, manager, ou) -> dic
         if time.monotonic() > job_deadline:
             break
         time.sleep(0.1)  # the job's own finished_at is the figure: polling only has to notice it
+    wal = [after - before for before, after in zip(wal_before, wal_written(), strict=True)]
     job.refresh_from_db()
     completed = job.finished_at.timestamp() - started_wall if job.finished_at else None
     clients = [results.get(timeout=KICK_WAIT_SECONDS + 30) for _ in workers]
@@ -154,6 +174,7 @@ def one_run(number: int, args: argparse.Namespace, url: str, manager, ou) -> dic
         time.sleep(0.1)
     tally = dict(JobExecution.objects.filter(job=job).values_list("state").annotate(n=Count("id")))
     return {
+        "wal": wal,
         "matching": job.total, "state": job.state, "done": tally.get("done", 0), "failed": tally.get("failed", 0),
         "skipped": tally.get("skipped", 0), "job_started": job_started, "settled": settled,
         "completed": completed, "kicked_all": (last_close - started_wall) if last_close else None,
@@ -198,6 +219,8 @@ def main() -> None:
                         help="tasks driving the job side by side (FLEET_BULK_DRIVERS) and worker processes")
     parser.add_argument("--clients", type=int, default=2, help="client processes holding the connections")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--history", type=int, default=5,
+                        help="audit events per device the audit log holds before the runs (each run adds one)")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--no-floor", dest="floor", action="store_false",
                         help="skip timing the same UPDATE in plain SQL (the database's own floor)")
@@ -221,6 +244,14 @@ def main() -> None:
         loader.build(args.devices)
     manager = User.objects.get(username="query-manager-03")
     ou = OrganizationUnit.objects.get(name="Query OU 03")
+    audit_events = ensure_history(args.devices * args.history)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        autovacuum = cursor.fetchone()[0]
+    print(f"{args.devices:,} devices, {audit_events:,} audit events; PostgreSQL autovacuum {autovacuum} (the "
+          f"tables a run churns are vacuumed before it, untimed)", flush=True)
     connectivity = _bench_module("connectivity")
     port = connectivity.free_port()
     server, log = connectivity.start_server("uvicorn", port, "enos_portal.asgi:application",
@@ -245,7 +276,9 @@ def main() -> None:
                   f"{'/'.join(f'{x:.2f}' for x in run['kick_latency'] or ())} s; "
                   f"connected {run['connected']} (sessions {run['sessions_before']}), kicked with 4003 "
                   f"{run['kicked']}, other close {run['other_close']}, still open {run['still_open']}; "
-                  f"all offline in the database after {settled}; "
+                  f"all offline in the database after {settled}; WAL written while it ran "
+                  f"{run['wal'][0] / 2 ** 20:,.0f} MB ({run['wal'][1]:,} full-page images, {run['wal'][2]} "
+                  f"checkpoints); "
                   f"left: sessions {run['sessions_left']}, online {run['online_left']}, "
                   f"enabled {run['enabled_left']}", flush=True)
     finally:
@@ -263,6 +296,27 @@ def main() -> None:
         print(f"the database's floor now: one INSERT of the OU's {floor[0]:,} Disablement rows (no audit, no kick; "
               f"rolled back) takes {floor[1]:.2f} s")
     print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def ensure_history(wanted: int) -> int:
+    """An audit log of a fleet with a past (creations, edits, tags, disables), so that each run's 100,000 audit
+    events go into indexes of realistic size: at least `wanted` events, the missing ones written here."""
+    from django.db import connection
+
+    from accounts.models import AuditEvent
+
+    missing = wanted - AuditEvent.objects.count()
+    if missing > 0:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO accounts_auditevent (created_at, action, object_type, object_id, object_repr, after, "
+                "request_id, ou_id) SELECT now() - make_interval(mins => n), "
+                "(ARRAY['device.create', 'device.update', 'device.tag', 'device.disable', 'device.enable'])"
+                "[1 + n %% 5], 'device', d.asset_id, d.name, '{}'::jsonb, '', d.ou_id "
+                "FROM generate_series(1, %s) n JOIN assets_device d ON d.id = (SELECT min(id) FROM assets_device) "
+                "+ n %% (SELECT count(*) FROM assets_device)", [missing])
+            cursor.execute("VACUUM (ANALYZE) accounts_auditevent")
+    return AuditEvent.objects.count()
 
 
 def sql_floor(ou_id: int) -> tuple[int, float]:
