@@ -184,6 +184,13 @@ def open_session(device: Device, transport: str, *, client_id: str = "", login: 
                 history.end_records([device.pk], EndReason.REPLACED, stamp)
             history.start_record(device.pk, state["ou_id"], session_id, transport, stamp,
                                  client_address=via.client_ip if via else client_ip, via_gateway=via is not None)
+    if Device.objects.filter(disabled_q(), pk=device.pk).exists():
+        # disabled while we held the lock: a disable locks no device (its rows carry no foreign-key check), so its
+        # kick may have looked for sessions before ours committed. Read after our commit, one of the two sees the
+        # other: the kick this session, or this read the disable.
+        _undo_login(device.pk, session_id)
+        trace(device.pk, "up", method, "error", code=p.DEVICE_DISABLED, message=DISABLED_MESSAGE)
+        raise LoginRefused(p.DEVICE_DISABLED, DISABLED_MESSAGE, device.pk)
     if replaced:
         transaction.on_commit(lambda: bus.replaced(device.pk, session_id))
     ref = DeviceRef.of(device)
@@ -194,6 +201,16 @@ def open_session(device: Device, transport: str, *, client_id: str = "", login: 
         via.sub_devices[ref.key] = ref
         return via
     return Session(session_id=session_id, transport=transport, device=ref, client_id=client_id)
+
+
+def _undo_login(device_id: int, session_id: str) -> None:
+    """End the session a login just opened (no sub-device can have joined it yet)."""
+    stamp = now()
+    with transaction.atomic():
+        _lock([device_id])
+        if DeviceSession.objects.filter(device_id=device_id, session_id=session_id).delete()[0]:
+            go_offline([device_id], stamp)
+            history.end_records([device_id], EndReason.DISABLED, stamp, session_id=session_id)
 
 
 def login_reply(request_id: str, session: Session) -> dict:
