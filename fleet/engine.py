@@ -8,7 +8,7 @@ lease expired (its worker died) is taken again once; a second loss fails the exe
 done is never claimed again.
 
 The set-based asset actions (enable, disable, delete, tags, attributes: `actions.BULK_ACTIONS`) need no lease:
-their chunk (FLEET_BULK_CHUNK, 2,000) is picked, changed and recorded in one transaction, the executions'
+their chunk (FLEET_BULK_CHUNK, 5,000) is picked, changed and recorded in one transaction, the executions'
 row locks standing for the claim, so each execution is written once (pending → its outcome) and a worker
 killed mid-chunk leaves neither the change nor the outcome: the chunk is simply pending again.
 """
@@ -209,7 +209,7 @@ def _plus_one() -> Any:
 def bulk_chunk(job: Job) -> int:
     """Executions per step of a set-based action; with an abort criterion, at most its minimum, so the first
     check comes when the criterion can first be met."""
-    chunk = int(setting("FLEET_BULK_CHUNK", 2000))
+    chunk = int(setting("FLEET_BULK_CHUNK", 5000))
     if job.abort_failure_percent is not None:
         chunk = min(chunk, max(job.abort_min_executions, 1))
     return max(chunk, 1)
