@@ -96,6 +96,33 @@ def wal_written() -> tuple[int, int, int]:
         return tuple(int(value) for value in cursor.fetchone())
 
 
+PARTS: dict[str, int] = {}  # the celery and uvicorn parent processes, set by main()
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time used so far by each part (Linux /proc): this database's PostgreSQL backends with the server's
+    own writers, and the Celery worker and the ASGI server with their children."""
+    from django.db import connection
+
+    database = connection.settings_dict["NAME"]
+    used = {"postgres": 0.0, **dict.fromkeys(PARTS, 0.0)}
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pid, parent = int(entry.name) if entry.name.isdigit() else -1, int(fields[1])
+        if command.startswith("postgres: ") and (f" {database} " in command or any(
+                writer in command for writer in ("checkpointer", "walwriter", "background writer"))):
+            used["postgres"] += seconds
+        for name, part in PARTS.items():
+            if part in (pid, parent):
+                used[name] += seconds
+    return used
+
+
 def reset(ou_id: int) -> None:
     """The OU enabled again and nobody connected (untimed preparation)."""
     from django.db import connection
@@ -140,7 +167,7 @@ def one_run(number: int, args: argparse.Namespace, url: str, manager, ou) -> dic
         time.sleep(0.2)
     sessions_before = DeviceSession.objects.filter(device_id__in=chosen_ids).count()
 
-    wal_before = wal_written()
+    wal_before, cpu_before = wal_written(), cpu_seconds()
     started_wall, started = time.time(), time.perf_counter()
     go.set()
     # what the console's "Actions on all matching… → Disable" does: the job, handed to the Celery worker
@@ -152,6 +179,7 @@ def one_run(number: int, args: argparse.Namespace, url: str, manager, ou) -> dic
             break
         time.sleep(0.1)  # the job's own finished_at is the figure: polling only has to notice it
     wal = [after - before for before, after in zip(wal_before, wal_written(), strict=True)]
+    cpu = {name: seconds - cpu_before.get(name, 0.0) for name, seconds in cpu_seconds().items()}
     job.refresh_from_db()
     completed = job.finished_at.timestamp() - started_wall if job.finished_at else None
     clients = [results.get(timeout=KICK_WAIT_SECONDS + 30) for _ in workers]
@@ -174,7 +202,7 @@ def one_run(number: int, args: argparse.Namespace, url: str, manager, ou) -> dic
         time.sleep(0.1)
     tally = dict(JobExecution.objects.filter(job=job).values_list("state").annotate(n=Count("id")))
     return {
-        "wal": wal,
+        "wal": wal, "cpu": cpu,
         "matching": job.total, "state": job.state, "done": tally.get("done", 0), "failed": tally.get("failed", 0),
         "skipped": tally.get("skipped", 0), "job_started": job_started, "settled": settled,
         "completed": completed, "kicked_all": (last_close - started_wall) if last_close else None,
@@ -214,7 +242,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=1_000_000, help="devices in all, a tenth per OU")
     parser.add_argument("--connected", type=int, default=1000)
-    parser.add_argument("--chunk", type=int, default=2000, help="executions per step (FLEET_BULK_CHUNK)")
+    parser.add_argument("--chunk", type=int, default=5000, help="executions per step (FLEET_BULK_CHUNK)")
     parser.add_argument("--drivers", type=int, default=2,
                         help="tasks driving the job side by side (FLEET_BULK_DRIVERS) and worker processes")
     parser.add_argument("--clients", type=int, default=2, help="client processes holding the connections")
@@ -257,6 +285,7 @@ def main() -> None:
     server, log = connectivity.start_server("uvicorn", port, "enos_portal.asgi:application",
                                             "bench-bulk-disable-server.log", CONNECTIVITY_KEEPALIVE_SECONDS="300")
     celery, celery_log = start_worker(args)
+    PARTS.update(celery=celery.pid, uvicorn=server.pid)
     print(f"machine load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     runs = []
     try:
@@ -278,7 +307,8 @@ def main() -> None:
                   f"{run['kicked']}, other close {run['other_close']}, still open {run['still_open']}; "
                   f"all offline in the database after {settled}; WAL written while it ran "
                   f"{run['wal'][0] / 2 ** 20:,.0f} MB ({run['wal'][1]:,} full-page images, {run['wal'][2]} "
-                  f"checkpoints); "
+                  f"checkpoints); CPU seconds while it ran: "
+                  f"{', '.join(f'{name} {seconds:.1f}' for name, seconds in run['cpu'].items())}; "
                   f"left: sessions {run['sessions_left']}, online {run['online_left']}, "
                   f"enabled {run['enabled_left']}", flush=True)
     finally:
