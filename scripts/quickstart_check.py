@@ -111,7 +111,7 @@ def wait_until(what: str, condition: Callable[[], object], seconds: float, alive
             raise CheckFailed(f"run_portal exited ({alive.returncode}) while waiting for {what}" + tail(log))
         if time.monotonic() > deadline:
             raise CheckFailed(f"timed out after {seconds:.0f} s waiting for {what}" + tail(log))
-        time.sleep(0.5)
+        time.sleep(0.1)
 
 
 def tail(log: Path | None, lines: int = 60) -> str:

@@ -38,7 +38,7 @@ def wait_for_line(log: Path, needle: str, process: subprocess.Popen, timeout: fl
             return
         if process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise TimeoutError(f"{needle!r} not seen in {timeout}s:\n{log.read_text(errors='replace')}")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from enos.core.internal.Profile import Profile
+from enos.core.message.IConnectCallback import IConnectCallback
 from enos.core.MqttClient import MqttClient
 
 from assets.models import Device, Product, ProductType
@@ -99,9 +100,46 @@ class Sdk:
         assert client.is_connected(), "the broker refused the SDK's CONNECT"
         return client
 
+    def refused(self, device: Device, **options: Any) -> tuple[MqttClient, int]:
+        """A client for `device` that tries to log in once, and the CONNACK return code the broker answered.
+
+        The SDK's blocking connect() wakes only on CONNACK 0: on a refusal it sits out its whole 10 s
+        connect timeout. So the SDK connects asynchronously and this waits for the broker's first answer,
+        read where the SDK reads it (its paho client's on_connect)."""
+        client = self.client(device, auto_reconnect=False, **options)
+        answers: queue.Queue[int] = queue.Queue()
+        connection = client._MqttClient__connection  # noqa: SLF001 - the SDK gives no other handle on it
+        sdk_on_connect = connection._MqttConnection__on_internal_connect  # noqa: SLF001
+
+        def on_connect(paho: Any, userdata: Any, flags: dict, code: int) -> None:
+            answers.put(code)
+            sdk_on_connect(paho, userdata, flags, code)
+
+        # the SDK hands this attribute to the paho client it makes in connect(), before paho connects
+        connection._MqttConnection__on_internal_connect = on_connect  # noqa: SLF001
+        client.connect(callback=_QuietConnectCallback())
+        try:
+            code = answers.get(timeout=WAIT)
+        except queue.Empty:
+            raise AssertionError(f"the broker did not answer the SDK's CONNECT in {WAIT} s") from None
+        return client, code
+
     def close_all(self) -> None:
         for client in self.clients:
             shutdown(client)
+
+
+class _QuietConnectCallback(IConnectCallback):
+    """Makes the SDK's connect() asynchronous; the SDK's default callback prints."""
+
+    def on_connect(self) -> None:
+        pass
+
+    def on_disconnect(self) -> None:
+        pass
+
+    def on_connect_failed(self) -> None:
+        pass
 
 
 @pytest.fixture

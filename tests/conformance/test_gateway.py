@@ -25,6 +25,7 @@ from enos.message.upstream.tsl.TslTemplateGetRequest import TslTemplateGetReques
 
 from assets import services as asset_services
 from assets.models import Device, DeviceStatus, Product
+from tests.connectivity.mqtt_client import NOT_AUTHORIZED
 from tests.waiting import wait_for
 
 from .conftest import WAIT, Inbox, make_device, make_sub_devices, status_of
@@ -73,8 +74,8 @@ def test_combine_login_refusals_carry_the_enos_codes(sdk, gateway, product, devi
 
 def test_a_sub_device_cannot_connect_directly(sdk, gateway, product):
     (sub,) = make_sub_devices(gateway, product, "sub-direct")
-    client = sdk.client(sub, auto_reconnect=False)
-    client.connect()
+    client, connack = sdk.refused(sub)
+    assert connack == NOT_AUTHORIZED
     assert not client.is_connected()  # 771 "Sub device cannot connect to mqtt broker directly"
     assert status_of(sub) == DeviceStatus.INACTIVE
 

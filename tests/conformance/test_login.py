@@ -37,8 +37,8 @@ def test_the_sdk_timestamp_has_decimals_and_an_integer_one_is_accepted_too(sdk, 
 
 
 def test_a_wrong_secret_is_refused_and_the_device_stays_inactive(sdk, device):
-    client = sdk.client(device, secret="not-the-secret", auto_reconnect=False)
-    client.connect()  # the SDK waits for a CONNACK of 0 (up to 10 s), then gives up without raising
+    client, connack = sdk.refused(device, secret="not-the-secret")
+    assert connack == NOT_AUTHORIZED
     assert not client.is_connected()
     assert status_of(device) == DeviceStatus.INACTIVE
 
@@ -110,7 +110,7 @@ def test_dynamic_activation_delivers_the_secret_and_the_device_is_online_only_af
 
 def test_dynamic_activation_is_refused_where_the_product_does_not_allow_it(sdk, device, product):
     assert not product.dynamic_activation
-    client = sdk.client(device, product_secret=product.product_secret, auto_reconnect=False)
-    client.connect()
+    client, connack = sdk.refused(device, product_secret=product.product_secret)
+    assert connack == NOT_AUTHORIZED
     assert not client.is_connected()
     assert status_of(device) == DeviceStatus.INACTIVE

@@ -220,7 +220,8 @@ class _Recorder(BaseHTTPRequestHandler):
 
 def test_the_emqx_api_client_speaks_emqx_v5(settings):
     server = HTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True,
+                              kwargs={"poll_interval": 0.05})  # shutdown() waits out one poll (0.5 s by default)
     thread.start()
     try:
         settings.EMQX_API_URL = f"http://127.0.0.1:{server.server_port}/api/v5"

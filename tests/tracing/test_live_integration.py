@@ -56,9 +56,8 @@ def test_logs_are_pushed_live_and_the_beat_sweep_closes_the_expired_trace(redis_
             assert max(latencies) < 1.0
 
             # the trace reaches its end: nothing more is recorded, and the sweep tells the page
-            expiry = now() + timedelta(seconds=1)
+            expiry = now()
             MessageTrace.objects.filter(pk=trace.pk).update(expires_at=expiry)
-            time.sleep(max(0.0, (expiry - now()).total_seconds()) + 0.05)
             send(device, payload={"n": "too late"})
             ended = receive(socket, "ended", timeout=20)
             assert ended["trace"]["id"] == trace.pk and ended["trace"]["stopReason"] == "expired"

@@ -22,7 +22,7 @@ def wait_for(job: BatchJob, status: str, worker, timeout: float = 60) -> BatchJo
             return job
         assert job.status != BatchStatus.FAILED, job.message
         assert time.monotonic() < deadline, f"still {job.status} after {timeout} s"
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 def test_a_real_worker_parses_and_applies_a_large_file(writer, product, settings):

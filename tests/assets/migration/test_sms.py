@@ -38,7 +38,8 @@ def gateway_url() -> Iterator[str]:
     Gateway.received = []
     Gateway.answer_status = 200
     server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True,
+                              kwargs={"poll_interval": 0.05})  # shutdown() waits out one poll (0.5 s by default)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1/sms"
     server.shutdown()

@@ -64,7 +64,7 @@ def test_a_real_worker_delivers_the_code_through_the_file_backend(writer, device
         deadline = time.monotonic() + 60
         while not (outbox.exists() and outbox.read_text().strip()):
             assert time.monotonic() < deadline, getattr(worker, "log", "no code within 60 s")
-            time.sleep(0.2)
+            time.sleep(0.05)
     [line] = [json.loads(line) for line in outbox.read_text().splitlines()]
     assert line["to"] == globex.owner.phone
     code = re.search(r"Verification code: (\d{6})", line["message"]).group(1)
