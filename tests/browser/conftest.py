@@ -40,12 +40,17 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+LOGIN_TIMEOUT_MS = 60_000
+
+
 def log_in(page: Page, base_url: str, username: str) -> None:
     page.goto(f"{base_url}/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/devices/")
+    # the server checks the password with the project's hasher (~0.5 s of a quiet core): on a loaded machine the
+    # POST alone has taken more than the page's 10 s default (seen with two other test suites running)
+    page.wait_for_url(f"{base_url}/devices/", timeout=LOGIN_TIMEOUT_MS)
 
 
 def log_in_as(page: Page, base_url: str, user) -> None:
