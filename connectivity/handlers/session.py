@@ -204,7 +204,8 @@ def open_session(device: Device, transport: str, *, client_id: str = "", login: 
 
 
 def _undo_login(device_id: int, session_id: str) -> None:
-    """End the session a login just opened (no sub-device can have joined it yet)."""
+    """End the session a login just opened: its own row only (no sub-device can have joined it yet). Not
+    close_session, which ends every device of the session id: for a combine.login, its gateway's too."""
     stamp = now()
     with transaction.atomic():
         _lock([device_id])
